@@ -1,0 +1,441 @@
+// Parsing and validation of the stack configuration. Pure functions: no Pulumi runtime, no host access,
+// so bad input fails at `pulumi preview` before anything is touched, with one error naming every bad key.
+
+export const ROLES = ["master", "node", "etcd", "registry"] as const;
+export type Role = (typeof ROLES)[number];
+export type TimeImplementation = "chrony" | "ntp";
+
+export interface HostSpec {
+    readonly name: string;
+    readonly address: string;
+    readonly roles: readonly Role[];
+    readonly aliases: readonly string[];
+}
+
+export interface EtcdMemberSpec {
+    /** Host the member runs on. */
+    readonly host: string;
+    /** Member name (ETCD_NAME), also an alias of its host. */
+    readonly name: string;
+    /** ETCD_LISTEN_CLIENT_URLS / ETCD_ADVERTISE_CLIENT_URLS. */
+    readonly clientUrl: string;
+    /** ETCD_INITIAL_ADVERTISE_PEER_URLS (name based, as documented: http://etcd1:2380). */
+    readonly peerUrl: string;
+    /** ETCD_LISTEN_PEER_URLS: the host's own address, so peers on other hosts reach it. */
+    readonly listenPeerUrl: string;
+    /** ETCD_DATA_DIR. */
+    readonly dataDir: string;
+}
+
+export interface TopologyConfig {
+    readonly domain: string;
+    readonly hosts: readonly HostSpec[];
+    readonly ssh: {
+        readonly user: string;
+        readonly port: number;
+        readonly privateKeyPath?: string;
+        readonly dialErrorLimit: number;
+        readonly perDialTimeout: number;
+    };
+    readonly scriptDir: string;
+    readonly time: {
+        readonly implementation: TimeImplementation;
+        readonly servers: readonly string[];
+        readonly serveFromMaster: boolean;
+    };
+    readonly firewallUnits: readonly string[];
+    readonly registry?: {
+        readonly host: string;
+        readonly serverName: string;
+        readonly auth: boolean;
+        readonly user: string;
+        readonly storageDir: string;
+    };
+    readonly etcdMembers: readonly EtcdMemberSpec[];
+}
+
+export interface ConfigProblem {
+    /** Config key with its path inside the value, e.g. `hosts[1].address`. */
+    readonly propertyPath: string;
+    readonly reason: string;
+}
+
+/** One error that lists every problem found in the configuration. */
+export class ConfigError extends Error {
+    constructor(public readonly problems: readonly ConfigProblem[]) {
+        super(
+            `invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+                problems.map((p) => `  - ${p.propertyPath}: ${p.reason}`).join("\n"),
+        );
+        this.name = "ConfigError";
+    }
+}
+
+/** Raw config values as Pulumi hands them over: strings (JSON for arrays/objects), or undefined when unset. */
+export type RawConfig = Readonly<Record<string, string | undefined>>;
+
+export const CONFIG_KEYS = [
+    "domain",
+    "hosts",
+    "sshUser",
+    "sshPort",
+    "sshPrivateKey",
+    "sshPrivateKeyPath",
+    "sshDialErrorLimit",
+    "sshPerDialTimeout",
+    "scriptDir",
+    "timeImplementation",
+    "timeServers",
+    "timeServeFromMaster",
+    "firewallUnits",
+    "registryServerName",
+    "registryAuth",
+    "registryUser",
+    "registryStorageDir",
+    "etcdMembers",
+] as const;
+
+export const DEFAULT_TIME_SERVERS = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"];
+export const DEFAULT_FIREWALL_UNITS = ["firewalld", "iptables", "ip6tables", "ufw"];
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const UNIT = /^[A-Za-z0-9@._-]+$/;
+
+export function isIPv4(s: string): boolean {
+    const parts = s.split(".");
+    return parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+/** A host name label: lower case letters, digits and inner hyphens, at most 63 characters. */
+export function isLabel(s: string): boolean {
+    return LABEL.test(s);
+}
+
+/** A DNS name: dot-separated labels, at most 253 characters, not all-numeric (that would be an address). */
+export function isDnsName(s: string): boolean {
+    if (s.length === 0 || s.length > 253 || s.endsWith(".")) return false;
+    const labels = s.split(".");
+    return labels.every(isLabel) && !/^[0-9.]+$/.test(s);
+}
+
+/** Checks an http(s) URL with a host and a port and nothing else; returns the reason it is bad, or undefined. */
+export function urlProblem(s: string): string | undefined {
+    const m = /^([a-z][a-z0-9+.-]*):\/\/([^/:?#]+)(?::([0-9]+))?\/?$/i.exec(s);
+    if (!m) return `"${s}" is not a URL of the form http://host:port`;
+    const [, scheme, host, port] = m;
+    if (scheme !== "http" && scheme !== "https") return `"${s}": scheme "${scheme}" is not http or https`;
+    if (!isIPv4(host) && !isDnsName(host)) return `"${s}": "${host}" is not an IPv4 address or DNS name`;
+    if (port === undefined) return `"${s}" has no port`;
+    if (Number(port) < 1 || Number(port) > 65535) return `"${s}": port ${port} is out of range`;
+    return undefined;
+}
+
+class Problems {
+    readonly list: ConfigProblem[] = [];
+    add(propertyPath: string, reason: string): void {
+        this.list.push({ propertyPath, reason });
+    }
+}
+
+function parseJson(raw: string | undefined, key: string, p: Problems): unknown {
+    if (raw === undefined || raw === "") return undefined;
+    try {
+        return JSON.parse(raw);
+    } catch {
+        p.add(key, `is not valid JSON/YAML structured data: ${JSON.stringify(raw.slice(0, 80))}`);
+        return undefined;
+    }
+}
+
+function str(raw: RawConfig, key: string, def: string): string {
+    const v = raw[key];
+    return v === undefined || v === "" ? def : v;
+}
+
+function int(raw: RawConfig, key: string, def: number, min: number, max: number, p: Problems): number {
+    const v = raw[key];
+    if (v === undefined || v === "") return def;
+    if (!/^[0-9]+$/.test(v.trim())) {
+        p.add(key, `must be an integer, got ${JSON.stringify(v)}`);
+        return def;
+    }
+    const n = Number(v);
+    if (n < min || n > max) p.add(key, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+}
+
+function bool(raw: RawConfig, key: string, def: boolean, p: Problems): boolean {
+    const v = raw[key];
+    if (v === undefined || v === "") return def;
+    if (v === "true") return true;
+    if (v === "false") return false;
+    p.add(key, `must be true or false, got ${JSON.stringify(v)}`);
+    return def;
+}
+
+function stringArray(raw: RawConfig, key: string, def: readonly string[], p: Problems): string[] {
+    const v = parseJson(raw[key], key, p);
+    if (v === undefined) return [...def];
+    if (!Array.isArray(v)) {
+        p.add(key, "must be a list of strings");
+        return [...def];
+    }
+    const out: string[] = [];
+    v.forEach((x, i) => {
+        if (typeof x !== "string") p.add(`${key}[${i}]`, `must be a string, got ${JSON.stringify(x)}`);
+        else out.push(x);
+    });
+    return out;
+}
+
+function findDuplicates(values: readonly string[]): Set<string> {
+    const seen = new Set<string>();
+    const dups = new Set<string>();
+    for (const v of values) (seen.has(v) ? dups : seen).add(v);
+    return dups;
+}
+
+function parseHosts(raw: RawConfig, p: Problems): HostSpec[] {
+    const v = parseJson(raw.hosts, "hosts", p);
+    if (v === undefined) {
+        if (raw.hosts === undefined || raw.hosts === "") p.add("hosts", "is required: a list of {name, address, roles}");
+        return [];
+    }
+    if (!Array.isArray(v) || v.length === 0) {
+        p.add("hosts", "must be a non-empty list of {name, address, roles}");
+        return [];
+    }
+    const hosts: HostSpec[] = [];
+    v.forEach((h: unknown, i) => {
+        const at = `hosts[${i}]`;
+        if (typeof h !== "object" || h === null || Array.isArray(h)) {
+            p.add(at, "must be an object {name, address, roles}");
+            return;
+        }
+        const o = h as Record<string, unknown>;
+        for (const k of Object.keys(o)) {
+            if (!["name", "address", "roles", "aliases"].includes(k)) p.add(`${at}.${k}`, "is not a known host property");
+        }
+        const name = o.name;
+        if (typeof name !== "string" || !isLabel(name)) {
+            p.add(`${at}.name`, `must be a host name label (a-z, 0-9, '-'), got ${JSON.stringify(name)}`);
+        }
+        const address = o.address;
+        if (typeof address !== "string" || !isIPv4(address)) {
+            p.add(`${at}.address`, `must be an IPv4 address, got ${JSON.stringify(address)}`);
+        }
+        let roles: Role[] = [];
+        if (o.roles === undefined) {
+            p.add(`${at}.roles`, `is required: a list of ${ROLES.join("|")}`);
+        } else if (!Array.isArray(o.roles)) {
+            p.add(`${at}.roles`, `must be a list of ${ROLES.join("|")}`);
+        } else {
+            o.roles.forEach((r: unknown, j) => {
+                if (typeof r !== "string" || !(ROLES as readonly string[]).includes(r)) {
+                    p.add(`${at}.roles[${j}]`, `unknown role ${JSON.stringify(r)} (known: ${ROLES.join(", ")})`);
+                }
+            });
+            roles = o.roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r as string));
+            for (const d of findDuplicates(roles)) p.add(`${at}.roles`, `role "${d}" is listed twice`);
+        }
+        let aliases: string[] = [];
+        if (o.aliases !== undefined) {
+            if (!Array.isArray(o.aliases)) p.add(`${at}.aliases`, "must be a list of names");
+            else {
+                o.aliases.forEach((a: unknown, j) => {
+                    if (typeof a !== "string" || !isDnsName(a)) p.add(`${at}.aliases[${j}]`, `must be a DNS name, got ${JSON.stringify(a)}`);
+                });
+                aliases = o.aliases.filter((a): a is string => typeof a === "string");
+            }
+        }
+        hosts.push({
+            name: typeof name === "string" ? name : "",
+            address: typeof address === "string" ? address : "",
+            roles,
+            aliases,
+        });
+    });
+    for (const d of findDuplicates(hosts.map((h) => h.name).filter((n) => n))) {
+        p.add("hosts", `host name "${d}" is used by more than one host`);
+    }
+    for (const d of findDuplicates(hosts.map((h) => h.address).filter((a) => a))) {
+        p.add("hosts", `address ${d} is used by more than one host`);
+    }
+    for (const role of ["master", "registry"] as const) {
+        const n = hosts.filter((h) => h.roles.includes(role)).length;
+        if (n > 1) p.add("hosts", `role "${role}" is given to ${n} hosts; at most one is supported`);
+    }
+    return hosts;
+}
+
+function parseEtcdMembers(raw: RawConfig, hosts: readonly HostSpec[], p: Problems): EtcdMemberSpec[] {
+    const v = parseJson(raw.etcdMembers, "etcdMembers", p);
+    let entries: { at: string; o: Record<string, unknown> }[];
+    if (v === undefined || (Array.isArray(v) && v.length === 0)) {
+        entries = hosts.filter((h) => h.roles.includes("etcd")).map((h) => ({ at: "hosts", o: { host: h.name } }));
+    } else if (!Array.isArray(v)) {
+        p.add("etcdMembers", "must be a list of {host, name?, clientUrl?, peerUrl?}");
+        return [];
+    } else {
+        entries = [];
+        v.forEach((e: unknown, i) => {
+            const at = `etcdMembers[${i}]`;
+            if (typeof e === "string") entries.push({ at, o: { host: e } });
+            else if (typeof e === "object" && e !== null && !Array.isArray(e)) entries.push({ at, o: e as Record<string, unknown> });
+            else p.add(at, `must be a host name or {host, name?, clientUrl?, peerUrl?}, got ${JSON.stringify(e)}`);
+        });
+    }
+    const byName = new Map(hosts.map((h) => [h.name, h]));
+    const members: EtcdMemberSpec[] = [];
+    entries.forEach(({ at, o }, i) => {
+        for (const k of Object.keys(o)) {
+            if (!["host", "name", "clientUrl", "peerUrl"].includes(k)) p.add(`${at}.${k}`, "is not a known etcd member property");
+        }
+        const hostName = o.host;
+        const host = typeof hostName === "string" ? byName.get(hostName) : undefined;
+        if (!host) {
+            p.add(`${at}.host`, `${JSON.stringify(hostName)} is not one of the hosts (${hosts.map((h) => h.name).join(", ")})`);
+            return;
+        }
+        const name = o.name === undefined ? `etcd${i + 1}` : o.name;
+        if (typeof name !== "string" || !isLabel(name)) {
+            p.add(`${at}.name`, `must be a name label, got ${JSON.stringify(name)}`);
+            return;
+        }
+        const urls: Record<"clientUrl" | "peerUrl", string> = {
+            clientUrl: `http://${host.address}:${ETCD_CLIENT_PORT}`,
+            peerUrl: `http://${name}:${ETCD_PEER_PORT}`,
+        };
+        for (const k of ["clientUrl", "peerUrl"] as const) {
+            if (o[k] === undefined) continue;
+            const u = o[k];
+            const why = typeof u === "string" ? urlProblem(u) : `must be a URL string, got ${JSON.stringify(u)}`;
+            if (why) p.add(`${at}.${k}`, why);
+            else urls[k] = u as string;
+        }
+        const peerPort = /:([0-9]+)\/?$/.exec(urls.peerUrl)?.[1] ?? String(ETCD_PEER_PORT);
+        const scheme = urls.peerUrl.split(":")[0];
+        members.push({
+            host: host.name,
+            name,
+            clientUrl: urls.clientUrl,
+            peerUrl: urls.peerUrl,
+            listenPeerUrl: `${scheme}://${host.address}:${peerPort}`,
+            dataDir: `/var/lib/etcd/${name}.etcd`,
+        });
+    });
+    if (members.length > 0 && members.length % 2 === 0) {
+        p.add("etcdMembers", `${members.length} members: an etcd cluster needs an odd number of members (1, 3, 5, ...)`);
+    }
+    for (const d of findDuplicates(members.map((m) => m.host))) p.add("etcdMembers", `host "${d}" has more than one member`);
+    for (const d of findDuplicates(members.map((m) => m.name))) p.add("etcdMembers", `member name "${d}" is used twice`);
+    return members;
+}
+
+/**
+ * Parses and validates the raw stack config. Returns the typed topology, or throws one ConfigError that
+ * lists every problem with its property path.
+ */
+export function parseConfig(raw: RawConfig, env: { fileReadable?: (path: string) => boolean } = {}): TopologyConfig {
+    const p = new Problems();
+
+    const domain = str(raw, "domain", "danran.com");
+    if (!isDnsName(domain) || !domain.includes(".")) p.add("domain", `must be a DNS domain such as danran.com, got ${JSON.stringify(domain)}`);
+
+    const hosts = parseHosts(raw, p);
+
+    const sshUser = str(raw, "sshUser", "root");
+    if (sshUser !== "root") p.add("sshUser", `must be root (the host scripts install packages and write /etc), got ${JSON.stringify(sshUser)}`);
+    const sshPort = int(raw, "sshPort", 22, 1, 65535, p);
+    const dialErrorLimit = int(raw, "sshDialErrorLimit", 30, 1, 1000, p);
+    const perDialTimeout = int(raw, "sshPerDialTimeout", 10, 1, 600, p);
+    const keyPath = raw.sshPrivateKeyPath || undefined;
+    if (!raw.sshPrivateKey && !keyPath) p.add("sshPrivateKey", "set sshPrivateKey (secret) or sshPrivateKeyPath");
+    if (!raw.sshPrivateKey && keyPath && env.fileReadable && !env.fileReadable(keyPath)) {
+        p.add("sshPrivateKeyPath", `${JSON.stringify(keyPath)} is not a readable file (for the local lab: lab/lab.sh up creates it)`);
+    }
+
+    const scriptDir = str(raw, "scriptDir", "/usr/local/lib/host-topology");
+    if (!/^\/[A-Za-z0-9._/-]+$/.test(scriptDir) || scriptDir.split("/").includes("..") || scriptDir === "/") {
+        p.add("scriptDir", `must be an absolute path of [A-Za-z0-9._-] segments, got ${JSON.stringify(scriptDir)}`);
+    }
+
+    const implementation = str(raw, "timeImplementation", "chrony");
+    if (implementation !== "chrony" && implementation !== "ntp") {
+        p.add("timeImplementation", `must be chrony or ntp, got ${JSON.stringify(implementation)}`);
+    }
+    const servers = stringArray(raw, "timeServers", DEFAULT_TIME_SERVERS, p);
+    servers.forEach((s, i) => {
+        if (!isIPv4(s) && !isDnsName(s)) p.add(`timeServers[${i}]`, `must be a DNS name or IPv4 address, got ${JSON.stringify(s)}`);
+    });
+    for (const d of findDuplicates(servers)) p.add("timeServers", `server "${d}" is listed twice`);
+    const serveFromMaster = bool(raw, "timeServeFromMaster", false, p);
+    if (serveFromMaster && hosts.length > 0 && !hosts.some((h) => h.roles.includes("master"))) {
+        p.add("timeServeFromMaster", "is true but no host has role master");
+    }
+    if (!serveFromMaster && servers.length === 0) p.add("timeServers", "is empty and timeServeFromMaster is false: hosts would have no time source");
+
+    const firewallUnits = stringArray(raw, "firewallUnits", DEFAULT_FIREWALL_UNITS, p);
+    firewallUnits.forEach((u, i) => {
+        if (!UNIT.test(u)) p.add(`firewallUnits[${i}]`, `must be a systemd unit name, got ${JSON.stringify(u)}`);
+    });
+
+    let registry: TopologyConfig["registry"];
+    const registryHost = hosts.find((h) => h.roles.includes("registry"));
+    const serverName = str(raw, "registryServerName", `registry.${domain}`);
+    if (!isDnsName(serverName)) p.add("registryServerName", `must be a DNS name, got ${JSON.stringify(serverName)}`);
+    const auth = bool(raw, "registryAuth", false, p);
+    const user = str(raw, "registryUser", "registry");
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(user)) p.add("registryUser", `must be 1-64 characters of [A-Za-z0-9._-], got ${JSON.stringify(user)}`);
+    const storageDir = str(raw, "registryStorageDir", "/var/lib/registry");
+    if (!/^\/[A-Za-z0-9._/-]+$/.test(storageDir) || storageDir.split("/").includes("..")) {
+        p.add("registryStorageDir", `must be an absolute path, got ${JSON.stringify(storageDir)}`);
+    }
+    if (registryHost) registry = { host: registryHost.name, serverName, auth, user, storageDir };
+
+    const etcdMembers = parseEtcdMembers(raw, hosts, p);
+
+    // Every name that goes into /etc/hosts must be unique across hosts.
+    const names: [string, string][] = [];
+    for (const h of hosts) {
+        for (const n of hostNames({ domain, registry, etcdMembers }, h)) names.push([n, h.name]);
+    }
+    const owner = new Map<string, string>();
+    for (const [n, h] of names) {
+        const o = owner.get(n);
+        if (o !== undefined && o !== h) p.add("hosts", `name "${n}" would resolve to both ${o} and ${h}`);
+        owner.set(n, h);
+    }
+
+    for (const k of Object.keys(raw)) {
+        if (!(CONFIG_KEYS as readonly string[]).includes(k)) p.add(k, `is not a known config key (known: ${CONFIG_KEYS.join(", ")})`);
+    }
+
+    if (p.list.length > 0) throw new ConfigError(p.list);
+    return {
+        domain,
+        hosts,
+        ssh: { user: sshUser, port: sshPort, privateKeyPath: keyPath, dialErrorLimit, perDialTimeout },
+        scriptDir,
+        time: { implementation: implementation as TimeImplementation, servers, serveFromMaster },
+        firewallUnits,
+        registry,
+        etcdMembers,
+    };
+}
+
+/**
+ * Every name a host answers to, in /etc/hosts order: FQDN, short name, etcd member names, registry names, aliases.
+ */
+export function hostNames(cfg: Pick<TopologyConfig, "domain" | "registry" | "etcdMembers">, h: HostSpec): string[] {
+    const out = [`${h.name}.${cfg.domain}`, h.name];
+    for (const m of cfg.etcdMembers) if (m.host === h.name) out.push(m.name);
+    if (cfg.registry?.host === h.name) {
+        const short = cfg.registry.serverName.split(".")[0];
+        out.push(short, cfg.registry.serverName);
+    }
+    out.push(...h.aliases);
+    return [...new Set(out)];
+}

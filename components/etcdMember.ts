@@ -1,0 +1,56 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { HostBase } from "./hostBase";
+import { hostStep } from "./hostScript";
+import { EtcdMemberSpec } from "./config";
+import { renderEtcdEnv } from "./render";
+
+export interface EtcdMemberArgs {
+    /** The member's host. */
+    readonly host: HostBase;
+    /** This member (name, URLs, data dir). */
+    readonly member: EtcdMemberSpec;
+    /** Every member of the cluster, for ETCD_INITIAL_CLUSTER. */
+    readonly members: readonly EtcdMemberSpec[];
+    /** ETCD_INITIAL_CLUSTER_TOKEN, shared by all members (see newEtcdClusterToken). */
+    readonly clusterToken: pulumi.Input<string>;
+    /** Seconds to wait for the member to report healthy. Default: 300. */
+    readonly healthTimeout?: number;
+    /** Further resources to wait for: every member's HostBase (peer names must resolve), this host's TimeSync and FirewallOff. */
+    readonly after?: pulumi.Resource[];
+}
+
+/** A random initial-cluster-token, created once per cluster and kept in the state. */
+export function newEtcdClusterToken(name: string, opts?: pulumi.CustomResourceOptions): random.RandomString {
+    return new random.RandomString(name, { length: 20, special: false, upper: false }, opts);
+}
+
+/**
+ * One etcd member: package per OS family, the documented config, enabled at boot, and waits until it is healthy.
+ * Destroy stops it and restores the package's config; the data dir is never deleted.
+ */
+export class EtcdMember extends pulumi.ComponentResource {
+    public readonly name: string;
+    public readonly clientUrl: string;
+
+    constructor(name: string, args: EtcdMemberArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("host-topology:index:EtcdMember", name, {}, opts);
+        this.name = args.member.name;
+        this.clientUrl = args.member.clientUrl;
+        hostStep(this, name, {
+            connection: args.host.connection,
+            scriptDir: args.host.scriptDir,
+            script: "etcd.sh",
+            params: {
+                ETCD_ENV: pulumi.output(args.clusterToken).apply((t) => renderEtcdEnv(args.member, args.members, t)),
+                NAME: args.member.name,
+                DATA_DIR: args.member.dataDir,
+                CLIENT_URL: args.member.clientUrl,
+                HEALTH_TIMEOUT: String(args.healthTimeout ?? 300),
+            },
+            dependsOn: [args.host, ...(args.after ?? [])],
+            timeout: "30m",
+        });
+        this.registerOutputs({ name: this.name, clientUrl: this.clientUrl });
+    }
+}

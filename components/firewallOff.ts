@@ -1,0 +1,29 @@
+import * as pulumi from "@pulumi/pulumi";
+import { HostBase } from "./hostBase";
+import { hostStep } from "./hostScript";
+import { DEFAULT_FIREWALL_UNITS } from "./config";
+
+export interface FirewallOffArgs {
+    /** The host, whose HostBase must be complete first. */
+    readonly host: HostBase;
+    /** Units stopped and disabled at boot. Default: firewalld, iptables, ip6tables, ufw. A missing unit is fine. */
+    readonly units?: readonly string[];
+}
+
+/** Stops the host firewalls and keeps them from starting at boot; destroy re-enables those that were enabled. */
+export class FirewallOff extends pulumi.ComponentResource {
+    public readonly units: readonly string[];
+
+    constructor(name: string, args: FirewallOffArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("host-topology:index:FirewallOff", name, {}, opts);
+        this.units = args.units ?? DEFAULT_FIREWALL_UNITS;
+        hostStep(this, name, {
+            connection: args.host.connection,
+            scriptDir: args.host.scriptDir,
+            script: "firewall.sh",
+            params: { UNITS: this.units.join(" ") },
+            dependsOn: [args.host],
+        });
+        this.registerOutputs({ units: this.units });
+    }
+}

@@ -1,0 +1,68 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import * as path from "path";
+import { Connection, SCRIPTS_DIR, hostStep, scriptSha256 } from "./hostScript";
+
+export interface HostBaseArgs {
+    /** SSH connection to the host (root). */
+    readonly connection: pulumi.Input<Connection>;
+    /** Short host name, set as the hostname. */
+    readonly hostname: string;
+    /** Fully qualified name, `<hostname>.<domain>`. */
+    readonly fqdn: string;
+    /** The managed /etc/hosts block: every host of the topology with its FQDN and aliases. */
+    readonly hostsBlock: pulumi.Input<string>;
+    /** Remote directory for the host scripts. Default: /usr/local/lib/host-topology. */
+    readonly scriptDir?: string;
+}
+
+/**
+ * The base of every host: an SSH readiness gate that also reports the OS, the host scripts' library,
+ * the hostname and the managed /etc/hosts block. Everything else on the host depends on it, so names resolve.
+ */
+export class HostBase extends pulumi.ComponentResource {
+    /** `ID VERSION_ID` from the host's /etc/os-release, read by the readiness gate. */
+    public readonly os: pulumi.Output<string>;
+    public readonly hostname: string;
+    public readonly fqdn: string;
+    public readonly connection: pulumi.Input<Connection>;
+    public readonly scriptDir: string;
+
+    constructor(name: string, args: HostBaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("host-topology:index:HostBase", name, {}, opts);
+        this.hostname = args.hostname;
+        this.fqdn = args.fqdn;
+        this.connection = args.connection;
+        this.scriptDir = args.scriptDir ?? "/usr/local/lib/host-topology";
+
+        // Readiness gate: retries the dial (connection.dialErrorLimit) until sshd answers, then reads the OS.
+        const ready = new command.remote.Command(
+            `${name}-ready`,
+            {
+                connection: args.connection,
+                create: `mkdir -p ${this.scriptDir} && . /etc/os-release && echo "$ID $VERSION_ID"`,
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, customTimeouts: { create: "10m" } },
+        );
+        const lib = new command.remote.CopyToRemote(
+            `${name}-lib`,
+            {
+                connection: args.connection,
+                source: new pulumi.asset.FileAsset(path.join(SCRIPTS_DIR, "lib.sh")),
+                remotePath: `${this.scriptDir}/lib.sh`,
+                triggers: [scriptSha256("lib.sh")],
+            },
+            { parent: this, dependsOn: [ready] },
+        );
+        hostStep(this, `${name}-hosts`, {
+            connection: args.connection,
+            scriptDir: this.scriptDir,
+            script: "hostbase.sh",
+            params: { HOSTNAME: args.hostname, FQDN: args.fqdn, HOSTS_BLOCK: args.hostsBlock, PURGE_SCRIPTS: "1" },
+            dependsOn: [ready, lib],
+        });
+        this.os = ready.stdout;
+        this.registerOutputs({ os: this.os });
+    }
+}

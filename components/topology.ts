@@ -1,0 +1,119 @@
+// Wires the five components into the documented topology, with explicit dependencies:
+// HostBase first on every host; TimeSync and FirewallOff before the services; every EtcdMember after
+// every member host's HostBase (peer names must resolve) and its own host's TimeSync and FirewallOff.
+import * as pulumi from "@pulumi/pulumi";
+import { TopologyConfig } from "./config";
+import { Connection } from "./hostScript";
+import { HostBase } from "./hostBase";
+import { TimeSync } from "./timeSync";
+import { FirewallOff } from "./firewallOff";
+import { PrivateRegistry } from "./privateRegistry";
+import { EtcdMember, newEtcdClusterToken } from "./etcdMember";
+import { renderHostsBlock, renderTimeConfig, timePlan } from "./render";
+
+export interface HostInventoryEntry {
+    readonly name: string;
+    readonly fqdn: string;
+    readonly address: string;
+    readonly roles: string[];
+    readonly os: pulumi.Output<string>;
+}
+
+export interface Topology {
+    readonly hosts: Record<string, HostBase>;
+    readonly timeSync: Record<string, TimeSync>;
+    readonly firewall: Record<string, FirewallOff>;
+    readonly registry?: PrivateRegistry;
+    readonly etcd: EtcdMember[];
+    readonly inventory: HostInventoryEntry[];
+    readonly etcdClientEndpoints: string[];
+}
+
+export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<string>): Topology {
+    const hostsBlock = renderHostsBlock(cfg);
+    const connection = (address: string): Connection => ({
+        host: address,
+        port: cfg.ssh.port,
+        user: cfg.ssh.user,
+        privateKey: pulumi.secret(privateKey),
+        dialErrorLimit: cfg.ssh.dialErrorLimit,
+        perDialTimeout: cfg.ssh.perDialTimeout,
+    });
+
+    const hosts: Record<string, HostBase> = {};
+    for (const h of cfg.hosts) {
+        hosts[h.name] = new HostBase(h.name, {
+            connection: connection(h.address),
+            hostname: h.name,
+            fqdn: `${h.name}.${cfg.domain}`,
+            hostsBlock,
+            scriptDir: cfg.scriptDir,
+        });
+    }
+
+    const master = cfg.hosts.find((h) => h.roles.includes("master"));
+    const timeSync: Record<string, TimeSync> = {};
+    // The master first: when it serves time, the nodes sync from it.
+    const ordered = [...cfg.hosts].sort((a, b) => Number(b.name === master?.name) - Number(a.name === master?.name));
+    for (const h of ordered) {
+        const fromMaster = cfg.time.serveFromMaster && master !== undefined && master.name !== h.name;
+        timeSync[h.name] = new TimeSync(`${h.name}-time`, {
+            host: hosts[h.name],
+            implementation: cfg.time.implementation,
+            config: renderTimeConfig(cfg.time.implementation, timePlan(cfg, h)),
+            after: fromMaster ? [timeSync[master.name]] : [],
+        });
+    }
+
+    const firewall: Record<string, FirewallOff> = {};
+    for (const h of cfg.hosts) {
+        firewall[h.name] = new FirewallOff(`${h.name}-firewall`, { host: hosts[h.name], units: cfg.firewallUnits });
+    }
+
+    let registry: PrivateRegistry | undefined;
+    if (cfg.registry) {
+        const r = cfg.registry;
+        registry = new PrivateRegistry(`${r.host}-registry`, {
+            host: hosts[r.host],
+            serverName: r.serverName,
+            auth: r.auth,
+            user: r.user,
+            storageDir: r.storageDir,
+            after: [timeSync[r.host], firewall[r.host]],
+        });
+    }
+
+    const etcd: EtcdMember[] = [];
+    if (cfg.etcdMembers.length > 0) {
+        const token = newEtcdClusterToken("etcd-cluster-token");
+        const memberHosts = [...new Set(cfg.etcdMembers.map((m) => m.host))].map((n) => hosts[n]);
+        for (const m of cfg.etcdMembers) {
+            etcd.push(
+                new EtcdMember(`${m.host}-${m.name}`, {
+                    host: hosts[m.host],
+                    member: m,
+                    members: cfg.etcdMembers,
+                    clusterToken: token.result,
+                    after: [...memberHosts, timeSync[m.host], firewall[m.host]],
+                }),
+            );
+        }
+    }
+
+    const inventory = cfg.hosts.map((h) => ({
+        name: h.name,
+        fqdn: `${h.name}.${cfg.domain}`,
+        address: h.address,
+        roles: [...h.roles],
+        os: hosts[h.name].os,
+    }));
+    return {
+        hosts,
+        timeSync,
+        firewall,
+        registry,
+        etcd,
+        inventory,
+        etcdClientEndpoints: cfg.etcdMembers.map((m) => m.clientUrl),
+    };
+}

@@ -1,0 +1,47 @@
+// Reads the stack config, validates all of it before any resource exists, builds the topology, exports.
+import * as fs from "fs";
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_KEYS, ConfigError, RawConfig, buildTopology, parseConfig } from "./components";
+
+const project = pulumi.getProject();
+const config = new pulumi.Config();
+
+// Every key of this project's namespace, so unknown (misspelt) keys are reported too.
+const raw: Record<string, string | undefined> = {};
+for (const full of Object.keys(pulumi.runtime.allConfig())) {
+    if (full.startsWith(`${project}:`)) raw[full.slice(project.length + 1)] = undefined;
+}
+for (const key of [...CONFIG_KEYS, ...Object.keys(raw)]) {
+    raw[key] = key === "sshPrivateKey" ? (config.getSecret(key) ? "<secret>" : undefined) : config.get(key);
+}
+
+function readable(path: string): boolean {
+    try {
+        fs.accessSync(path, fs.constants.R_OK);
+        return fs.statSync(path).isFile();
+    } catch {
+        return false;
+    }
+}
+
+let cfg;
+try {
+    cfg = parseConfig(raw as RawConfig, { fileReadable: readable });
+} catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    throw e;
+}
+
+const privateKey: pulumi.Output<string> =
+    config.getSecret("sshPrivateKey") ?? pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
+
+const topology = buildTopology(cfg, privateKey);
+
+/** name, fqdn, address, roles and OS of every host. */
+export const inventory = topology.inventory;
+/** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
+export const etcdClientEndpoints = topology.etcdClientEndpoints;
+/** The registry through nginx, e.g. "http://registry.danran.com" (port 80); undefined without a registry host. */
+export const registryEndpoint = topology.registry?.endpoint;
+/** Basic-auth credentials of the registry {username, password} (secret); undefined when registryAuth is false. */
+export const registryCredentials = topology.registry?.credentials;
