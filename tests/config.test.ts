@@ -1,0 +1,155 @@
+import { expect } from "chai";
+import { ConfigError, parseConfig, urlProblem, isIPv4, RawConfig } from "../components/config";
+import { documentedRaw } from "./fixtures";
+
+function problems(raw: RawConfig, env = {}): string[] {
+    try {
+        parseConfig(raw, env);
+    } catch (e) {
+        expect(e).to.be.instanceOf(ConfigError);
+        return (e as ConfigError).problems.map((p) => `${p.propertyPath}: ${p.reason}`);
+    }
+    return [];
+}
+
+function hostsWith(mutate: (hosts: any[]) => void): string {
+    const hosts = JSON.parse(documentedRaw().hosts!);
+    mutate(hosts);
+    return JSON.stringify(hosts);
+}
+
+describe("parseConfig: the documented topology", () => {
+    const cfg = parseConfig(documentedRaw());
+
+    it("has the three documented hosts with their roles", () => {
+        expect(cfg.hosts.map((h) => [h.name, h.address, h.roles.join(",")])).to.deep.equal([
+            ["master", "192.168.100.2", "master,etcd,registry"],
+            ["node1", "192.168.100.3", "node"],
+            ["node2", "192.168.100.4", "node"],
+        ]);
+    });
+
+    it("derives the single documented etcd member etcd1 on the master", () => {
+        expect(cfg.etcdMembers).to.deep.equal([
+            {
+                host: "master",
+                name: "etcd1",
+                clientUrl: "http://192.168.100.2:2379",
+                peerUrl: "http://etcd1:2380",
+                listenPeerUrl: "http://192.168.100.2:2380",
+                dataDir: "/var/lib/etcd/etcd1.etcd",
+            },
+        ]);
+    });
+
+    it("puts the registry on the master as registry.danran.com without auth", () => {
+        expect(cfg.registry).to.deep.equal({
+            host: "master",
+            serverName: "registry.danran.com",
+            auth: false,
+            user: "registry",
+            storageDir: "/var/lib/registry",
+        });
+    });
+
+    it("applies the defaults", () => {
+        expect(cfg.ssh).to.deep.equal({ user: "root", port: 22, privateKeyPath: undefined, dialErrorLimit: 30, perDialTimeout: 10 });
+        expect(cfg.time).to.deep.equal({
+            implementation: "chrony",
+            servers: ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"],
+            serveFromMaster: false,
+        });
+        expect(cfg.firewallUnits).to.deep.equal(["firewalld", "iptables", "ip6tables", "ufw"]);
+        expect(cfg.scriptDir).to.equal("/usr/local/lib/host-topology");
+    });
+
+    it("builds a three-member static cluster when etcdMembers lists three hosts", () => {
+        const c = parseConfig(documentedRaw({ etcdMembers: JSON.stringify(["master", "node1", { host: "node2", name: "etcd-c" }]) }));
+        expect(c.etcdMembers.map((m) => [m.host, m.name, m.clientUrl, m.peerUrl, m.listenPeerUrl])).to.deep.equal([
+            ["master", "etcd1", "http://192.168.100.2:2379", "http://etcd1:2380", "http://192.168.100.2:2380"],
+            ["node1", "etcd2", "http://192.168.100.3:2379", "http://etcd2:2380", "http://192.168.100.3:2380"],
+            ["node2", "etcd-c", "http://192.168.100.4:2379", "http://etcd-c:2380", "http://192.168.100.4:2380"],
+        ]);
+    });
+});
+
+describe("parseConfig: bad input is rejected with the key named", () => {
+    const cases: [string, RawConfig, RegExp][] = [
+        ["bad IP", documentedRaw({ hosts: hostsWith((h) => (h[1].address = "192.168.100.300")) }), /^hosts\[1\]\.address: must be an IPv4/],
+        ["IP with leading zero", documentedRaw({ hosts: hostsWith((h) => (h[1].address = "192.168.100.03")) }), /^hosts\[1\]\.address/],
+        ["bad host name", documentedRaw({ hosts: hostsWith((h) => (h[2].name = "Node_2")) }), /^hosts\[2\]\.name: must be a host name label/],
+        ["duplicate name", documentedRaw({ hosts: hostsWith((h) => (h[2].name = "node1")) }), /^hosts: host name "node1" is used by more than one host/],
+        ["duplicate address", documentedRaw({ hosts: hostsWith((h) => (h[2].address = "192.168.100.3")) }), /^hosts: address 192\.168\.100\.3 is used by more than one host/],
+        ["unknown role", documentedRaw({ hosts: hostsWith((h) => (h[1].roles = ["worker"])) }), /^hosts\[1\]\.roles\[0\]: unknown role "worker"/],
+        ["missing roles", documentedRaw({ hosts: hostsWith((h) => delete h[1].roles) }), /^hosts\[1\]\.roles: is required/],
+        ["two registries", documentedRaw({ hosts: hostsWith((h) => (h[1].roles = ["registry"])) }), /^hosts: role "registry" is given to 2 hosts/],
+        ["hosts missing", documentedRaw({ hosts: undefined }), /^hosts: is required/],
+        ["hosts not a list", documentedRaw({ hosts: '{"name":"master"}' }), /^hosts: must be a non-empty list/],
+        ["hosts not JSON", documentedRaw({ hosts: "master,node1" }), /^hosts: is not valid JSON/],
+        ["unknown host property", documentedRaw({ hosts: hostsWith((h) => (h[0].adress = "1.2.3.4")) }), /^hosts\[0\]\.adress: is not a known host property/],
+        ["etcd member on an unknown host", documentedRaw({ etcdMembers: '["master","node9","node1"]' }), /^etcdMembers\[1\]\.host: "node9" is not one of the hosts/],
+        ["even etcd member count", documentedRaw({ etcdMembers: '["master","node1"]' }), /^etcdMembers: 2 members: an etcd cluster needs an odd number/],
+        ["the notes' hhttp:// URL", documentedRaw({ etcdMembers: '[{"host":"master","clientUrl":"hhttp://192.168.100.2:2379"}]' }), /^etcdMembers\[0\]\.clientUrl: "hhttp:\/\/192\.168\.100\.2:2379": scheme "hhttp" is not http or https/],
+        ["URL without port", documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"http://etcd1"}]' }), /^etcdMembers\[0\]\.peerUrl: .* has no port/],
+        ["duplicate etcd host", documentedRaw({ etcdMembers: '["master","master","node1"]' }), /^etcdMembers: host "master" has more than one member/],
+        ["bad domain", documentedRaw({ domain: "danran..com" }), /^domain: must be a DNS domain/],
+        ["bad port type", documentedRaw({ sshPort: "twenty-two" }), /^sshPort: must be an integer/],
+        ["port out of range", documentedRaw({ sshPort: "70000" }), /^sshPort: must be between 1 and 65535/],
+        ["boolean of wrong type", documentedRaw({ registryAuth: "yes" }), /^registryAuth: must be true or false/],
+        ["unknown time implementation", documentedRaw({ timeImplementation: "ntpd" }), /^timeImplementation: must be chrony or ntp/],
+        ["bad time server", documentedRaw({ timeServers: '["pool.ntp.org","bad server"]' }), /^timeServers\[1\]: must be a DNS name or IPv4/],
+        ["time servers not a list", documentedRaw({ timeServers: '"pool.ntp.org"' }), /^timeServers: must be a list of strings/],
+        ["no SSH key", documentedRaw({ sshPrivateKey: undefined }), /^sshPrivateKey: set sshPrivateKey \(secret\) or sshPrivateKeyPath/],
+        ["non-root SSH user", documentedRaw({ sshUser: "admin" }), /^sshUser: must be root/],
+        ["unknown key", documentedRaw({ etcdMember: "[]" }), /^etcdMember: is not a known config key/],
+        ["bad firewall unit", documentedRaw({ firewallUnits: '["firewalld","rm -rf /"]' }), /^firewallUnits\[1\]: must be a systemd unit name/],
+        ["relative script dir", documentedRaw({ scriptDir: "tmp/x" }), /^scriptDir: must be an absolute path/],
+        ["serve time without master", documentedRaw({ timeServeFromMaster: "true", hosts: hostsWith((h) => (h[0].roles = ["etcd", "registry"])) }), /^timeServeFromMaster: is true but no host has role master/],
+        ["alias that collides with another host", documentedRaw({ hosts: hostsWith((h) => (h[1].aliases = ["registry"])) }), /^hosts: name "registry" would resolve to both master and node1/],
+    ];
+    for (const [what, raw, re] of cases) {
+        it(`rejects ${what}`, () => {
+            const ps = problems(raw);
+            expect(ps.some((p) => re.test(p)), `problems were:\n${ps.join("\n")}`).to.equal(true);
+        });
+    }
+
+    it("reports every problem in one error", () => {
+        const raw = documentedRaw({
+            sshPort: "0",
+            hosts: hostsWith((h) => {
+                h[0].address = "300.1.1.1";
+                h[1].name = "-bad";
+            }),
+            etcdMembers: '["master","node2"]',
+        });
+        const ps = problems(raw);
+        expect(ps.map((p) => p.split(":")[0])).to.include.members(["sshPort", "hosts[0].address", "hosts[1].name", "etcdMembers"]);
+        try {
+            parseConfig(raw);
+            expect.fail("parseConfig accepted bad input");
+        } catch (e) {
+            expect((e as Error).message).to.match(/^invalid configuration \(\d+ problems\):\n  - /);
+        }
+    });
+
+    it("checks that the key file is readable, without touching a host", () => {
+        const ps = problems(documentedRaw({ sshPrivateKey: undefined, sshPrivateKeyPath: "/nonexistent/key" }), { fileReadable: () => false });
+        expect(ps).to.deep.equal([`sshPrivateKeyPath: "/nonexistent/key" is not a readable file (for the local lab: lab/lab.sh up creates it)`]);
+    });
+});
+
+describe("validators", () => {
+    it("urlProblem accepts good URLs and rejects the notes' typo", () => {
+        expect(urlProblem("http://192.168.100.2:2379")).to.equal(undefined);
+        expect(urlProblem("https://etcd1:2380/")).to.equal(undefined);
+        expect(urlProblem("hhttp://192.168.100.2:2379")).to.match(/scheme "hhttp"/);
+        expect(urlProblem("http://bad_host:1")).to.match(/is not an IPv4 address or DNS name/);
+        expect(urlProblem("http://etcd1:99999")).to.match(/out of range/);
+        expect(urlProblem("192.168.100.2:2379")).to.match(/not a URL/);
+    });
+    it("isIPv4", () => {
+        expect(["0.0.0.0", "192.168.100.2", "255.255.255.255"].every(isIPv4)).to.equal(true);
+        expect(["256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "a.b.c.d", ""].some(isIPv4)).to.equal(false);
+    });
+});
