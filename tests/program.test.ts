@@ -1,0 +1,221 @@
+// The program under Pulumi mocks: which resources exist per host, their parents, inputs, secrets and
+// dependency edges (read from the mock monitor's registerResource requests).
+import { expect } from "chai";
+import { containsSecret, recorded, resetRecorded, settle, setupMocks, Recorded, valueOf } from "./harness";
+setupMocks();
+import * as pulumi from "@pulumi/pulumi";
+import { buildTopology, parseConfig, scriptSha256, Topology } from "../components";
+import { documentedRaw } from "./fixtures";
+
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-key-material\n-----END OPENSSH PRIVATE KEY-----\n";
+
+async function build(extra: Record<string, string> = {}): Promise<{ res: Recorded[]; topo: Topology }> {
+    resetRecorded();
+    const topo = buildTopology(parseConfig(documentedRaw(extra)), pulumi.secret(KEY));
+    await settle();
+    return { res: [...recorded], topo };
+}
+
+const byName = (res: Recorded[], name: string): Recorded => {
+    const r = res.find((x) => x.name === name);
+    if (!r) throw new Error(`no resource named ${name}; have ${res.map((x) => x.name).join(", ")}`);
+    return r;
+};
+
+/** Decodes a step's stdin (KEY=base64 lines) back into its parameters. */
+function params(r: Recorded): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const line of String(r.inputs.stdin).split("\n").filter(Boolean)) {
+        const i = line.indexOf("=");
+        out[line.slice(0, i)] = Buffer.from(line.slice(i + 1), "base64").toString("utf8");
+    }
+    return out;
+}
+
+/** All URNs a resource transitively depends on (explicit dependencies, through components to their children). */
+function dependsOnTransitively(res: Recorded[], r: Recorded): Set<string> {
+    const seen = new Set<string>();
+    const stack = [...r.dependencies];
+    while (stack.length) {
+        const u = stack.pop()!;
+        if (seen.has(u)) continue;
+        seen.add(u);
+        const dep = res.find((x) => x.urn === u);
+        if (dep) stack.push(...dep.dependencies);
+    }
+    return seen;
+}
+
+describe("program under mocks: the documented topology", function () {
+    let res: Recorded[];
+    let topo: Topology;
+    before(async () => {
+        ({ res, topo } = await build());
+    });
+
+    it("creates the five components with their type tokens", () => {
+        const comps = res.filter((r) => r.type.startsWith("host-topology:")).map((r) => `${r.type} ${r.name}`);
+        expect(comps.sort()).to.deep.equal(
+            [
+                "host-topology:index:HostBase master",
+                "host-topology:index:HostBase node1",
+                "host-topology:index:HostBase node2",
+                "host-topology:index:TimeSync master-time",
+                "host-topology:index:TimeSync node1-time",
+                "host-topology:index:TimeSync node2-time",
+                "host-topology:index:FirewallOff master-firewall",
+                "host-topology:index:FirewallOff node1-firewall",
+                "host-topology:index:FirewallOff node2-firewall",
+                "host-topology:index:PrivateRegistry master-registry",
+                "host-topology:index:EtcdMember master-etcd1",
+            ].sort(),
+        );
+    });
+
+    it("gives every host a readiness gate, the script library and the hosts step, parented to its HostBase", () => {
+        for (const h of ["master", "node1", "node2"]) {
+            const base = byName(res, h);
+            for (const [child, type] of [
+                [`${h}-ready`, "command:remote:Command"],
+                [`${h}-lib`, "command:remote:CopyToRemote"],
+                [`${h}-hosts-upload`, "command:remote:CopyToRemote"],
+                [`${h}-hosts-run`, "command:remote:Command"],
+            ]) {
+                const r = byName(res, child);
+                expect(r.type, child).to.equal(type);
+                expect(r.parent, child).to.equal(base.urn);
+            }
+        }
+    });
+
+    it("puts the registry and etcd only on the master", () => {
+        const onHost = (prefix: string) => res.filter((r) => r.name.startsWith(prefix)).map((r) => r.name);
+        expect(onHost("node1").filter((n) => /registry|etcd/.test(n))).to.deep.equal([]);
+        expect(byName(res, "master-registry-run").parent).to.equal(byName(res, "master-registry").urn);
+        expect(byName(res, "master-etcd1-run").parent).to.equal(byName(res, "master-etcd1").urn);
+    });
+
+    it("connects to each host at its documented address as root, key secret, with a bounded dial retry", () => {
+        for (const [h, ip] of [["master", "192.168.100.2"], ["node1", "192.168.100.3"], ["node2", "192.168.100.4"]]) {
+            for (const r of res.filter((x) => x.name.startsWith(`${h}-`) && x.type.startsWith("command:remote:"))) {
+                expect(r.inputs.connection.host, r.name).to.equal(ip);
+                expect(r.inputs.connection.user).to.equal("root");
+                expect(r.inputs.connection.dialErrorLimit).to.equal(30);
+                expect(r.inputs.connection.privateKey).to.equal(KEY);
+                expect(containsSecret(r.rawInputs.connection), `${r.name} connection must be secret`).to.equal(true);
+            }
+        }
+    });
+
+    it("runs each script with apply/remove and its parameters as data on stdin, including the script hashes", () => {
+        const run = byName(res, "master-registry-run");
+        expect(run.inputs.create).to.equal("bash /usr/local/lib/host-topology/registry.sh apply");
+        expect(run.inputs.delete).to.equal("bash /usr/local/lib/host-topology/registry.sh remove");
+        expect(run.inputs.addPreviousOutputInEnv).to.equal(false);
+        expect(run.inputs.environment).to.equal(undefined);
+        const p = params(run);
+        expect(p.SCRIPT_SHA256).to.equal(scriptSha256("registry.sh"));
+        expect(p.LIB_SHA256).to.equal(scriptSha256("lib.sh"));
+        expect(p.REGISTRY_CONFIG).to.contain("addr: 127.0.0.1:5000");
+        expect(p.NGINX_CONF).to.contain("server_name registry.danran.com;");
+        expect(p.HTPASSWD).to.equal("");
+        const upload = byName(res, "master-registry-upload");
+        expect(upload.inputs.remotePath).to.equal("/usr/local/lib/host-topology/registry.sh");
+        expect(upload.inputs.triggers).to.deep.equal([scriptSha256("registry.sh")]);
+    });
+
+    it("sends every host the same hosts block and its own hostname", () => {
+        const blocks = ["master", "node1", "node2"].map((h) => params(byName(res, `${h}-hosts-run`)));
+        expect(new Set(blocks.map((b) => b.HOSTS_BLOCK)).size).to.equal(1);
+        expect(blocks.map((b) => [b.HOSTNAME, b.FQDN])).to.deep.equal([
+            ["master", "master.danran.com"],
+            ["node1", "node1.danran.com"],
+            ["node2", "node2.danran.com"],
+        ]);
+        expect(blocks[0].HOSTS_BLOCK).to.contain("192.168.100.2 master.danran.com master etcd1 registry registry.danran.com");
+    });
+
+    it("orders steps: HostBase before everything on its host", () => {
+        for (const h of ["master", "node1", "node2"]) {
+            const ready = byName(res, `${h}-ready`).urn;
+            const others = res.filter(
+                (r) => r.type.startsWith("command:remote:") && r.name.startsWith(`${h}-`) && r.name !== `${h}-ready`,
+            );
+            expect(others.length).to.be.greaterThan(3);
+            for (const r of others) expect(dependsOnTransitively(res, r).has(ready), `${r.name} after ${h}-ready`).to.equal(true);
+            for (const step of ["time-run", "firewall-run"]) {
+                const deps = dependsOnTransitively(res, byName(res, `${h}-${step}`));
+                expect(deps.has(byName(res, `${h}-hosts-run`).urn), `${h}-${step} after the hosts file`).to.equal(true);
+            }
+        }
+    });
+
+    it("orders steps: TimeSync and FirewallOff before the registry and etcd", () => {
+        for (const svc of ["master-registry-run", "master-etcd1-run"]) {
+            const deps = dependsOnTransitively(res, byName(res, svc));
+            expect(deps.has(byName(res, "master-time-run").urn), `${svc} after time`).to.equal(true);
+            expect(deps.has(byName(res, "master-firewall-run").urn), `${svc} after firewall`).to.equal(true);
+        }
+    });
+
+    it("orders steps: each etcd member after every member's HostBase", async () => {
+        const { res: r3 } = await build({ etcdMembers: '["master","node1","node2"]' });
+        for (const m of ["master-etcd1-run", "node1-etcd2-run", "node2-etcd3-run"]) {
+            const deps = dependsOnTransitively(r3, byName(r3, m));
+            for (const h of ["master", "node1", "node2"]) {
+                expect(deps.has(byName(r3, `${h}-hosts-run`).urn), `${m} after ${h}'s hosts file`).to.equal(true);
+            }
+        }
+        const tokens = ["master-etcd1-run", "node1-etcd2-run", "node2-etcd3-run"].map(
+            (m) => /ETCD_INITIAL_CLUSTER_TOKEN="([^"]+)"/.exec(params(byName(r3, m)).ETCD_ENV)![1],
+        );
+        expect(new Set(tokens)).to.deep.equal(new Set(["mocktoken0123456789a"]));
+    });
+
+    it("nodes sync time from the master only when the master serves time", async () => {
+        expect(params(byName(res, "node1-time-run")).CONFIG).to.contain("server 0.pool.ntp.org iburst");
+        const { res: served } = await build({ timeServeFromMaster: "true" });
+        const node = byName(served, "node1-time-run");
+        expect(params(node).CONFIG).to.contain("server 192.168.100.2 iburst");
+        expect(dependsOnTransitively(served, node).has(byName(served, "master-time-run").urn)).to.equal(true);
+        expect(params(byName(served, "master-time-run")).CONFIG).to.contain("allow 192.168.100.3");
+    });
+
+    it("exports the inventory, etcd endpoints and the registry endpoint", async () => {
+        expect(topo.etcdClientEndpoints).to.deep.equal(["http://192.168.100.2:2379"]);
+        expect(await valueOf(topo.registry!.endpoint)).to.equal("http://registry.danran.com");
+        expect(await valueOf(topo.registry!.credentials)).to.equal(undefined);
+        const inv = await valueOf(pulumi.output(topo.inventory));
+        expect(inv.map((h) => [h.name, h.fqdn, h.address, h.roles, h.os])).to.deep.equal([
+            ["master", "master.danran.com", "192.168.100.2", ["master", "etcd", "registry"], "debian 12"],
+            ["node1", "node1.danran.com", "192.168.100.3", ["node"], "debian 12"],
+            ["node2", "node2.danran.com", "192.168.100.4", ["node"], "debian 12"],
+        ]);
+    });
+
+    it("is deterministic: the same config registers the same resources with the same inputs", async () => {
+        const a = (await build()).res.map((r) => [r.type, r.name, JSON.stringify(r.inputs)]);
+        const b = (await build()).res.map((r) => [r.type, r.name, JSON.stringify(r.inputs)]);
+        expect(a.sort()).to.deep.equal(b.sort());
+    });
+});
+
+describe("program under mocks: registry basic auth", () => {
+    it("uses a random password, keeps the htpasswd stdin and the credentials output secret", async () => {
+        const { res, topo } = await build({ registryAuth: "true" });
+        const pw = byName(res, "master-registry-password");
+        expect(pw.type).to.equal("random:index/randomPassword:RandomPassword");
+        expect(pw.parent).to.equal(byName(res, "master-registry").urn);
+        const run = byName(res, "master-registry-run");
+        expect(containsSecret(run.rawInputs.stdin), "stdin must be secret").to.equal(true);
+        expect(params(run).HTPASSWD).to.match(/^registry:\$2a\$10\$/);
+        expect(params(run).NGINX_CONF).to.contain("auth_basic_user_file /etc/nginx/.ngxpasswd;");
+        expect(params(run).HTPASSWD).not.to.contain("mock-password");
+        const creds = topo.registry!.credentials;
+        expect(await pulumi.isSecret(creds)).to.equal(true);
+        expect(await valueOf(creds)).to.deep.equal({ username: "registry", password: "mock-password-0123456789" });
+        // Without auth nothing secret goes into the registry step.
+        const plain = byName((await build()).res, "master-registry-run");
+        expect(containsSecret(plain.rawInputs.stdin)).to.equal(false);
+    });
+});
