@@ -52,6 +52,8 @@ export interface TopologyConfig {
         readonly storageDir: string;
     };
     readonly etcdMembers: readonly EtcdMemberSpec[];
+    /** Track drift of every managed file and service (read over SSH on `pulumi refresh`). */
+    readonly driftChecks: boolean;
 }
 
 export interface ConfigProblem {
@@ -93,6 +95,7 @@ export const CONFIG_KEYS = [
     "registryUser",
     "registryStorageDir",
     "etcdMembers",
+    "driftChecks",
 ] as const;
 
 export const DEFAULT_TIME_SERVERS = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"];
@@ -396,6 +399,7 @@ export function parseConfig(raw: RawConfig, env: { fileReadable?: (path: string)
     if (registryHost) registry = { host: registryHost.name, serverName, auth, user, storageDir };
 
     const etcdMembers = parseEtcdMembers(raw, hosts, p);
+    const driftChecks = bool(raw, "driftChecks", true, p);
 
     // Every name that goes into /etc/hosts must be unique across hosts.
     const names: [string, string][] = [];
@@ -423,6 +427,7 @@ export function parseConfig(raw: RawConfig, env: { fileReadable?: (path: string)
         firewallUnits,
         registry,
         etcdMembers,
+        driftChecks,
     };
 }
 

@@ -6,6 +6,8 @@ import { EtcdMemberSpec } from "./config";
 import { renderEtcdEnv } from "./render";
 
 export interface EtcdMemberArgs {
+    /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
+    readonly driftCheck?: boolean;
     /** The member's host. */
     readonly host: HostBase;
     /** This member (name, URLs, data dir). */
@@ -48,6 +50,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                 CLIENT_URL: args.member.clientUrl,
                 HEALTH_TIMEOUT: String(args.healthTimeout ?? 300),
             },
+            driftCheck: args.driftCheck,
             dependsOn: [args.host, ...(args.after ?? [])],
             timeout: "30m",
         });

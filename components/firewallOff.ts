@@ -4,6 +4,8 @@ import { hostStep } from "./hostScript";
 import { DEFAULT_FIREWALL_UNITS } from "./config";
 
 export interface FirewallOffArgs {
+    /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
+    readonly driftCheck?: boolean;
     /** The host, whose HostBase must be complete first. */
     readonly host: HostBase;
     /** Units stopped and disabled at boot. Default: firewalld, iptables, ip6tables, ufw. A missing unit is fine. */
@@ -22,6 +24,7 @@ export class FirewallOff extends pulumi.ComponentResource {
             scriptDir: args.host.scriptDir,
             script: "firewall.sh",
             params: { UNITS: this.units.join(" ") },
+            driftCheck: args.driftCheck,
             dependsOn: [args.host],
         });
         this.registerOutputs({ units: this.units });

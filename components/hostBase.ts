@@ -4,6 +4,8 @@ import * as path from "path";
 import { Connection, SCRIPTS_DIR, hostStep, scriptSha256 } from "./hostScript";
 
 export interface HostBaseArgs {
+    /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
+    readonly driftCheck?: boolean;
     /** SSH connection to the host (root). */
     readonly connection: pulumi.Input<Connection>;
     /** Short host name, set as the hostname. */
@@ -60,6 +62,7 @@ export class HostBase extends pulumi.ComponentResource {
             scriptDir: this.scriptDir,
             script: "hostbase.sh",
             params: { HOSTNAME: args.hostname, FQDN: args.fqdn, HOSTS_BLOCK: args.hostsBlock, PURGE_SCRIPTS: "1" },
+            driftCheck: args.driftCheck,
             dependsOn: [ready, lib],
         });
         this.os = ready.stdout;

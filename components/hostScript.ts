@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { HostCheck } from "./hostCheck";
 
 export const SCRIPTS_DIR = path.join(__dirname, "scripts");
 
@@ -50,11 +51,14 @@ export interface HostStepArgs {
     readonly removeOnDelete?: boolean;
     /** Timeout for one run of the script, e.g. "20m". */
     readonly timeout?: string;
+    /** Track drift of what the step manages with a HostCheck (read on refresh). Default: true. */
+    readonly driftCheck?: boolean;
 }
 
 export interface HostStep {
     readonly upload: command.remote.CopyToRemote;
     readonly run: command.remote.Command;
+    readonly check?: HostCheck;
 }
 
 /**
@@ -93,5 +97,22 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
             customTimeouts: { create: args.timeout ?? "20m", update: args.timeout ?? "20m", delete: "10m" },
         },
     );
-    return { upload, run };
+    let check: HostCheck | undefined;
+    if (args.driftCheck ?? true) {
+        check = new HostCheck(
+            `${name}-check`,
+            {
+                connection: pulumi.output(args.connection).apply((c) => ({
+                    host: c.host,
+                    port: c.port ?? 22,
+                    user: c.user ?? "root",
+                    privateKey: c.privateKey ?? "",
+                })),
+                script: `bash ${remotePath}`,
+                stdin,
+            },
+            { parent, dependsOn: [run] },
+        );
+    }
+    return { upload, run, check };
 }

@@ -1,6 +1,7 @@
 export * from "./config";
 export * from "./render";
 export * from "./hostScript";
+export * from "./hostCheck";
 export * from "./hostBase";
 export * from "./timeSync";
 export * from "./firewallOff";

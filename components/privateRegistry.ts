@@ -5,6 +5,8 @@ import { hostStep } from "./hostScript";
 import { renderHtpasswd, renderNginxSite, renderRegistryConfig } from "./render";
 
 export interface PrivateRegistryArgs {
+    /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
+    readonly driftCheck?: boolean;
     /** The registry host, whose HostBase must be complete first. */
     readonly host: HostBase;
     /** Name nginx serves the registry on, e.g. registry.danran.com. */
@@ -51,6 +53,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
                 HTPASSWD: htpasswd,
                 STORAGE_DIR: storageDir,
             },
+            driftCheck: args.driftCheck,
             dependsOn: [args.host, ...(args.after ?? [])],
         });
         this.endpoint = pulumi.output(`http://${args.serverName}`);

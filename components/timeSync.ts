@@ -3,6 +3,8 @@ import { HostBase } from "./hostBase";
 import { hostStep } from "./hostScript";
 
 export interface TimeSyncArgs {
+    /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
+    readonly driftCheck?: boolean;
     /** The host, whose HostBase must be complete first. */
     readonly host: HostBase;
     /** chrony (default) or ntp (ntpsec on Debian 12 / Ubuntu 24.04; not available on EL8/9). */
@@ -25,6 +27,7 @@ export class TimeSync extends pulumi.ComponentResource {
             scriptDir: args.host.scriptDir,
             script: "timesync.sh",
             params: { IMPL: this.implementation, CONFIG: args.config },
+            driftCheck: args.driftCheck,
             dependsOn: [args.host, ...(args.after ?? [])],
         });
         this.registerOutputs({ implementation: this.implementation });

@@ -48,6 +48,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             fqdn: `${h.name}.${cfg.domain}`,
             hostsBlock,
             scriptDir: cfg.scriptDir,
+            driftCheck: cfg.driftChecks,
         });
     }
 
@@ -62,12 +63,13 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             implementation: cfg.time.implementation,
             config: renderTimeConfig(cfg.time.implementation, timePlan(cfg, h)),
             after: fromMaster ? [timeSync[master.name]] : [],
+            driftCheck: cfg.driftChecks,
         });
     }
 
     const firewall: Record<string, FirewallOff> = {};
     for (const h of cfg.hosts) {
-        firewall[h.name] = new FirewallOff(`${h.name}-firewall`, { host: hosts[h.name], units: cfg.firewallUnits });
+        firewall[h.name] = new FirewallOff(`${h.name}-firewall`, { host: hosts[h.name], units: cfg.firewallUnits, driftCheck: cfg.driftChecks });
     }
 
     let registry: PrivateRegistry | undefined;
@@ -80,6 +82,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             user: r.user,
             storageDir: r.storageDir,
             after: [timeSync[r.host], firewall[r.host]],
+            driftCheck: cfg.driftChecks,
         });
     }
 
@@ -95,6 +98,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
                     members: cfg.etcdMembers,
                     clusterToken: token.result,
                     after: [...memberHosts, timeSync[m.host], firewall[m.host]],
+                    driftCheck: cfg.driftChecks,
                 }),
             );
         }

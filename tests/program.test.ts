@@ -219,3 +219,28 @@ describe("program under mocks: registry basic auth", () => {
         expect(containsSecret(plain.rawInputs.stdin)).to.equal(false);
     });
 });
+
+describe("program under mocks: drift checks", () => {
+    it("adds a HostCheck after every step, with the step's stdin and a secret connection", async () => {
+        const { res } = await build({ registryAuth: "true" });
+        const runs = res.filter((r) => r.name.endsWith("-run"));
+        expect(runs.length).to.equal(3 * 3 + 2);
+        for (const run of runs) {
+            const check = byName(res, run.name.replace(/-run$/, "-check"));
+            expect(check.type).to.equal("pulumi-nodejs:dynamic/host-topology:HostCheck");
+            expect(check.parent).to.equal(run.parent);
+            expect(check.dependencies).to.include(run.urn);
+            expect(check.inputs.stdin).to.equal(run.inputs.stdin);
+            expect(check.inputs.script).to.equal(run.inputs.create.replace(/ apply$/, ""));
+            expect(check.inputs.drift).to.deep.equal({});
+            expect(check.inputs.connection.privateKey).to.equal(KEY);
+            expect(containsSecret(check.rawInputs.connection), `${check.name} connection secret`).to.equal(true);
+        }
+        expect(containsSecret(byName(res, "master-registry-check").rawInputs.stdin)).to.equal(true);
+    });
+
+    it("driftChecks: false leaves them out", async () => {
+        const { res } = await build({ driftChecks: "false" });
+        expect(res.filter((r) => r.name.endsWith("-check"))).to.deep.equal([]);
+    });
+});

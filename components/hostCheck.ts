@@ -1,0 +1,124 @@
+// Drift detection. remote.Command has no Read, so `pulumi refresh` never looks at the hosts. A HostCheck
+// (one per host step) is a Node dynamic resource whose `read` connects over SSH and runs the step's script
+// with `check`: the script compares every file it manages and every service it enables/disables with the
+// desired state (the same parameters as `apply`, on stdin) and prints one `drift <item> <reason>` line per
+// difference. The desired state is "no drift", so after a refresh that found drift, `diff` reports the drifted
+// items and `update` (i.e. `pulumi up --refresh`) repairs them by running the script's idempotent `apply`,
+// which rewrites only what differs. Plain `pulumi preview` never connects: diff compares the state only.
+import * as pulumi from "@pulumi/pulumi";
+
+export interface CheckConnection {
+    host: string;
+    port: number;
+    user: string;
+    privateKey: string;
+}
+
+interface CheckProps {
+    connection: CheckConnection;
+    /** e.g. "bash /usr/local/lib/host-topology/etcd.sh" */
+    script: string;
+    /** The step's parameters (same stdin as apply). */
+    stdin: string;
+    /** Drifted items, item -> reason. Desired: {}. */
+    drift: Record<string, string>;
+}
+
+/** Parses the `check` output: `drift <item> <reason...>` lines; other lines are ignored. */
+export function parseCheckOutput(out: string): Record<string, string> {
+    const drift: Record<string, string> = {};
+    for (const line of out.split("\n")) {
+        const m = /^drift (\S+)\s*(.*)$/.exec(line.trim());
+        if (m) drift[m[1]] = m[2] || "differs";
+    }
+    return drift;
+}
+
+/** Runs a command over SSH with stdin; resolves stdout, rejects with the exit status and stderr tail. */
+export function sshRun(c: CheckConnection, cmd: string, stdin: string, timeoutMs = 15 * 60 * 1000): Promise<string> {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { Client } = require("ssh2");
+    return new Promise((resolve, reject) => {
+        const conn = new Client();
+        let out = "";
+        let err = "";
+        const timer = setTimeout(() => {
+            conn.end();
+            reject(new Error(`${c.host}: timed out after ${timeoutMs / 1000}s running ${cmd}`));
+        }, timeoutMs);
+        conn.on("ready", () => {
+            conn.exec(cmd, (e: Error | undefined, stream: any) => {
+                if (e) {
+                    clearTimeout(timer);
+                    conn.end();
+                    return reject(e);
+                }
+                stream.on("data", (d: Buffer) => (out += d.toString()));
+                stream.stderr.on("data", (d: Buffer) => (err += d.toString()));
+                stream.on("close", (code: number) => {
+                    clearTimeout(timer);
+                    conn.end();
+                    if (code === 0) resolve(out);
+                    else reject(new Error(`${c.host}: "${cmd}" exited ${code}:\n${(out + err).split("\n").slice(-30).join("\n")}`));
+                });
+                stream.end(stdin);
+            });
+        });
+        conn.on("error", (e: Error) => {
+            clearTimeout(timer);
+            reject(new Error(`${c.host}:${c.port}: ssh: ${e.message}`));
+        });
+        conn.connect({ host: c.host, port: c.port, username: c.user, privateKey: c.privateKey, readyTimeout: 20000 });
+    });
+}
+
+export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: CheckProps) {
+        const drift = parseCheckOutput(await sshRun(inputs.connection, `${inputs.script} check`, inputs.stdin));
+        if (Object.keys(drift).length > 0) {
+            throw new Error(`${inputs.connection.host}: still differs after apply: ${JSON.stringify(drift)}`);
+        }
+        return { id: `${inputs.connection.host}:${inputs.script}`, outs: { ...inputs, drift } };
+    },
+    async read(id: string, props: CheckProps) {
+        const drift = parseCheckOutput(await sshRun(props.connection, `${props.script} check`, props.stdin));
+        return { id, props: { ...props, drift } };
+    },
+    async diff(_id: string, olds: CheckProps, news: CheckProps) {
+        const drifted = Object.keys(olds.drift ?? {}).length > 0;
+        const changed = olds.stdin !== news.stdin || olds.script !== news.script;
+        // The engine shows the property differences itself: the drifted items as removed keys of `drift`.
+        return { changes: drifted || changed, replaces: [], deleteBeforeReplace: false };
+    },
+    async update(_id: string, olds: CheckProps, news: CheckProps) {
+        // The step's remote.Command re-applies on parameter changes; repair here only what a refresh found.
+        if (Object.keys(olds.drift ?? {}).length > 0) await sshRun(news.connection, `${news.script} apply`, news.stdin);
+        const drift = parseCheckOutput(await sshRun(news.connection, `${news.script} check`, news.stdin));
+        if (Object.keys(drift).length > 0) {
+            throw new Error(`${news.connection.host}: still differs after repair: ${JSON.stringify(drift)}`);
+        }
+        return { outs: { ...news, drift } };
+    },
+};
+
+export interface HostCheckArgs {
+    readonly connection: pulumi.Input<CheckConnection>;
+    readonly script: pulumi.Input<string>;
+    readonly stdin: pulumi.Input<string>;
+}
+
+/** Tracks drift of one host step (see the file comment). */
+export class HostCheck extends pulumi.dynamic.Resource {
+    public readonly drift!: pulumi.Output<Record<string, string>>;
+
+    constructor(name: string, args: HostCheckArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            hostCheckProvider,
+            name,
+            { ...args, drift: {} },
+            { ...opts, additionalSecretOutputs: ["connection", "stdin"] },
+            "host-topology",
+            "HostCheck",
+        );
+    }
+}
