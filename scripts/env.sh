@@ -1,0 +1,30 @@
+# Sourced by the entry scripts: one place for paths, the engine on PATH, the local backend and npm deps.
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO
+export PATH="$REPO/.tools/bin:$PATH"
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$REPO/.pulumi-state}"
+# The lab's passphrase; real stacks set their own PULUMI_CONFIG_PASSPHRASE (or another secrets provider).
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-host-topology-lab}"
+export PULUMI_SKIP_UPDATE_CHECK=1
+export PULUMI_SKIP_CONFIRMATIONS=1
+
+phase_start() { PHASE_NAME="$1"; PHASE_T0=$(date +%s); echo "==> $1"; }
+phase_end() { echo "<== ${PHASE_NAME}: $(( $(date +%s) - PHASE_T0 ))s"; }
+
+# npm packages, installed again only when package-lock.json changed.
+ensure_node_modules() {
+    local stamp="$REPO/node_modules/.host-topology-lock.sha256"
+    local want
+    want=$(sha256sum "$REPO/package-lock.json" | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        (cd "$REPO" && npm ci --no-audit --no-fund)
+        echo "$want" > "$stamp"
+    fi
+}
+
+# The stack, created on first use (file backend).
+ensure_stack() {
+    local stack="$1"
+    mkdir -p "$REPO/.pulumi-state"
+    (cd "$REPO" && pulumi stack select --create "$stack" >/dev/null)
+}

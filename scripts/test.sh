@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# All tests: strict type check and unit tests (mocks, golden files, host scripts with stubs), then the
+# end-to-end suite against the local lab with the real Pulumi engine.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+cd "$REPO"
+phase_start "npm packages"; ensure_node_modules; phase_end
+phase_start "unit tests"; npm test; phase_end
+if [ "${SKIP_E2E:-0}" = 1 ]; then echo "SKIP_E2E=1: end-to-end suite skipped"; exit 0; fi
+phase_start "Pulumi engine"; scripts/engine.sh; phase_end
+phase_start "lab up"; lab/lab.sh up; phase_end
+phase_start "end-to-end suite"; npx mocha --config tests/e2e/mocharc.json; phase_end

@@ -1,0 +1,285 @@
+// End-to-end: the real Pulumi engine against the local lab (three Debian 12 hosts booted with systemd-nspawn).
+// On a pristine lab: `pulumi up` the dev stack, then prove the result with real clients from the hosts.
+import { expect } from "chai";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as crypto from "crypto";
+import { HOSTS, HostName, REPO, changeSummary, onHost, phase, printTimings, pulumi, sh } from "./util";
+
+const STACK = "dev";
+const ALL: HostName[] = ["master", "node1", "node2"];
+const NAMES: Record<string, string> = {
+    "master.danran.com": HOSTS.master,
+    master: HOSTS.master,
+    etcd1: HOSTS.master,
+    registry: HOSTS.master,
+    "registry.danran.com": HOSTS.master,
+    "node1.danran.com": HOSTS.node1,
+    node1: HOSTS.node1,
+    "node2.danran.com": HOSTS.node2,
+    node2: HOSTS.node2,
+};
+const ETCD = `--endpoints=http://${HOSTS.master}:2379`;
+
+/** Builds an OCI image layout with one uncompressed layer of `mb` MiB of random data. Returns the layer digest. */
+function buildImage(dir: string, mb: number): string {
+    fs.mkdirSync(path.join(dir, "blobs/sha256"), { recursive: true });
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "layer-"));
+    sh(`head -c ${mb}M /dev/urandom > ${work}/big.bin && tar -C ${work} -cf ${work}/layer.tar big.bin`);
+    const layerDigest = sh(`sha256sum ${work}/layer.tar | cut -d' ' -f1`).out.trim();
+    const layerSize = fs.statSync(`${work}/layer.tar`).size;
+    fs.renameSync(`${work}/layer.tar`, path.join(dir, "blobs/sha256", layerDigest));
+    fs.rmSync(work, { recursive: true, force: true });
+    const blob = (obj: object) => {
+        const data = Buffer.from(JSON.stringify(obj));
+        const digest = crypto.createHash("sha256").update(data).digest("hex");
+        fs.writeFileSync(path.join(dir, "blobs/sha256", digest), data);
+        return { digest: `sha256:${digest}`, size: data.length };
+    };
+    const config = blob({
+        architecture: "amd64",
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: [`sha256:${layerDigest}`] },
+        config: {},
+    });
+    const manifest = blob({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+        layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: `sha256:${layerDigest}`, size: layerSize }],
+    });
+    fs.writeFileSync(path.join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    fs.writeFileSync(
+        path.join(dir, "index.json"),
+        JSON.stringify({
+            schemaVersion: 2,
+            manifests: [
+                {
+                    mediaType: "application/vnd.oci.image.manifest.v1+json",
+                    ...manifest,
+                    annotations: { "org.opencontainers.image.ref.name": "v1" },
+                },
+            ],
+        }),
+    );
+    return layerDigest;
+}
+
+function unitState(host: HostName, unit: string): string {
+    const enabled = onHost(host, `systemctl is-enabled ${unit} 2>/dev/null || true`, { allowFail: true }).out.trim() || "not-found";
+    const active = onHost(host, `systemctl is-active ${unit} 2>/dev/null || true`, { allowFail: true }).out.trim();
+    return `${enabled}/${active}`;
+}
+
+describe("end-to-end on the lab: the dev stack (documented topology)", function () {
+    this.timeout(0);
+    let layerDigest = "";
+
+    before(() => {
+        phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
+        phase("stack init", () => {
+            sh("mkdir -p .pulumi-state");
+            pulumi(STACK, "stack select --create");
+            // A pristine lab: forget what an earlier run applied (its hosts were reset).
+            const state = pulumi(STACK, "stack export", { allowFail: true }).out;
+            if (/"resources":\s*\[\s*\{/.test(state)) {
+                pulumi(STACK, "stack rm --force --yes --preserve-config");
+                pulumi(STACK, "stack init");
+            }
+        });
+        // Test clients on the nodes, and an enabled firewall unit that the program must turn off.
+        phase("test clients on node1/node2 (apt)", () => {
+            for (const n of ["node1", "node2"] as const) {
+                onHost(n, "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends skopeo etcd-client ufw >/dev/null");
+            }
+            onHost("node2", "systemctl enable ufw");
+        });
+    });
+
+    after(() => printTimings());
+
+    it("pulumi preview needs no host access and pulumi up -s dev reaches the topology", () => {
+        phase("pulumi preview (fresh stack)", () => pulumi(STACK, "preview"));
+        const up = phase("pulumi up (pristine hosts)", () => pulumi(STACK, "up --yes --skip-preview"));
+        expect(changeSummary(up.out).created ?? 0).to.be.greaterThan(20);
+        const outputs = JSON.parse(pulumi(STACK, "stack output --json").out);
+        expect(outputs.etcdClientEndpoints).to.deep.equal(["http://192.168.100.2:2379"]);
+        expect(outputs.registryEndpoint).to.equal("http://registry.danran.com");
+        expect(outputs.inventory.map((h: any) => [h.name, h.address, h.os])).to.deep.equal([
+            ["master", "192.168.100.2", "debian 12"],
+            ["node1", "192.168.100.3", "debian 12"],
+            ["node2", "192.168.100.4", "debian 12"],
+        ]);
+    });
+
+    it("every host resolves every name and alias, and has its hostname", () => {
+        phase("check names", () => {
+            for (const h of ALL) {
+                for (const [name, ip] of Object.entries(NAMES)) {
+                    const got = onHost(h, `getent hosts ${name}`).out.trim().split(/\s+/)[0];
+                    expect(got, `${name} on ${h}`).to.equal(ip);
+                }
+                expect(onHost(h, "hostname").out.trim()).to.equal(h);
+                expect(onHost(h, "getent hosts localhost").out).to.match(/127\.0\.0\.1|::1/);
+            }
+        });
+    });
+
+    it("from node1: etcdctl sees etcd1 as the leader and the endpoint healthy", () => {
+        phase("check etcd from node1", () => {
+            const members = onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} member list -w json`).out;
+            const list = JSON.parse(members).members;
+            expect(list.map((m: any) => [m.name, m.peerURLs, m.clientURLs])).to.deep.equal([
+                ["etcd1", ["http://etcd1:2380"], ["http://192.168.100.2:2379"]],
+            ]);
+            const status = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} endpoint status -w json`).out)[0].Status;
+            expect(status.leader).to.equal(status.header.member_id);
+            expect(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} endpoint health`).out).to.match(/is healthy/);
+            onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} put /e2e/before-destroy kept`);
+            expect(onHost("master", "ss -ltn").out).to.match(/192\.168\.100\.2:2380/);
+        });
+    });
+
+    it("from node1: skopeo pushes a 200 MB layer to registry.danran.com:80 and pulls it back identical", () => {
+        phase("registry push/pull 200 MB", () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oci-"));
+            layerDigest = buildImage(dir, 200);
+            sh(`tar -C ${dir} -cf - . | lab/lab.sh ssh node1 'rm -rf /root/img /root/pulled && mkdir -p /root/img && tar -C /root/img -xf -'`);
+            fs.rmSync(dir, { recursive: true, force: true });
+            onHost("node1", "skopeo copy --quiet --dest-tls-verify=false oci:/root/img:v1 docker://registry.danran.com:80/e2e/big:v1");
+            onHost("node1", "skopeo copy --quiet --src-tls-verify=false docker://registry.danran.com:80/e2e/big:v1 oci:/root/pulled:v1");
+            const pulled = onHost("node1", `sha256sum /root/pulled/blobs/sha256/${layerDigest} | cut -d' ' -f1`).out.trim();
+            expect(pulled).to.equal(layerDigest);
+            const size = Number(onHost("node1", `stat -c %s /root/pulled/blobs/sha256/${layerDigest}`).out.trim());
+            expect(size).to.be.greaterThan(200 * 1024 * 1024);
+            onHost("node1", "rm -rf /root/img /root/pulled");
+        });
+    });
+
+    it("the registry itself listens on 127.0.0.1:5000 only: unreachable from a node", () => {
+        const r = onHost("node1", `timeout 5 bash -c 'echo > /dev/tcp/${HOSTS.master}/5000'`, { allowFail: true });
+        expect(r.code).to.not.equal(0);
+        expect(onHost("master", "ss -ltn").out).to.match(/127\.0\.0\.1:5000/);
+        expect(onHost("node1", `timeout 5 bash -c 'echo > /dev/tcp/${HOSTS.master}/80'`).code).to.equal(0);
+    });
+
+    it("firewalld/iptables/ufw are inactive and disabled on every host", () => {
+        for (const h of ALL) {
+            for (const u of ["firewalld", "iptables", "ufw"]) {
+                const st = unitState(h, u);
+                expect(st, `${u} on ${h}`).to.match(/^(not-found|disabled)\/(inactive|unknown)$/);
+            }
+        }
+        expect(unitState("node2", "ufw")).to.equal("disabled/inactive");
+    });
+
+    it("time sync: chrony installed, configured (nodes use the master), enabled", () => {
+        for (const h of ALL) {
+            expect(onHost(h, "dpkg-query -W -f='${Status}' chrony").out).to.equal("install ok installed");
+            expect(onHost(h, "systemctl is-enabled chrony").out.trim()).to.equal("enabled");
+            const conf = onHost(h, "cat /etc/chrony/chrony.conf").out;
+            if (h === "master") {
+                expect(conf).to.match(/^allow 192\.168\.100\.3$/m);
+                expect(conf).to.match(/^local stratum 10$/m);
+            } else {
+                expect(conf.split("\n").filter((l) => l.startsWith("server"))).to.deep.equal(["server 192.168.100.2 iburst"]);
+            }
+            // chrony cannot steer the clock in a container (no CAP_SYS_TIME, by design): systemd skips the unit.
+            const capBnd = onHost(h, "grep CapBnd /proc/1/status").out.trim().split(/\s+/)[1];
+            expect((BigInt(`0x${capBnd}`) >> 25n) & 1n, "CAP_SYS_TIME must not be given to lab hosts").to.equal(0n);
+            expect(onHost(h, "systemctl show -p ConditionResult --value chrony").out.trim()).to.equal("no");
+        }
+    });
+
+    it("a second pulumi up changes nothing and preview --expect-no-changes passes", () => {
+        phase("second pulumi up", () => {
+            const up = pulumi(STACK, "up --yes --skip-preview --expect-no-changes");
+            expect(changeSummary(up.out).unchanged ?? 0).to.be.greaterThan(20);
+        });
+        phase("preview --expect-no-changes", () => pulumi(STACK, "preview --expect-no-changes"));
+    });
+
+    it("destroy removes the managed config, keeps etcd data and registry storage; a new up brings the data back", () => {
+        phase("pulumi destroy", () => pulumi(STACK, "destroy --yes --skip-preview"));
+        expect(onHost("master", "grep -c 'host-topology managed block' /etc/hosts || true", { allowFail: true }).out.trim()).to.equal("0");
+        expect(onHost("node1", "getent hosts registry.danran.com", { allowFail: true }).code).to.not.equal(0);
+        expect(onHost("master", "test -e /etc/nginx/conf.d/registry.conf", { allowFail: true }).code).to.not.equal(0);
+        expect(unitState("master", "etcd")).to.equal("disabled/inactive");
+        expect(unitState("master", "docker-registry")).to.equal("disabled/inactive");
+        expect(onHost("master", "test -d /var/lib/etcd/etcd1.etcd/member").code).to.equal(0);
+        expect(onHost("master", `test -f /var/lib/registry/docker/registry/v2/blobs/sha256/${layerDigest.slice(0, 2)}/${layerDigest}/data`).code).to.equal(0);
+        expect(onHost("master", "test -e /usr/local/lib/host-topology", { allowFail: true }).code).to.not.equal(0);
+
+        phase("pulumi up after destroy", () => pulumi(STACK, "up --yes --skip-preview"));
+        expect(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} get /e2e/before-destroy --print-value-only`).out.trim()).to.equal("kept");
+        const inspect = JSON.parse(onHost("node1", "skopeo inspect --tls-verify=false docker://registry.danran.com:80/e2e/big:v1").out);
+        expect(inspect.Layers).to.deep.equal([`sha256:${layerDigest}`]);
+    });
+});
+
+describe("end-to-end on the lab: drift (preview --refresh shows it, up --refresh repairs it)", function () {
+    this.timeout(0);
+
+    it("reports exactly the three out-of-band changes and repairs them", () => {
+        phase("no drift before", () => pulumi(STACK, "preview --refresh --expect-no-changes"));
+        onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
+        onHost("master", "systemctl disable --now nginx");
+        onHost("master", "sed -i 's/^ETCD_NAME=.*/ETCD_NAME=\"edited\"/' /etc/default/etcd");
+        const preview = phase("preview --refresh with drift", () => pulumi(STACK, "preview --refresh --diff"));
+        const updates = [...preview.out.matchAll(/^\s*~ .*pulumi-nodejs:dynamic\/host-topology:HostCheck: \((update|refresh)\)\s*$[\s\S]*?\[urn=[^\]]*::([^\]]+)\]/gm)];
+        const changed = new Set(updates.map((m) => m[2]));
+        expect([...changed].sort(), preview.out.slice(-4000)).to.deep.equal(["master-etcd1-check", "master-registry-check", "node1-hosts-check"]);
+        expect(preview.out).to.match(/\/etc\/hosts/);
+        expect(preview.out).to.match(/service:nginx/);
+        expect(preview.out).to.match(/\/etc\/default\/etcd/);
+
+        phase("up --refresh repairs", () => pulumi(STACK, "up --refresh --yes --skip-preview"));
+        expect(onHost("node1", "getent hosts master.danran.com").out.split(/\s+/)[0]).to.equal(HOSTS.master);
+        expect(unitState("master", "nginx")).to.equal("enabled/active");
+        expect(onHost("master", "grep ^ETCD_NAME= /etc/default/etcd").out.trim()).to.equal('ETCD_NAME="etcd1"');
+        phase("no drift after", () => pulumi(STACK, "preview --refresh --expect-no-changes"));
+    });
+
+    it("keeps secrets secret in the refreshed state", () => {
+        const state = pulumi(STACK, "stack export").out;
+        const key = fs.readFileSync(path.join(REPO, ".lab/ssh/id_ed25519"), "utf8");
+        const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----"))[1];
+        expect(state).to.not.contain(keyBody);
+        expect(state).to.contain("ciphertext");
+    });
+});
+
+describe("end-to-end on the lab: a second stack with three etcd members", function () {
+    this.timeout(0);
+    const STACK3 = "e2e-etcd3";
+
+    it("forms a healthy 3-member cluster", () => {
+        phase("destroy dev, reset lab", () => {
+            pulumi(STACK, "destroy --yes --skip-preview");
+            sh("lab/lab.sh reset");
+        });
+        phase("stack init (3 members)", () => {
+            pulumi(STACK3, "stack rm --force --yes", { allowFail: true });
+            pulumi(STACK3, "stack init");
+            sh(`cp Pulumi.dev.yaml Pulumi.${STACK3}.yaml`);
+            pulumi(STACK3, "config set --path 'etcdMembers[0]' master");
+            pulumi(STACK3, "config set --path 'etcdMembers[1]' node1");
+            pulumi(STACK3, "config set --path 'etcdMembers[2]' node2");
+        });
+        try {
+            phase("pulumi up (3 members, pristine hosts)", () => pulumi(STACK3, "up --yes --skip-preview"));
+            const eps = "--endpoints=http://192.168.100.2:2379,http://192.168.100.3:2379,http://192.168.100.4:2379";
+            const list = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} member list -w json`).out).members;
+            expect(list.map((m: any) => m.name).sort()).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
+            const health = onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} endpoint health`).out;
+            expect(health.match(/is healthy/g)?.length).to.equal(3);
+            const statuses = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} endpoint status -w json`).out);
+            expect(new Set(statuses.map((s: any) => s.Status.leader)).size).to.equal(1);
+            phase("pulumi destroy (3 members)", () => pulumi(STACK3, "destroy --yes --skip-preview"));
+        } finally {
+            pulumi(STACK3, "stack rm --force --yes", { allowFail: true });
+            sh(`rm -f Pulumi.${STACK3}.yaml`);
+        }
+    });
+});
