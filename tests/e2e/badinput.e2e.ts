@@ -1,0 +1,103 @@
+// Bad input through the real engine: every malformed configuration is rejected by `pulumi preview` with a
+// message naming the key, and no host is touched (the lab's sshd logs no new session).
+import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
+import { REPO, onHost, phase, pulumi, sh } from "./util";
+
+const STACK = "e2e-badinput";
+const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
+const NS = "host-topology";
+
+const hosts = () => [
+    { name: "master", address: "192.168.100.2", roles: ["master", "etcd", "registry"] },
+    { name: "node1", address: "192.168.100.3", roles: ["node"] },
+    { name: "node2", address: "192.168.100.4", roles: ["node"] },
+];
+const withHosts = (f: (h: any[]) => void) => {
+    const h = hosts();
+    f(h);
+    return { hosts: h };
+};
+
+/** [what, config overrides (null deletes the key), the key the error must name] */
+const CASES: [string, Record<string, unknown>, string][] = [
+    ["bad IP", withHosts((h) => (h[1].address = "192.168.100.256")), "hosts[1].address"],
+    ["IP with a leading zero", withHosts((h) => (h[2].address = "192.168.100.04")), "hosts[2].address"],
+    ["host name with underscore", withHosts((h) => (h[1].name = "node_1")), "hosts[1].name"],
+    ["duplicate host name", withHosts((h) => (h[2].name = "node1")), "hosts"],
+    ["duplicate address", withHosts((h) => (h[2].address = "192.168.100.3")), "hosts"],
+    ["unknown role", withHosts((h) => (h[1].roles = ["worker"])), "hosts[1].roles[0]"],
+    ["roles missing", withHosts((h) => delete h[1].roles), "hosts[1].roles"],
+    ["two registries", withHosts((h) => (h[1].roles = ["registry"])), "hosts"],
+    ["hosts missing", { hosts: null }, "hosts"],
+    ["hosts not a list", { hosts: { name: "master" } }, "hosts"],
+    ["etcd member on an unknown host", { etcdMembers: ["master", "node9", "node1"] }, "etcdMembers[1].host"],
+    ["even etcd count", { etcdMembers: ["master", "node1"] }, "etcdMembers"],
+    ["the notes' hhttp:// URL", { etcdMembers: [{ host: "master", clientUrl: "hhttp://192.168.100.2:2379" }] }, "etcdMembers[0].clientUrl"],
+    ["peer URL without port", { etcdMembers: [{ host: "master", peerUrl: "http://etcd1" }] }, "etcdMembers[0].peerUrl"],
+    ["bad domain", { domain: "danran..com" }, "domain"],
+    ["SSH port of wrong type", { sshPort: "twenty-two" }, "sshPort"],
+    ["SSH port out of range", { sshPort: 70000 }, "sshPort"],
+    ["boolean of wrong type", { registryAuth: "yes" }, "registryAuth"],
+    ["unknown time implementation", { timeImplementation: "ntpd" }, "timeImplementation"],
+    ["time server with a space", { timeServers: ["pool.ntp.org", "bad server"] }, "timeServers[1]"],
+    ["missing SSH key file", { sshPrivateKeyPath: ".lab/ssh/no-such-key" }, "sshPrivateKeyPath"],
+    ["no SSH key at all", { sshPrivateKeyPath: null }, "sshPrivateKey"],
+    ["misspelt key", { etcdMember: ["master"] }, "etcdMember"],
+    ["firewall unit with shell syntax", { firewallUnits: ["firewalld", "x; rm -rf /"] }, "firewallUnits[1]"],
+    ["alias colliding with another host", withHosts((h) => (h[1].aliases = ["registry"])), "hosts"],
+];
+
+function sshSessions(): number {
+    let n = 0;
+    for (const h of ["master", "node1", "node2"] as const) {
+        n += Number(onHost(h, "journalctl -u ssh --no-pager -o cat | grep -c 'Accepted publickey' || true", { allowFail: true }).out.trim() || 0);
+    }
+    return n;
+}
+
+describe("end-to-end: bad input is rejected at preview, before any host is touched", function () {
+    this.timeout(0);
+    let salt = "";
+    const report: string[] = [];
+
+    before(() => {
+        pulumi(STACK, "stack rm --force --yes", { allowFail: true });
+        pulumi(STACK, "stack init");
+        salt = fs.existsSync(FILE) ? (/^encryptionsalt: .*$/m.exec(fs.readFileSync(FILE, "utf8"))?.[0] ?? "") : "";
+    });
+    after(() => {
+        pulumi(STACK, "stack rm --force --yes", { allowFail: true });
+        sh(`rm -f ${FILE}`);
+        console.log(`\n  Bad-input report (${report.length} configurations):\n${report.join("\n")}`);
+    });
+
+    it(`rejects ${CASES.length} malformed configurations, naming the key, with no SSH session`, () => {
+        expect(CASES.length).to.be.at.least(20);
+        const sessionsBefore = sshSessions();
+        phase(`${CASES.length} bad previews`, () => {
+            for (const [what, overrides, key] of CASES) {
+                const cfg: Record<string, unknown> = {
+                    [`${NS}:hosts`]: hosts(),
+                    [`${NS}:sshPrivateKeyPath`]: ".lab/ssh/id_ed25519",
+                };
+                for (const [k, v] of Object.entries(overrides)) {
+                    if (v === null) delete cfg[`${NS}:${k}`];
+                    else cfg[`${NS}:${k}`] = v;
+                }
+                fs.writeFileSync(FILE, `${salt}\nconfig: ${JSON.stringify(cfg)}\n`);
+                const t0 = Date.now();
+                const r = pulumi(STACK, "preview", { allowFail: true });
+                const ms = Date.now() - t0;
+                const line = r.out.split("\n").find((l) => l.includes(`- ${key}:`) || l.includes(`${NS}:${key}`)) ?? "";
+                report.push(`    ${String(ms).padStart(6)} ms  exit ${r.code}  ${what}: ${line.trim()}`);
+                expect(r.code, `${what}: preview must fail\n${r.out.slice(-1500)}`).to.not.equal(0);
+                expect(line, `${what}: the error must name ${key}\n${r.out.slice(-1500)}`).to.not.equal("");
+                expect(r.out, what).to.not.match(/command:remote:Command.*creating/);
+            }
+        });
+        // Counting runs one lab SSH session per host itself: exactly those three are the new ones.
+        expect(sshSessions(), "no host may be touched").to.equal(sessionsBefore + 3);
+    });
+});
