@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { REPO, onHost, phase, pulumi, sh } from "./util";
+import { REPO, freshStack, onHost, phase, preview, removeStack, sh } from "./util";
 
 const STACK = "e2e-badinput";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
@@ -63,12 +63,12 @@ describe("end-to-end: bad input is rejected at preview, before any host is touch
     const report: string[] = [];
 
     before(() => {
-        pulumi(STACK, "stack rm --force --yes", { allowFail: true });
-        pulumi(STACK, "stack init");
+        fs.writeFileSync(FILE, "config: {}\n");
+        freshStack(STACK);
         salt = fs.existsSync(FILE) ? (/^encryptionsalt: .*$/m.exec(fs.readFileSync(FILE, "utf8"))?.[0] ?? "") : "";
     });
     after(() => {
-        pulumi(STACK, "stack rm --force --yes", { allowFail: true });
+        removeStack(STACK);
         sh(`rm -f ${FILE}`);
         console.log(`\n  Bad-input report (${report.length} configurations):\n${report.join("\n")}`);
     });
@@ -88,7 +88,7 @@ describe("end-to-end: bad input is rejected at preview, before any host is touch
                 }
                 fs.writeFileSync(FILE, `${salt}\nconfig: ${JSON.stringify(cfg)}\n`);
                 const t0 = Date.now();
-                const r = pulumi(STACK, "preview", { allowFail: true });
+                const r = preview(STACK, "", { allowFail: true });
                 const ms = Date.now() - t0;
                 const line = r.out.split("\n").find((l) => l.includes(`- ${key}:`) || l.includes(`${NS}:${key}`)) ?? "";
                 report.push(`    ${String(ms).padStart(6)} ms  exit ${r.code}  ${what}: ${line.trim()}`);
