@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# EtcdMember: etcd installed, configured (the environment file), enabled, and healthy. The data dir is kept.
+# Params: ETCD_ENV, NAME, DATA_DIR, CLIENT_URL, HEALTH_TIMEOUT (seconds).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+start_script "$0" "${1:-}"
+need ETCD_ENV NAME DATA_DIR CLIENT_URL
+read -r -a pkgs <<<"$ETCD_PKGS"
+
+healthy() { ETCDCTL_API=3 etcdctl --endpoints="${P[CLIENT_URL]}" --command-timeout=3s endpoint health >/dev/null 2>&1; }
+
+case "$ACTION" in
+apply)
+    pkg_install "${pkgs[@]}"
+    backup_once "$ETCD_CONF"
+    put_file "$ETCD_CONF" 0644 "${P[ETCD_ENV]}"
+    changed=$CHANGED
+    data="$ROOT${P[DATA_DIR]}"
+    if [ ! -d "$data" ]; then
+        mkdir -p "$(dirname "$data")"
+        install -d -m 0700 "$data"
+        echo "changed ${P[DATA_DIR]}"
+    fi
+    if getent passwd etcd >/dev/null; then chown etcd: "$data" "$(dirname "$data")"; fi
+    if ! unit_enabled "$ETCD_SVC"; then systemctl enable -q "$ETCD_SVC"; echo "changed service:$ETCD_SVC enabled"; fi
+    # --no-block: a member of a new static cluster only comes up once a quorum of its peers runs, and the
+    # members are applied in parallel.
+    if [ "$changed" = 1 ]; then systemctl restart --no-block "$ETCD_SVC"; echo "changed service:$ETCD_SVC restarted"
+    elif ! unit_active "$ETCD_SVC"; then systemctl start --no-block "$ETCD_SVC"; echo "changed service:$ETCD_SVC started"; fi
+    deadline=$((SECONDS + ${P[HEALTH_TIMEOUT]:-300}))
+    until healthy; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "etcd member ${P[NAME]} not healthy at ${P[CLIENT_URL]} after ${P[HEALTH_TIMEOUT]:-300}s" >&2
+            die_service "$ETCD_SVC"
+        fi
+        sleep 2
+    done
+    echo "healthy ${P[NAME]} ${P[CLIENT_URL]}"
+    ETCDCTL_API=3 etcdctl --endpoints="${P[CLIENT_URL]}" member list 2>/dev/null | sed 's/^/member /' || true
+    ;;
+remove)
+    service_off "$ETCD_SVC"
+    restore_backup "$ETCD_CONF"
+    ;;
+check)
+    check_file "$ETCD_CONF" "${P[ETCD_ENV]}"
+    check_running "$ETCD_SVC"
+    ;;
+esac
+finish

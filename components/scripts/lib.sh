@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Shared library of the host scripts (sourced, never run). Protocol:
+#   bash <dir>/<script>.sh apply|remove|check   with parameters on stdin as `KEY=<base64>` lines.
+# apply brings the host to the desired state and is idempotent; remove undoes what apply added (never data);
+# check prints one `drift <item> <reason>` line per difference from the desired state and changes nothing.
+# Every path is prefixed with $HOSTINFRA_ROOT (empty on hosts; a temp dir in tests).
+set -euo pipefail
+
+ROOT="${HOSTINFRA_ROOT:-}"
+STATE_DIR="$ROOT/var/lib/host-topology"
+OS_RELEASE="${HOSTINFRA_OS_RELEASE:-$ROOT/etc/os-release}"
+declare -A P=()
+CHANGED=0
+
+die() { printf 'host-topology: %s: %s\n' "$(hostname 2>/dev/null || echo '?')" "$*" >&2; exit 1; }
+warn() { printf 'warning: %s\n' "$*"; }
+
+load_params() {
+    local line k v
+    while IFS= read -r line || [ -n "$line" ]; do
+        [ -z "$line" ] && continue
+        k=${line%%=*}
+        v=${line#*=}
+        [[ $k =~ ^[A-Z][A-Z0-9_]*$ ]] || die "bad parameter line (expected KEY=<base64>)"
+        # The trailing x keeps trailing newlines that command substitution would strip.
+        v=$(printf '%s' "$v" | base64 -d && printf x) || die "parameter $k is not valid base64"
+        P[$k]=${v%x}
+    done
+}
+
+# need KEY...: dies naming the first missing parameter.
+need() {
+    local k
+    for k in "$@"; do [[ -v P[$k] ]] || die "missing parameter $k"; done
+}
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# start_script SCRIPT ACTION: reads the parameters, checks the uploaded files are the program's, detects the OS.
+start_script() {
+    SCRIPT=$1
+    ACTION=${2:-}
+    case "$ACTION" in apply | remove | check) ;; *) die "usage: $(basename "$SCRIPT") apply|remove|check" ;; esac
+    load_params
+    need SCRIPT_SHA256 LIB_SHA256
+    local f want got
+    for f in "$SCRIPT" "${BASH_SOURCE[0]}"; do
+        if [ "$f" = "$SCRIPT" ]; then want=${P[SCRIPT_SHA256]}; else want=${P[LIB_SHA256]}; fi
+        got=$(sha256_of "$f")
+        if [ "$got" != "$want" ]; then
+            # remove must still work after the program moved on to a newer script.
+            if [ "$ACTION" = remove ]; then
+                warn "$f differs from the version that applied this step"
+            else
+                printf 'host-topology: %s on %s differs from the program'\''s version (expected %s, found %s)\n' \
+                    "$f" "$(hostname 2>/dev/null || echo '?')" "$want" "$got" >&2
+                exit 3
+            fi
+        fi
+    done
+    detect_family
+}
+
+# The one per-family table: package manager, packages, services and paths.
+detect_family() {
+    [ -r "$OS_RELEASE" ] || die "cannot read $OS_RELEASE"
+    local id ver
+    id=$(. "$OS_RELEASE" && echo "${ID:-}")
+    ver=$(. "$OS_RELEASE" && echo "${VERSION_ID:-}")
+    case "$id:$ver" in
+        centos:7* | rhel:7* | ol:7*) FAMILY=el7 ;;
+        centos:8* | rhel:8* | rocky:8* | almalinux:8* | ol:8*) FAMILY=el8 ;;
+        centos:9* | rhel:9* | rocky:9* | almalinux:9* | ol:9*) FAMILY=el9 ;;
+        debian:12*) FAMILY=debian12 ;;
+        ubuntu:22.04) FAMILY=ubuntu2204 ;;
+        ubuntu:24.04) FAMILY=ubuntu2404 ;;
+        *) die "unsupported OS $id $ver (supported: EL7, EL8, EL9, Debian 12, Ubuntu 22.04/24.04)" ;;
+    esac
+    CHRONY_PKG=chrony
+    case $FAMILY in
+        el*)
+            PM=yum
+            [ "$FAMILY" = el7 ] || PM=dnf
+            REG_PKG=docker-distribution REG_SVC=docker-distribution REG_USER=""
+            REG_CONF=/etc/docker-distribution/registry/config.yml
+            ETCD_PKGS="etcd" ETCD_SVC=etcd ETCD_CONF=/etc/etcd/etcd.conf
+            CHRONY_SVC=chronyd CHRONY_CONF=/etc/chrony.conf
+            NGINX_GROUP=nginx
+            if [ "$FAMILY" = el7 ]; then NTP_PKG=ntp NTP_SVC=ntpd NTP_CONF=/etc/ntp.conf; else NTP_PKG="" NTP_SVC="" NTP_CONF=""; fi
+            ;;
+        debian12 | ubuntu2204 | ubuntu2404)
+            PM=apt
+            REG_PKG=docker-registry REG_SVC=docker-registry REG_USER=docker-registry
+            REG_CONF=/etc/docker/registry/config.yml
+            ETCD_PKGS="etcd-server etcd-client" ETCD_SVC=etcd ETCD_CONF=/etc/default/etcd
+            CHRONY_SVC=chrony CHRONY_CONF=/etc/chrony/chrony.conf
+            NGINX_GROUP=www-data
+            if [ "$FAMILY" = ubuntu2204 ]; then NTP_PKG=ntp NTP_SVC=ntp NTP_CONF=/etc/ntp.conf; else NTP_PKG=ntpsec NTP_SVC=ntpsec NTP_CONF=/etc/ntpsec/ntp.conf; fi
+            ;;
+    esac
+}
+
+pkg_installed() {
+    if [ "$PM" = apt ]; then
+        dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
+    else
+        rpm -q "$1" >/dev/null 2>&1
+    fi
+}
+
+pkg_install() {
+    local p missing=()
+    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing ${missing[*]}"
+    if [ "$PM" = apt ]; then
+        local apt=(apt-get -o "DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT:-600}" -q)
+        if ! compgen -G "$ROOT/var/lib/apt/lists/*_Packages" >/dev/null; then "${apt[@]}" update >/dev/null; fi
+        if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null; then
+            "${apt[@]}" update >/dev/null
+            DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+                die "could not install ${missing[*]} with apt-get"
+        fi
+    else
+        "$PM" -y -q install "${missing[@]}" >/dev/null || die "could not install ${missing[*]} with $PM"
+    fi
+    echo "changed packages ${missing[*]}"
+}
+
+# put_file PATH MODE CONTENT [OWNER:GROUP]: atomic write, only when content or mode differ. Sets CHANGED.
+put_file() {
+    local path=$1 mode=$2 content=$3 owner=${4:-} t="$ROOT$1"
+    if [ -f "$t" ] && cmp -s "$t" <(printf '%s' "$content") && [ "$(stat -c %a "$t")" = "${mode#0}" ]; then
+        CHANGED=0
+        echo "unchanged $path"
+        return
+    fi
+    mkdir -p "$(dirname "$t")"
+    printf '%s' "$content" >"$t.host-topology.tmp"
+    chmod "$mode" "$t.host-topology.tmp"
+    [ -z "$owner" ] || chown "$owner" "$t.host-topology.tmp"
+    mv -f "$t.host-topology.tmp" "$t"
+    CHANGED=1
+    echo "changed $path"
+}
+
+# remove_file PATH: deletes a file the program owns. Sets CHANGED.
+remove_file() {
+    CHANGED=0
+    if [ -e "$ROOT$1" ]; then rm -f "$ROOT$1"; CHANGED=1; echo "removed $1"; fi
+}
+
+# backup_once PATH: keeps the original (or that there was none) before the first overwrite.
+backup_once() {
+    local b="$STATE_DIR/backup$1"
+    [ -e "$b" ] || [ -e "$b.absent" ] || {
+        mkdir -p "$(dirname "$b")"
+        if [ -e "$ROOT$1" ]; then cp -a "$ROOT$1" "$b"; else : >"$b.absent"; fi
+    }
+}
+
+# restore_backup PATH: puts the original back (or removes the file if there was none).
+restore_backup() {
+    local b="$STATE_DIR/backup$1"
+    if [ -e "$b" ]; then
+        cp -a "$b" "$ROOT$1" && rm -f "$b" && echo "restored $1"
+    elif [ -e "$b.absent" ]; then
+        rm -f "$ROOT$1" "$b.absent" && echo "removed $1"
+    fi
+}
+
+unit_exists() { systemctl cat "$1" >/dev/null 2>&1; }
+unit_enabled() { [ "$(systemctl is-enabled "$1" 2>/dev/null || true)" = enabled ]; }
+unit_active() { systemctl is-active -q "$1" 2>/dev/null; }
+condition_skipped() { [ "$(systemctl show -p ConditionResult --value "$1" 2>/dev/null || true)" = no ]; }
+
+die_service() {
+    {
+        printf 'host-topology: %s: unit %s failed to start\n' "$(hostname 2>/dev/null || echo '?')" "$1"
+        systemctl status --no-pager -n 0 "$1" 2>&1 | head -5 || true
+        echo "--- journalctl -u $1 (last 30 lines) ---"
+        journalctl -u "$1" -n 30 --no-pager 2>&1 || true
+    } >&2
+    exit 1
+}
+
+# service_ensure UNIT CHANGED [reload]: enabled at boot; restarted (or reloaded) only when its config changed,
+# started when inactive; then must be active. A unit skipped by a systemd Condition (chrony without
+# CAP_SYS_TIME in a container) is a warning, not a failure.
+service_ensure() {
+    local u=$1 changed=$2 how=${3:-restart} i
+    if ! unit_enabled "$u"; then systemctl enable -q "$u" 2>/dev/null || systemctl enable "$u"; echo "changed service:$u enabled"; fi
+    if ! unit_active "$u"; then
+        systemctl start "$u" || true
+        echo "changed service:$u started"
+    elif [ "$changed" = 1 ]; then
+        systemctl "$how" "$u" || true
+        echo "changed service:$u ${how}ed"
+    fi
+    for i in $(seq 1 "${SERVICE_WAIT:-15}"); do
+        unit_active "$u" && return 0
+        if condition_skipped "$u"; then
+            warn "$u is enabled but skipped by a systemd Condition on this host (e.g. no CAP_SYS_TIME in a container)"
+            return 0
+        fi
+        sleep 1
+    done
+    die_service "$u"
+}
+
+# service_off UNIT: stopped and disabled at boot; a missing unit is fine.
+service_off() {
+    local u=$1
+    if ! unit_exists "$u"; then echo "absent service:$u"; return; fi
+    if unit_enabled "$u" || unit_active "$u"; then
+        systemctl disable --now -q "$u" 2>/dev/null || systemctl disable --now "$u"
+        echo "changed service:$u disabled,stopped"
+    else
+        echo "unchanged service:$u disabled,stopped"
+    fi
+}
+
+# Drift checks (check action): print `drift <item> <reason>`.
+check_file() {
+    local path=$1 content=$2 mode=${3:-}
+    if [ ! -f "$ROOT$path" ]; then echo "drift $path missing"
+    elif ! cmp -s "$ROOT$path" <(printf '%s' "$content"); then echo "drift $path content differs"
+    elif [ -n "$mode" ] && [ "$(stat -c %a "$ROOT$path")" != "${mode#0}" ]; then echo "drift $path mode $(stat -c %a "$ROOT$path")"
+    fi
+}
+check_absent() { [ ! -e "$ROOT$1" ] || echo "drift $1 present"; }
+check_running() {
+    local u=$1 en act
+    en=$(systemctl is-enabled "$1" 2>/dev/null || true)
+    act=$(systemctl is-active "$1" 2>/dev/null || true)
+    if [ "$en" != enabled ] || { [ "$act" != active ] && ! condition_skipped "$u"; }; then
+        echo "drift service:$u ${en:-not-found},${act:-unknown} (want enabled,active)"
+    fi
+}
+check_off() {
+    local u=$1 en act
+    unit_exists "$u" || return 0
+    en=$(systemctl is-enabled "$u" 2>/dev/null || true)
+    act=$(systemctl is-active "$u" 2>/dev/null || true)
+    if [ "$en" = enabled ] || [ "$act" = active ]; then echo "drift service:$u $en,$act (want disabled,inactive)"; fi
+}
+
+finish() { echo "ok $(basename "$SCRIPT" .sh) $ACTION family=$FAMILY"; }
