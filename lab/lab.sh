@@ -107,7 +107,7 @@ ensure_network() {
     if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
         ip link add "$BRIDGE" type bridge
     fi
-    ip addr show dev "$BRIDGE" | grep -q "$GATEWAY/24" || ip addr add "$GATEWAY/24" dev "$BRIDGE"
+    grep -q "$GATEWAY/24" <<<"$(ip addr show dev "$BRIDGE")" || ip addr add "$GATEWAY/24" dev "$BRIDGE"
     ip link set "$BRIDGE" up
     [ -f "$LAB/ip_forward.before" ] || cat /proc/sys/net/ipv4/ip_forward >"$LAB/ip_forward.before"
     echo 1 >/proc/sys/net/ipv4/ip_forward
@@ -132,7 +132,7 @@ rule() {
 remove_rules() {
     local t line
     for t in nat filter; do
-        while line=$(iptables -t "$t" -S 2>/dev/null | grep -- "--comment $TAG" | head -1) && [ -n "$line" ]; do
+        while line=$(iptables -t "$t" -S 2>/dev/null | grep -- "--comment $TAG" | sed -n 1p) && [ -n "$line" ]; do
             # shellcheck disable=SC2086
             eval "iptables -t $t ${line/-A /-D }"
         done
@@ -143,7 +143,7 @@ remove_rules() {
 check_route() {
     local ip
     ip=$(host_ip "$1")
-    ip route get "$ip" 2>/dev/null | grep -q "dev $BRIDGE" ||
+    grep -q "dev $BRIDGE" <<<"$(ip route get "$ip" 2>/dev/null)" ||
         die "refusing to send traffic to $ip: its route does not go through $BRIDGE ($(ip route get "$ip" 2>&1 | head -1))"
 }
 
@@ -172,7 +172,7 @@ ensure_netns() {
     fi
     ip link set "vl-$n" master "$BRIDGE" up
     ip -n "$ns" link set lo up
-    ip -n "$ns" addr show dev eth0 | grep -q "$ip/24" || ip -n "$ns" addr add "$ip/24" dev eth0
+    grep -q "$ip/24" <<<"$(ip -n "$ns" addr show dev eth0)" || ip -n "$ns" addr add "$ip/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" route replace default via "$GATEWAY"
 }

@@ -7,6 +7,7 @@ cd "$REPO"
 phase_start "npm packages"; ensure_node_modules; phase_end
 phase_start "unit tests"; npm test; phase_end
 if [ "${SKIP_E2E:-0}" = 1 ]; then echo "SKIP_E2E=1: end-to-end suite skipped"; exit 0; fi
-phase_start "Pulumi engine"; scripts/engine.sh; phase_end
+# The real engine is used when `pulumi` and the command/random provider plugins are on PATH; building it
+# (scripts/engine.sh) cannot provide those plugins here (issue 3), so the suite then uses tests/e2e/runner.ts.
 phase_start "lab up"; lab/lab.sh up; phase_end
 phase_start "end-to-end suite"; npx mocha --config tests/e2e/mocharc.json; phase_end

@@ -75,6 +75,7 @@ function unitState(host: HostName, unit: string): string {
 describe("end-to-end on the lab: the dev stack (documented topology)", function () {
     this.timeout(0);
     let layerDigest = "";
+    let pushedLayer = "";
 
     before(() => {
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
@@ -124,12 +125,12 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
 
     it("from node1: etcdctl sees etcd1 as the leader and the endpoint healthy", () => {
         phase("check etcd from node1", () => {
-            const members = onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} member list -w json`).out;
+            const members = onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} member list -w json`).stdout;
             const list = JSON.parse(members).members;
             expect(list.map((m: any) => [m.name, m.peerURLs, m.clientURLs])).to.deep.equal([
                 ["etcd1", ["http://etcd1:2380"], ["http://192.168.100.2:2379"]],
             ]);
-            const status = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} endpoint status -w json`).out)[0].Status;
+            const status = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} endpoint status -w json`).stdout)[0].Status;
             expect(status.leader).to.equal(status.header.member_id);
             expect(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} endpoint health`).out).to.match(/is healthy/);
             onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} put /e2e/before-destroy kept`);
@@ -144,10 +145,16 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
             sh(`tar -C ${dir} -cf - . | lab/lab.sh ssh node1 'rm -rf /root/img /root/pulled && mkdir -p /root/img && tar -C /root/img -xf -'`);
             fs.rmSync(dir, { recursive: true, force: true });
             onHost("node1", "skopeo copy --quiet --dest-tls-verify=false oci:/root/img:v1 docker://registry.danran.com:80/e2e/big:v1");
+            // skopeo compresses the layer on its way into a registry: compare the uncompressed content.
+            const inspect = JSON.parse(onHost("node1", "skopeo inspect --tls-verify=false docker://registry.danran.com:80/e2e/big:v1").stdout);
+            expect(inspect.Layers).to.have.length(1);
+            pushedLayer = inspect.Layers[0].replace("sha256:", "");
             onHost("node1", "skopeo copy --quiet --src-tls-verify=false docker://registry.danran.com:80/e2e/big:v1 oci:/root/pulled:v1");
-            const pulled = onHost("node1", `sha256sum /root/pulled/blobs/sha256/${layerDigest} | cut -d' ' -f1`).out.trim();
-            expect(pulled).to.equal(layerDigest);
-            const size = Number(onHost("node1", `stat -c %s /root/pulled/blobs/sha256/${layerDigest}`).out.trim());
+            const blob = `/root/pulled/blobs/sha256/${pushedLayer}`;
+            expect(onHost("node1", `sha256sum ${blob} | cut -d' ' -f1`).stdout.trim()).to.equal(pushedLayer);
+            const content = onHost("node1", `(gzip -dc ${blob} 2>/dev/null || cat ${blob}) | sha256sum | cut -d' ' -f1`).stdout.trim();
+            expect(content, "the pulled layer's content is the pushed 200 MB layer").to.equal(layerDigest);
+            const size = Number(onHost("node1", `(gzip -dc ${blob} 2>/dev/null || cat ${blob}) | wc -c`).stdout.trim());
             expect(size).to.be.greaterThan(200 * 1024 * 1024);
             onHost("node1", "rm -rf /root/img /root/pulled");
         });
@@ -204,13 +211,13 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
         expect(unitState("master", "etcd")).to.equal("disabled/inactive");
         expect(unitState("master", "docker-registry")).to.equal("disabled/inactive");
         expect(onHost("master", "test -d /var/lib/etcd/etcd1.etcd/member").code).to.equal(0);
-        expect(onHost("master", `test -f /var/lib/registry/docker/registry/v2/blobs/sha256/${layerDigest.slice(0, 2)}/${layerDigest}/data`).code).to.equal(0);
+        expect(onHost("master", `test -f /var/lib/registry/docker/registry/v2/blobs/sha256/${pushedLayer.slice(0, 2)}/${pushedLayer}/data`).code).to.equal(0);
         expect(onHost("master", "test -e /usr/local/lib/host-topology", { allowFail: true }).code).to.not.equal(0);
 
         phase("pulumi up after destroy", () => up(STACK));
         expect(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} get /e2e/before-destroy --print-value-only`).out.trim()).to.equal("kept");
-        const inspect = JSON.parse(onHost("node1", "skopeo inspect --tls-verify=false docker://registry.danran.com:80/e2e/big:v1").out);
-        expect(inspect.Layers).to.deep.equal([`sha256:${layerDigest}`]);
+        const inspect = JSON.parse(onHost("node1", "skopeo inspect --tls-verify=false docker://registry.danran.com:80/e2e/big:v1").stdout);
+        expect(inspect.Layers).to.deep.equal([`sha256:${pushedLayer}`]);
     });
 });
 
@@ -261,11 +268,11 @@ describe("end-to-end on the lab: a second stack with three etcd members", functi
         try {
             phase("pulumi up (3 members, pristine hosts)", () => up(STACK3));
             const eps = "--endpoints=http://192.168.100.2:2379,http://192.168.100.3:2379,http://192.168.100.4:2379";
-            const list = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} member list -w json`).out).members;
+            const list = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} member list -w json`).stdout).members;
             expect(list.map((m: any) => m.name).sort()).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
             const health = onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} endpoint health`).out;
             expect(health.match(/is healthy/g)?.length).to.equal(3);
-            const statuses = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} endpoint status -w json`).out);
+            const statuses = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} endpoint status -w json`).stdout);
             expect(new Set(statuses.map((s: any) => s.Status.leader)).size).to.equal(1);
             phase("pulumi destroy (3 members)", () => destroy(STACK3));
         } finally {

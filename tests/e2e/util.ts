@@ -9,7 +9,9 @@ export type HostName = keyof typeof HOSTS;
 
 export interface RunResult {
     code: number;
+    /** stdout and stderr */
     out: string;
+    stdout: string;
 }
 
 /** Runs a shell command in the repo; throws with the output tail unless allowFail. */
@@ -26,7 +28,7 @@ export function sh(cmd: string, opts: { allowFail?: boolean; input?: string; qui
     if (code !== 0 && !opts.allowFail) {
         throw new Error(`command failed (${code}): ${cmd}\n${out.split("\n").slice(-60).join("\n")}`);
     }
-    return { code, out };
+    return { code, out, stdout: r.stdout ?? "" };
 }
 
 /** Runs a command as root on a lab host (lab/lab.sh ssh checks the route goes through the lab bridge). */
@@ -70,7 +72,7 @@ export function destroy(stack: string, o: Opts = {}): RunResult {
     return ENGINE === "pulumi" ? engine(stack, "destroy --yes --skip-preview", o) : runner(stack, "destroy", o);
 }
 export function stackOutputs(stack: string): Record<string, any> {
-    return JSON.parse((ENGINE === "pulumi" ? engine(stack, "stack output --json --show-secrets") : runner(stack, "output")).out);
+    return JSON.parse((ENGINE === "pulumi" ? engine(stack, "stack output --json --show-secrets") : runner(stack, "output")).stdout);
 }
 /** The stack's state as stored (the engine's export, or the runner's state file). */
 export function exportedState(stack: string): string {
