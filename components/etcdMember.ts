@@ -51,6 +51,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                 HEALTH_TIMEOUT: String(args.healthTimeout ?? 300),
             },
             driftCheck: args.driftCheck,
+            checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],
             dependsOn: [args.host, ...(args.after ?? [])],
             timeout: "30m",
         });

@@ -25,6 +25,7 @@ export class FirewallOff extends pulumi.ComponentResource {
             script: "firewall.sh",
             params: { UNITS: this.units.join(" ") },
             driftCheck: args.driftCheck,
+            checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],
             dependsOn: [args.host],
         });
         this.registerOutputs({ units: this.units });

@@ -29,6 +29,8 @@ export class HostBase extends pulumi.ComponentResource {
     public readonly fqdn: string;
     public readonly connection: pulumi.Input<Connection>;
     public readonly scriptDir: string;
+    /** Drift check of the hosts step; the host's other checks repair after it (it restores the scripts). */
+    public readonly baseCheck?: pulumi.Resource;
 
     constructor(name: string, args: HostBaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("host-topology:index:HostBase", name, {}, opts);
@@ -57,7 +59,7 @@ export class HostBase extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [ready] },
         );
-        hostStep(this, `${name}-hosts`, {
+        const step = hostStep(this, `${name}-hosts`, {
             connection: args.connection,
             scriptDir: this.scriptDir,
             script: "hostbase.sh",
@@ -65,6 +67,7 @@ export class HostBase extends pulumi.ComponentResource {
             driftCheck: args.driftCheck,
             dependsOn: [ready, lib],
         });
+        this.baseCheck = step.check;
         this.os = ready.stdout;
         this.registerOutputs({ os: this.os });
     }

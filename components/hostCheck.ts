@@ -18,6 +18,8 @@ interface CheckProps {
     connection: CheckConnection;
     /** e.g. "bash /usr/local/lib/host-topology/etcd.sh" */
     script: string;
+    /** The step's script and lib.sh, remote path -> content: a repair puts them back first (a reset host). */
+    files: Record<string, string>;
     /** The step's parameters (same stdin as apply). */
     stdin: string;
     /** Drifted items, item -> reason. Desired: {}. */
@@ -72,28 +74,49 @@ export function sshRun(c: CheckConnection, cmd: string, stdin: string, timeoutMs
     });
 }
 
+/** Runs the step's `check`; missing or foreign scripts (a reinstalled host) are drift too, not an error. */
+async function check(p: CheckProps): Promise<Record<string, string>> {
+    const paths = Object.keys(p.files ?? {});
+    const present = paths.map((f) => `[ -f '${f}' ]`).join(" && ") || "true";
+    const out = await sshRun(
+        p.connection,
+        `if ${present}; then ${p.script} check; rc=$?; [ $rc -eq 3 ] && echo "drift scripts differ from the program's"; [ $rc -eq 3 ] || exit $rc; ` +
+            `else echo "drift scripts missing"; fi`,
+        p.stdin,
+    );
+    return parseCheckOutput(out);
+}
+
+/** Puts the step's scripts back (atomically) and runs its idempotent apply. */
+async function repair(p: CheckProps): Promise<void> {
+    for (const [f, content] of Object.entries(p.files ?? {})) {
+        await sshRun(p.connection, `mkdir -p "$(dirname '${f}')" && cat > '${f}.tmp' && mv -f '${f}.tmp' '${f}'`, content);
+    }
+    await sshRun(p.connection, `${p.script} apply`, p.stdin);
+}
+
 export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: CheckProps) {
-        const drift = parseCheckOutput(await sshRun(inputs.connection, `${inputs.script} check`, inputs.stdin));
+        const drift = await check(inputs);
         if (Object.keys(drift).length > 0) {
             throw new Error(`${inputs.connection.host}: still differs after apply: ${JSON.stringify(drift)}`);
         }
         return { id: `${inputs.connection.host}:${inputs.script}`, outs: { ...inputs, drift } };
     },
     async read(id: string, props: CheckProps) {
-        const drift = parseCheckOutput(await sshRun(props.connection, `${props.script} check`, props.stdin));
+        const drift = await check(props);
         return { id, props: { ...props, drift } };
     },
     async diff(_id: string, olds: CheckProps, news: CheckProps) {
         const drifted = Object.keys(olds.drift ?? {}).length > 0;
-        const changed = olds.stdin !== news.stdin || olds.script !== news.script;
+        const changed = olds.stdin !== news.stdin || olds.script !== news.script || JSON.stringify(olds.files) !== JSON.stringify(news.files);
         // The engine shows the property differences itself: the drifted items as removed keys of `drift`.
         return { changes: drifted || changed, replaces: [], deleteBeforeReplace: false };
     },
     async update(_id: string, olds: CheckProps, news: CheckProps) {
         // The step's remote.Command re-applies on parameter changes; repair here only what a refresh found.
-        if (Object.keys(olds.drift ?? {}).length > 0) await sshRun(news.connection, `${news.script} apply`, news.stdin);
-        const drift = parseCheckOutput(await sshRun(news.connection, `${news.script} check`, news.stdin));
+        if (Object.keys(olds.drift ?? {}).length > 0) await repair(news);
+        const drift = await check(news);
         if (Object.keys(drift).length > 0) {
             throw new Error(`${news.connection.host}: still differs after repair: ${JSON.stringify(drift)}`);
         }
@@ -104,6 +127,7 @@ export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
 export interface HostCheckArgs {
     readonly connection: pulumi.Input<CheckConnection>;
     readonly script: pulumi.Input<string>;
+    readonly files: pulumi.Input<Record<string, string>>;
     readonly stdin: pulumi.Input<string>;
 }
 

@@ -53,6 +53,8 @@ export interface HostStepArgs {
     readonly timeout?: string;
     /** Track drift of what the step manages with a HostCheck (read on refresh). Default: true. */
     readonly driftCheck?: boolean;
+    /** HostChecks to repair before this one (the host's base: hosts file and scripts). */
+    readonly checkAfter?: pulumi.Resource[];
 }
 
 export interface HostStep {
@@ -109,9 +111,13 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
                     privateKey: c.privateKey ?? "",
                 })),
                 script: `bash ${remotePath}`,
+                files: {
+                    [remotePath]: fs.readFileSync(path.join(SCRIPTS_DIR, args.script), "utf8"),
+                    [`${args.scriptDir}/lib.sh`]: fs.readFileSync(path.join(SCRIPTS_DIR, "lib.sh"), "utf8"),
+                },
                 stdin,
             },
-            { parent, dependsOn: [run] },
+            { parent, dependsOn: [run, ...(args.checkAfter ?? [])] },
         );
     }
     return { upload, run, check };

@@ -54,6 +54,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
                 STORAGE_DIR: storageDir,
             },
             driftCheck: args.driftCheck,
+            checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],
             dependsOn: [args.host, ...(args.after ?? [])],
         });
         this.endpoint = pulumi.output(`http://${args.serverName}`);

@@ -28,6 +28,7 @@ export class TimeSync extends pulumi.ComponentResource {
             script: "timesync.sh",
             params: { IMPL: this.implementation, CONFIG: args.config },
             driftCheck: args.driftCheck,
+            checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],
             dependsOn: [args.host, ...(args.after ?? [])],
         });
         this.registerOutputs({ implementation: this.implementation });

@@ -233,6 +233,12 @@ describe("program under mocks: drift checks", () => {
             expect(check.inputs.stdin).to.equal(run.inputs.stdin);
             expect(check.inputs.script).to.equal(run.inputs.create.replace(/ apply$/, ""));
             expect(check.inputs.drift).to.deep.equal({});
+            const remotePath = run.inputs.create.split(" ")[1];
+            expect(Object.keys(check.inputs.files).sort()).to.deep.equal([remotePath, "/usr/local/lib/host-topology/lib.sh"].sort());
+            expect(check.inputs.files[remotePath]).to.match(/^#!\/usr\/bin\/env bash\n/);
+            // A reset host is repaired base first: the hosts step's check restores the scripts.
+            const host = run.name.split("-")[0];
+            if (!run.name.endsWith("-hosts-run")) expect(check.dependencies).to.include(byName(res, `${host}-hosts-check`).urn);
             expect(check.inputs.connection.privateKey).to.equal(KEY);
             expect(containsSecret(check.rawInputs.connection), `${check.name} connection secret`).to.equal(true);
         }
