@@ -48,6 +48,8 @@ export class EtcdMember extends pulumi.ComponentResource {
                 NAME: args.member.name,
                 DATA_DIR: args.member.dataDir,
                 CLIENT_URL: args.member.clientUrl,
+                PEER_URL: args.member.peerUrl,
+                PEER_CLIENT_URLS: args.members.filter((m) => m.name !== args.member.name).map((m) => m.clientUrl).join(","),
                 HEALTH_TIMEOUT: String(args.healthTimeout ?? 300),
             },
             driftCheck: args.driftCheck,

@@ -125,7 +125,8 @@ export function renderEtcdEnv(member: EtcdMemberSpec, all: readonly EtcdMemberSp
         q("ETCD_ADVERTISE_CLIENT_URLS", member.clientUrl),
         q("ETCD_INITIAL_CLUSTER", all.map((m) => `${m.name}=${m.peerUrl}`).join(",")),
         q("ETCD_INITIAL_CLUSTER_TOKEN", token),
-        q("ETCD_INITIAL_CLUSTER_STATE", "new"),
+        // ETCD_INITIAL_CLUSTER_STATE is etcd's default "new"; etcd.sh sets "existing" (systemd drop-in) when it
+        // replaces a member whose host lost its data.
         "",
     ].join("\n");
 }

@@ -4,7 +4,7 @@
 # generates and NAT so they install packages from Debian's mirror as real hosts do.
 #
 #   lab/lab.sh up        build the base image once (cached), create network + hosts, boot, wait for sshd
-#   lab/lab.sh reset     back to pristine: stop, drop each host's overlay layer, boot again (seconds)
+#   lab/lab.sh reset [HOST...]  back to pristine: stop, drop the overlay layer, boot again (seconds)
 #   lab/lab.sh down      stop the hosts, remove every namespace, link, mount and NAT rule the lab added
 #   lab/lab.sh status    hosts, pids, SSH, systemd state; bridge and NAT
 #   lab/lab.sh ssh HOST [CMD...]   run as root on HOST (master, node1, node2); stdin is passed through
@@ -243,12 +243,14 @@ cmd_up() {
     cmd_status
 }
 
+# reset [HOST...]: the given hosts (default all) back to pristine.
 cmd_reset() {
     need_root
-    local n d
-    for n in "${NAMES[@]}"; do stop_host "$n" & done
+    local n d hosts=("$@")
+    [ ${#hosts[@]} -gt 0 ] || hosts=("${NAMES[@]}")
+    for n in "${hosts[@]}"; do host_ip "$n" >/dev/null; stop_host "$n" & done
     wait
-    for n in "${NAMES[@]}"; do
+    for n in "${hosts[@]}"; do
         d=$(hdir "$n")
         rm -rf "$d/upper" "$d/work"
     done
@@ -294,13 +296,13 @@ main() {
     case "$c" in
         up) cmd_up ;;
         down) cmd_down ;;
-        reset) cmd_reset ;;
+        reset) cmd_reset "$@" ;;
         status) cmd_status ;;
         ssh) [ $# -ge 1 ] || die "usage: lab.sh ssh HOST [CMD...]"; local h=$1; shift; host_ip "$h" >/dev/null; lab_ssh "$h" "$@" ;;
         stop) need_root; host_ip "${1:?host}" >/dev/null; stop_host "$1" ;;
         start) need_root; host_ip "${1:?host}" >/dev/null; ensure_network; boot_host "$1"; wait_ssh "$1" ;;
         key) echo "$KEY" ;;
-        *) die "usage: lab.sh up|down|reset|status|ssh HOST [CMD]|stop HOST|start HOST|key" ;;
+        *) die "usage: lab.sh up|down|reset [HOST...]|status|ssh HOST [CMD]|stop HOST|start HOST|key" ;;
     esac
 }
 

@@ -54,7 +54,7 @@ esac`,
     hostnamectl: `log hostnamectl "$@"; echo "$2" > "$S/hostname"`,
     hostname: `if [ $# -gt 0 ]; then log hostname "$@"; echo "$1" > "$S/hostname"; else cat "$S/hostname"; fi`,
     journalctl: `log journalctl "$@"; echo "stub journal: $2 exited with status 1"`,
-    etcdctl: `log etcdctl "$@"; [ ! -e "$S/etcd-unhealthy" ]`,
+    etcdctl: `log etcdctl "$@"; [ ! -e "$S/etcd-unhealthy" ] || exit 1; [[ " $* " == *" member list"* ]] && [ -e "$S/etcd-members" ] && cat "$S/etcd-members"; true`,
     nginx: `log nginx "$@"; [ ! -e "$S/nginx-bad" ] || { echo "nginx: [emerg] bad directive"; exit 1; }`,
     getent: `exit 2`,
     chown: `log chown "$@"`,
@@ -295,6 +295,27 @@ describe("host scripts: behaviour (Debian 12)", function () {
         expect(r.code).to.equal(1);
         expect(r.stderr).to.contain("etcd member etcd1 not healthy at http://192.168.100.2:2379 after 2s");
         expect(r.stderr).to.contain("stub journal: etcd");
+    });
+
+    it("etcd: a member whose data is gone while its peers run is removed, added again and joins as existing", () => {
+        const h = makeHost("debian12");
+        const params = { ...ETCD, NAME: "etcd2", PEER_URL: "http://etcd2:2380", PEER_CLIENT_URLS: "http://192.168.100.2:2379,http://192.168.100.4:2379" };
+        fs.writeFileSync(`${h.state}/etcd-members`, "8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n");
+        const out = ok(h, "etcd.sh", "apply", params);
+        expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379,http:\/\/192\.168\.100\.4:2379 --command-timeout=5s member remove 91bc3c398fb3c146$/m);
+        expect(calls(h)).to.match(/member add etcd2 --peer-urls=http:\/\/etcd2:2380$/m);
+        expect(read(h, "/etc/systemd/system/etcd.service.d/host-topology-join.conf")).to.equal("[Service]\nEnvironment=ETCD_INITIAL_CLUSTER_STATE=existing\n");
+        expect(out).to.contain("changed etcd member etcd2 added to the running cluster");
+        // A member listed as unstarted belongs to a new cluster still bootstrapping: no remove/add.
+        const fresh = makeHost("debian12");
+        fs.writeFileSync(`${fresh.state}/etcd-members`, "91bc3c398fb3c146, unstarted, , http://etcd2:2380, , false\n");
+        ok(fresh, "etcd.sh", "apply", params);
+        expect(calls(fresh)).not.to.match(/member (remove|add)/);
+        // A member with its data dir in place is never touched.
+        fs.mkdirSync(path.join(h.root, ETCD.DATA_DIR, "member"));
+        clearCalls(h);
+        ok(h, "etcd.sh", "apply", params);
+        expect(calls(h)).not.to.match(/member (remove|add)/);
     });
 
     it("chrony skipped by its systemd Condition (a container) is a warning, not a failure", () => {

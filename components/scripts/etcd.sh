@@ -1,11 +1,36 @@
 #!/usr/bin/env bash
 # EtcdMember: etcd installed, configured (the environment file), enabled, and healthy. The data dir is kept.
-# Params: ETCD_ENV, NAME, DATA_DIR, CLIENT_URL, HEALTH_TIMEOUT (seconds).
+# Params: ETCD_ENV, NAME, DATA_DIR, CLIENT_URL, PEER_URL, PEER_CLIENT_URLS (the other members, comma-separated),
+# HEALTH_TIMEOUT (seconds).
+# A member whose data dir is gone (a reinstalled host) while the rest of the cluster runs is replaced:
+# removed from the cluster, added again, and started with ETCD_INITIAL_CLUSTER_STATE=existing.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_script "$0" "${1:-}"
 need ETCD_ENV NAME DATA_DIR CLIENT_URL
 read -r -a pkgs <<<"$ETCD_PKGS"
+
+DROPIN=/etc/systemd/system/$ETCD_SVC.service.d/host-topology-join.conf
+peers() { ETCDCTL_API=3 etcdctl --endpoints="${P[PEER_CLIENT_URLS]}" --command-timeout=5s "$@"; }
+
+# Joins an existing cluster when this member has no data but the others have a quorum.
+join_if_replaced() {
+    [ -n "${P[PEER_CLIENT_URLS]:-}" ] && [ ! -d "$data/member" ] || return 0
+    local list line
+    list=$(peers member list 2>/dev/null) || return 0 # no quorum without us: a new cluster bootstrapping
+    # id, status, name, peer URLs, client URLs, learner
+    line=$(printf '%s\n' "$list" | awk -F', ' -v url="${P[PEER_URL]}" '$4 == url')
+    if [ -n "$line" ] && [ "$(cut -d, -f2 <<<"$line" | tr -d ' ')" = unstarted ]; then return 0; fi
+    if [ -n "$line" ]; then
+        peers member remove "$(cut -d, -f1 <<<"$line")" >/dev/null
+        echo "changed etcd member ${P[NAME]} removed (its data is gone)"
+    fi
+    peers member add "${P[NAME]}" --peer-urls="${P[PEER_URL]}" >/dev/null
+    echo "changed etcd member ${P[NAME]} added to the running cluster"
+    put_file "$DROPIN" 0644 $'[Service]\nEnvironment=ETCD_INITIAL_CLUSTER_STATE=existing\n'
+    systemctl daemon-reload
+    changed=1
+}
 
 healthy() { ETCDCTL_API=3 etcdctl --endpoints="${P[CLIENT_URL]}" --command-timeout=3s endpoint health >/dev/null 2>&1; }
 
@@ -22,6 +47,7 @@ apply)
         echo "changed ${P[DATA_DIR]}"
     fi
     if getent passwd etcd >/dev/null; then chown etcd: "$data" "$(dirname "$data")"; fi
+    join_if_replaced
     if ! unit_enabled "$ETCD_SVC"; then systemctl enable -q "$ETCD_SVC"; echo "changed service:$ETCD_SVC enabled"; fi
     # --no-block: a member of a new static cluster only comes up once a quorum of its peers runs, and the
     # members are applied in parallel.
@@ -41,6 +67,7 @@ apply)
 remove)
     service_off "$ETCD_SVC"
     restore_backup "$ETCD_CONF"
+    if [ -e "$ROOT$DROPIN" ]; then rm -f "$ROOT$DROPIN"; systemctl daemon-reload; echo "removed $DROPIN"; fi
     ;;
 check)
     check_file "$ETCD_CONF" "${P[ETCD_ENV]}"
