@@ -12,6 +12,8 @@ export interface CheckConnection {
     port: number;
     user: string;
     privateKey: string;
+    /** Failed connection attempts tolerated (as remote.Command's dialErrorLimit). Default: 10. */
+    dialErrorLimit?: number;
 }
 
 interface CheckProps {
@@ -36,8 +38,27 @@ export function parseCheckOutput(out: string): Record<string, string> {
     return drift;
 }
 
-/** Runs a command over SSH with stdin; resolves stdout, rejects with the exit status and stderr tail. */
-export function sshRun(c: CheckConnection, cmd: string, stdin: string, timeoutMs = 15 * 60 * 1000): Promise<string> {
+/**
+ * Runs a command over SSH with stdin; resolves stdout, rejects with the exit status and output tail.
+ * A failed connection (refused, unreachable, timed out, rejected key) is retried up to dialErrorLimit
+ * attempts, one second apart; then the error names the host and the number of attempts.
+ */
+export async function sshRun(c: CheckConnection, cmd: string, stdin: string, timeoutMs = 15 * 60 * 1000): Promise<string> {
+    const attempts = Math.max(1, c.dialErrorLimit ?? 10);
+    for (let i = 1; ; i++) {
+        try {
+            return await sshRunOnce(c, cmd, stdin, timeoutMs);
+        } catch (e: any) {
+            if (!e.dialError || i >= attempts) {
+                if (e.dialError) e.message = `${e.message} (after ${i} attempt${i === 1 ? "" : "s"})`;
+                throw e;
+            }
+            await new Promise((r) => setTimeout(r, 1000));
+        }
+    }
+}
+
+function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeoutMs: number): Promise<string> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const { Client } = require("ssh2");
     return new Promise((resolve, reject) => {
@@ -68,7 +89,7 @@ export function sshRun(c: CheckConnection, cmd: string, stdin: string, timeoutMs
         });
         conn.on("error", (e: Error) => {
             clearTimeout(timer);
-            reject(new Error(`${c.host}:${c.port}: ssh: ${e.message}`));
+            reject(Object.assign(new Error(`${c.host}:${c.port}: ssh: ${e.message}`), { dialError: true }));
         });
         conn.connect({ host: c.host, port: c.port, username: c.user, privateKey: c.privateKey, readyTimeout: 20000 });
     });

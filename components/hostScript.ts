@@ -109,6 +109,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
                     port: c.port ?? 22,
                     user: c.user ?? "root",
                     privateKey: c.privateKey ?? "",
+                    dialErrorLimit: c.dialErrorLimit ?? 10,
                 })),
                 script: `bash ${remotePath}`,
                 files: {

@@ -74,7 +74,7 @@ function privateKey(config: Record<string, string>): string {
 }
 
 function conn(c: any, key: string): CheckConnection {
-    return { host: c.host, port: c.port ?? 22, user: c.user ?? "root", privateKey: c.privateKey || key };
+    return { host: c.host, port: c.port ?? 22, user: c.user ?? "root", privateKey: c.privateKey || key, dialErrorLimit: c.dialErrorLimit };
 }
 
 /** Hash of what a resource applies (without the private key, so a rotated key is no change). */
