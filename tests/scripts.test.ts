@@ -48,7 +48,7 @@ case "$cmd" in
 esac`,
     "dpkg-query": `log dpkg-query "$@"; p=\${!#}; [ -e "$S/pkgs/$p" ] && echo "install ok installed"`,
     rpm: `log rpm "$@"; [ -e "$S/pkgs/\${!#}" ]`,
-    "apt-get": `log apt-get "$@"; [[ " $* " == *" install "* ]] && [ -e "$S/apt-fail-once" ] && { rm -f "$S/apt-fail-once"; exit 100; }; install_pkgs "$@"`,
+    "apt-get": `log apt-get "$@"; [[ " $* " == *" install "* ]] && [ -x "$HOSTINFRA_ROOT/usr/sbin/policy-rc.d" ] && log "policy-rc.d: $(tail -1 "$HOSTINFRA_ROOT/usr/sbin/policy-rc.d")"; [[ " $* " == *" install "* ]] && [ -e "$S/apt-fail-once" ] && { rm -f "$S/apt-fail-once"; exit 100; }; install_pkgs "$@"`,
     yum: `log yum "$@"; install_pkgs "$@"`,
     dnf: `log dnf "$@"; install_pkgs "$@"`,
     hostnamectl: `log hostnamectl "$@"; echo "$2" > "$S/hostname"`,
@@ -346,6 +346,9 @@ describe("host scripts: behaviour (Debian 12)", function () {
         expect(apt[0]).to.contain("-o DPkg::Lock::Timeout=600");
         expect(apt.filter((l) => / install /.test(l)).length).to.equal(2);
         expect(apt.some((l) => / update$/.test(l))).to.equal(true);
+        // No service starts with package defaults during installation; the policy is gone afterwards.
+        expect(calls(h).match(/^policy-rc\.d: exit 101$/gm)?.length).to.equal(2);
+        expect(exists(h, "/usr/sbin/policy-rc.d")).to.equal(false);
     });
 
     it("rejects a script that differs from the program's (exit 3), a missing parameter, an unsupported OS", () => {

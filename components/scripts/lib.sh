@@ -109,20 +109,32 @@ pkg_installed() {
 }
 
 pkg_install() {
-    local p missing=()
+    local p missing=() out
     for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "installing ${missing[*]}"
     if [ "$PM" = apt ]; then
         local apt=(apt-get -o "DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT:-600}" -q)
-        if ! compgen -G "$ROOT/var/lib/apt/lists/*_Packages" >/dev/null; then "${apt[@]}" update >/dev/null; fi
-        if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null; then
-            "${apt[@]}" update >/dev/null
-            DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null ||
-                die "could not install ${missing[*]} with apt-get"
+        # Services start when this script has configured them, not with the package defaults at install time
+        # (docker-registry would listen on every interface, etcd would bootstrap a default member).
+        local policy="$ROOT/usr/sbin/policy-rc.d" own_policy=0
+        if [ ! -e "$policy" ]; then
+            mkdir -p "$(dirname "$policy")"
+            printf '#!/bin/sh\n# host-topology: no service starts during package installation\nexit 101\n' >"$policy"
+            chmod 0755 "$policy"
+            own_policy=1
         fi
+        if ! compgen -G "$ROOT/var/lib/apt/lists/*_Packages" >/dev/null; then "${apt[@]}" update >/dev/null; fi
+        if ! out=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" 2>&1); then
+            "${apt[@]}" update >/dev/null
+            out=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" 2>&1) || {
+                [ $own_policy = 0 ] || rm -f "$policy"
+                die "could not install ${missing[*]} with apt-get: $(tail -n 15 <<<"$out")"
+            }
+        fi
+        [ $own_policy = 0 ] || rm -f "$policy"
     else
-        "$PM" -y -q install "${missing[@]}" >/dev/null || die "could not install ${missing[*]} with $PM"
+        out=$("$PM" -y -q install "${missing[@]}" 2>&1) || die "could not install ${missing[*]} with $PM: $(tail -n 15 <<<"$out")"
     fi
     echo "changed packages ${missing[*]}"
 }
