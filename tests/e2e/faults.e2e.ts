@@ -58,14 +58,15 @@ describe("end-to-end: faults, bad days and recovery", function () {
     it("a service that fails to start: the error names the host and unit with the journal tail; fixed, a re-run converges", () => {
         pristine();
         // Something else holds port 80 on the master, so nginx cannot start.
-        onHost("master", "nohup perl -MIO::Socket::INET -e 'IO::Socket::INET->new(LocalPort => 80, Listen => 5, ReuseAddr => 1) or die; sleep 900' >/dev/null 2>&1 &");
+        onHost("master", "systemd-run --quiet --unit=e2e-port80 --collect perl -MIO::Socket::INET -e 'IO::Socket::INET->new(LocalPort => 80, Listen => 5) or die $!; sleep 900'");
+        expect(onHost("master", "sleep 1; ss -ltn").stdout).to.match(/0\.0\.0\.0:80\s/);
         const [r, s] = timed("up with port 80 taken", () => keep(up(STACK, "", { allowFail: true })));
         expect(r.code).to.not.equal(0);
         expect(r.out).to.contain("host-topology: master: unit nginx failed to start");
         expect(r.out).to.match(/--- journalctl -u nginx \(last 30 lines\) ---/);
         expect(r.out).to.match(/Address already in use/);
         report.push(`failing service: up failed in ${s.toFixed(1)}s naming master, nginx and: ${/.*Address already in use.*/.exec(r.out)?.[0]?.trim()}`);
-        onHost("master", "pkill -f IO::Socket::INET || true");
+        onHost("master", "systemctl stop e2e-port80");
         const [, s2] = timed("re-run after the fix", () => keep(up(STACK)));
         keep(preview(STACK, "--refresh --expect-no-changes"));
         report.push(`failing service: after freeing port 80 a re-run converged in ${s2.toFixed(1)}s`);
@@ -75,8 +76,8 @@ describe("end-to-end: faults, bad days and recovery", function () {
         pristine();
         // Hold dpkg's frontend lock (an fcntl lock, as apt takes it) on node1 for 25 s.
         const hold = "use Fcntl; open(my $f, '>>', '/var/lib/dpkg/lock-frontend') or die; fcntl($f, F_SETLKW, pack('s s x4 q q l x4', F_WRLCK, 0, 0, 0, 0)) or die $!; sleep 25";
-        onHost("node1", `nohup perl -e ${shellQuote(hold)} >/dev/null 2>&1 & sleep 1`);
-        expect(onHost("node1", "pgrep -f lock-frontend").code).to.equal(0);
+        onHost("node1", `systemd-run --quiet --unit=e2e-dpkg-lock --collect perl -e ${shellQuote(hold)}`);
+        expect(onHost("node1", "sleep 1; systemctl is-active e2e-dpkg-lock").stdout.trim()).to.equal("active");
         const [, s] = timed("up while node1's dpkg lock is held", () => keep(up(STACK)));
         expect(s).to.be.greaterThan(20);
         expect(onHost("node1", "dpkg-query -W -f='${Status}' chrony").stdout).to.equal("install ok installed");
