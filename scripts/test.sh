@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # All tests: strict type check and unit tests (mocks, golden files, host scripts with stubs), then the
-# end-to-end suite against the local lab with the real Pulumi engine.
+# end-to-end suite against the local lab (the real Pulumi engine when it is complete on PATH, else the runner).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$REPO"
@@ -9,5 +9,7 @@ phase_start "unit tests"; npm test; phase_end
 if [ "${SKIP_E2E:-0}" = 1 ]; then echo "SKIP_E2E=1: end-to-end suite skipped"; exit 0; fi
 # The real engine is used when `pulumi` and the command/random provider plugins are on PATH; building it
 # (scripts/engine.sh) cannot provide those plugins here (issue 3), so the suite then uses tests/e2e/runner.ts.
+# The lab is brought down again at the end unless it was already running (or LAB_KEEP=1).
+if [ "${LAB_KEEP:-0}" != 1 ] && ! ip link show labbr0 >/dev/null 2>&1; then trap 'lab/lab.sh down' EXIT; fi
 phase_start "lab up"; lab/lab.sh up; phase_end
 phase_start "end-to-end suite"; npx mocha --config tests/e2e/mocharc.json; phase_end
