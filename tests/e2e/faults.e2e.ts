@@ -58,7 +58,7 @@ describe("end-to-end: faults, bad days and recovery", function () {
     it("a service that fails to start: the error names the host and unit with the journal tail; fixed, a re-run converges", () => {
         pristine();
         // Something else holds port 80 on the master, so nginx cannot start.
-        onHost("master", "systemd-run --quiet --unit=e2e-port80 --collect perl -MIO::Socket::INET -e 'IO::Socket::INET->new(LocalPort => 80, Listen => 5) or die $!; sleep 900'");
+        onHost("master", "systemd-run --quiet --unit=e2e-port80 --collect perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalPort => 80, Proto => q(tcp), Listen => 5, ReuseAddr => 1) or die $!; sleep 900'");
         expect(onHost("master", "sleep 1; ss -ltn").stdout).to.match(/0\.0\.0\.0:80\s/);
         const [r, s] = timed("up with port 80 taken", () => keep(up(STACK, "", { allowFail: true })));
         expect(r.code).to.not.equal(0);
@@ -75,7 +75,7 @@ describe("end-to-end: faults, bad days and recovery", function () {
     it("apt/dpkg lock held by another process: waits, then proceeds", () => {
         pristine();
         // Hold dpkg's frontend lock (an fcntl lock, as apt takes it) on node1 for 25 s.
-        const hold = "use Fcntl; open(my $f, '>>', '/var/lib/dpkg/lock-frontend') or die; fcntl($f, F_SETLKW, pack('s s x4 q q l x4', F_WRLCK, 0, 0, 0, 0)) or die $!; sleep 25";
+        const hold = "use Fcntl; open(my $f, '>>', '/var/lib/dpkg/lock-frontend') or die; my $lk = pack('s s x4 q q l x4', F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $lk) or die $!; sleep 25";
         onHost("node1", `systemd-run --quiet --unit=e2e-dpkg-lock --collect perl -e ${shellQuote(hold)}`);
         expect(onHost("node1", "sleep 1; systemctl is-active e2e-dpkg-lock").stdout.trim()).to.equal("active");
         const [, s] = timed("up while node1's dpkg lock is held", () => keep(up(STACK)));
