@@ -4,8 +4,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as crypto from "crypto";
-import { ENGINE, HOSTS, HostName, REPO, changeSummary, changedResources, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
+import { ENGINE, HOSTS, buildImage, HostName, REPO, changeSummary, changedResources, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
 
 const STACK = "dev";
 const ALL: HostName[] = ["master", "node1", "node2"];
@@ -21,50 +20,6 @@ const NAMES: Record<string, string> = {
     node2: HOSTS.node2,
 };
 const ETCD = `--endpoints=http://${HOSTS.master}:2379`;
-
-/** Builds an OCI image layout with one uncompressed layer of `mb` MiB of random data. Returns the layer digest. */
-function buildImage(dir: string, mb: number): string {
-    fs.mkdirSync(path.join(dir, "blobs/sha256"), { recursive: true });
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "layer-"));
-    sh(`head -c ${mb}M /dev/urandom > ${work}/big.bin && tar -C ${work} -cf ${work}/layer.tar big.bin`);
-    const layerDigest = sh(`sha256sum ${work}/layer.tar | cut -d' ' -f1`).out.trim();
-    const layerSize = fs.statSync(`${work}/layer.tar`).size;
-    fs.renameSync(`${work}/layer.tar`, path.join(dir, "blobs/sha256", layerDigest));
-    fs.rmSync(work, { recursive: true, force: true });
-    const blob = (obj: object) => {
-        const data = Buffer.from(JSON.stringify(obj));
-        const digest = crypto.createHash("sha256").update(data).digest("hex");
-        fs.writeFileSync(path.join(dir, "blobs/sha256", digest), data);
-        return { digest: `sha256:${digest}`, size: data.length };
-    };
-    const config = blob({
-        architecture: "amd64",
-        os: "linux",
-        rootfs: { type: "layers", diff_ids: [`sha256:${layerDigest}`] },
-        config: {},
-    });
-    const manifest = blob({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-        layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: `sha256:${layerDigest}`, size: layerSize }],
-    });
-    fs.writeFileSync(path.join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-    fs.writeFileSync(
-        path.join(dir, "index.json"),
-        JSON.stringify({
-            schemaVersion: 2,
-            manifests: [
-                {
-                    mediaType: "application/vnd.oci.image.manifest.v1+json",
-                    ...manifest,
-                    annotations: { "org.opencontainers.image.ref.name": "v1" },
-                },
-            ],
-        }),
-    );
-    return layerDigest;
-}
 
 function unitState(host: HostName, unit: string): string {
     const enabled = onHost(host, `systemctl is-enabled ${unit} 2>/dev/null || true`, { allowFail: true }).out.trim() || "not-found";

@@ -123,9 +123,18 @@ async function upOrPreview(apply: boolean): Promise<void> {
                 if (a.type.startsWith("random:")) {
                     changed = !prev;
                     if (!prev) {
-                        if (a.type !== "random:index/randomString:RandomString") throw new Error(`${a.type} is not supported by the runner`);
-                        const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-                        outputs = { result: Array.from(crypto.randomBytes(inputs.length ?? 16), (b) => alphabet[b % alphabet.length]).join("") };
+                        const alphabet = (inputs.upper === false ? "" : "ABCDEFGHIJKLMNOPQRSTUVWXYZ") + "abcdefghijklmnopqrstuvwxyz0123456789";
+                        const result = Array.from(crypto.randomBytes(inputs.length ?? 16), (b) => alphabet[b % alphabet.length]).join("");
+                        outputs = { result };
+                        if (a.type === "random:index/randomPassword:RandomPassword") {
+                            // bcrypt as @pulumi/random computes it; Node has none built in, CPython's crypt has.
+                            const py = "import crypt,sys; print(crypt.crypt(sys.stdin.read(), crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))";
+                            const r = require("child_process").spawnSync("python3", ["-W", "ignore", "-c", py], { input: result, encoding: "utf8" });
+                            if (r.status !== 0 || !/^\$2[aby]\$/.test(r.stdout)) throw new Error(`bcrypt via python3 failed: ${r.stderr}`);
+                            outputs.bcryptHash = r.stdout.trim();
+                        } else if (a.type !== "random:index/randomString:RandomString") {
+                            throw new Error(`${a.type} is not supported by the runner`);
+                        }
                     }
                 } else if (a.type.startsWith("host-topology:") || a.type === "pulumi:pulumi:Stack") {
                     changed = false;
