@@ -111,7 +111,7 @@ describe("end-to-end: faults, bad days and recovery", function () {
     });
 
     it("an etcd member's host reinstalled: the member is replaced, the cluster is healthy, the data is kept", () => {
-        pristine({ etcdMembers: "[master, node1, node2]" });
+        pristine({ etcdMembers: "[{host: master}, {host: node1}, {host: node2}]" });
         phase("up (3 members)", () => keep(up(STACK)));
         onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} put /e2e/kept before-replacement`);
         const before = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} member list -w json`).stdout).members;

@@ -217,7 +217,7 @@ describe("end-to-end on the lab: a second stack with three etcd members", functi
         });
         phase("stack init (3 members)", () => {
             const dev = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*$/m, "");
-            fs.writeFileSync(path.join(REPO, `Pulumi.${STACK3}.yaml`), `${dev}\n  host-topology:etcdMembers: [master, node1, node2]\n`);
+            fs.writeFileSync(path.join(REPO, `Pulumi.${STACK3}.yaml`), `${dev}\n  host-topology:etcdMembers: [{host: master}, {host: node1}, {host: node2}]\n`);
             freshStack(STACK3);
         });
         try {
