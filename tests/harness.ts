@@ -74,9 +74,10 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
     };
 }
 
-function unwrapSecrets(v: any): any {
+/** Serialized values with the secrets replaced by their plain values. */
+export function unwrapSecrets(v: any): any {
     if (Array.isArray(v)) return v.map(unwrapSecrets);
-    if (v && typeof v === "object") {
+    if (v && typeof v === "object" && !(v instanceof Promise) && !v.__pulumiAsset) {
         if (v["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return unwrapSecrets(v.value);
         return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
     }

@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { hostCheckProvider, sshRun, CheckConnection } from "../../components/hostCheck";
+import { unwrapSecrets } from "../harness";
 
 const REPO = path.resolve(__dirname, "../..");
 const PROJECT = "host-topology";
@@ -83,16 +84,6 @@ function inputsHash(inputs: Record<string, any>): string {
     return crypto.createHash("sha256").update(JSON.stringify(copy)).digest("hex");
 }
 
-/** Mocks hand secrets over as {<sig>: <secret sig>, value}: the runner needs the values. */
-function unwrapSecrets(v: any): any {
-    if (Array.isArray(v)) return v.map(unwrapSecrets);
-    if (v && typeof v === "object" && !(v instanceof Promise) && !v.__pulumiAsset) {
-        if (v["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(v.value);
-        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
-    }
-    return v;
-}
-
 const log = (s: string) => process.stdout.write(s + "\n");
 const counts: Record<string, number> = {};
 const count = (k: string) => (counts[k] = (counts[k] ?? 0) + 1);
@@ -111,6 +102,7 @@ async function upOrPreview(apply: boolean): Promise<void> {
             async newResource(a: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: any }> {
                 const k = `${a.type}::${a.name}`;
                 const prev = old.resources[k];
+                // Mocks hand secrets over as {<sig>: <secret sig>, value}: the runner needs the values.
                 const inputs: Record<string, any> = unwrapSecrets({ ...a.inputs });
                 if (a.type === "command:remote:CopyToRemote") {
                     inputs.source = { path: await inputs.source.path };
