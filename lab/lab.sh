@@ -132,7 +132,7 @@ rule() {
 remove_rules() {
     local t line
     for t in nat filter; do
-        while line=$(iptables -t "$t" -S 2>/dev/null | grep -- "--comment $TAG" | sed -n 1p) && [ -n "$line" ]; do
+        while line=$(iptables -t "$t" -S 2>/dev/null | grep -E -- "--comment \"?$TAG\"?( |\$)" | sed -n 1p) && [ -n "$line" ]; do
             # shellcheck disable=SC2086
             eval "iptables -t $t ${line/-A /-D }"
         done
@@ -287,7 +287,7 @@ cmd_status() {
         fi
     done
     ip link show "$BRIDGE" >/dev/null 2>&1 && echo "bridge $BRIDGE: up" || echo "bridge $BRIDGE: absent"
-    echo "NAT rules: $(iptables -t nat -S 2>/dev/null | grep -c -- "--comment $TAG" || true)"
+    echo "NAT rules: $(iptables -t nat -S 2>/dev/null | grep -cE -- "--comment \"?$TAG\"?( |\$)" || true)"
 }
 
 main() {
