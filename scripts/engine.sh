@@ -106,7 +106,7 @@ copy_replaces() {
 
 require_tools() {
   command -v go >/dev/null || { echo "engine.sh: go is required (Go toolchain)" >&2; exit 1; }
-  command -v jq >/dev/null || { echo "engine.sh: jq is required (apt-get install jq)" >&2; exit 1; }
+  command -v jq >/dev/null || { echo "[engine] installing jq"; apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq jq >/dev/null; } || { echo "engine.sh: jq is required (apt-get install jq)" >&2; exit 1; }
   command -v node >/dev/null || { echo "engine.sh: node is required" >&2; exit 1; }
 }
 

@@ -7,8 +7,12 @@ cd "$REPO"
 phase_start "npm packages"; ensure_node_modules; phase_end
 phase_start "unit tests"; npm test; phase_end
 if [ "${SKIP_E2E:-0}" = 1 ]; then echo "SKIP_E2E=1: end-to-end suite skipped"; exit 0; fi
-# The real engine is used when `pulumi` and the command/random provider plugins are on PATH; building it
-# (scripts/engine.sh) cannot provide those plugins here (issue 3), so the suite then uses tests/e2e/runner.ts.
+# The real engine deploys the stacks when `pulumi` and the command/random provider plugins are on PATH. Built
+# here (scripts/engine.sh) it lacks those two plugins, so the suite then deploys with tests/e2e/runner.ts and
+# uses the built engine for what it can run: the drift resource (a dynamic provider) through refresh and up.
+phase_start "Pulumi engine (partial)"
+ENGINE_ALLOW_PARTIAL=1 scripts/engine.sh || echo "scripts/engine.sh failed: the engine drift test will be skipped"
+phase_end
 # The lab is brought down again at the end unless it was already running (or LAB_KEEP=1).
 if [ "${LAB_KEEP:-0}" != 1 ] && ! ip link show labbr0 >/dev/null 2>&1; then trap 'lab/lab.sh down' EXIT; fi
 phase_start "lab up"; lab/lab.sh up; phase_end

@@ -198,6 +198,58 @@ describe("end-to-end on the lab: drift (preview --refresh shows it, up --refresh
         phase("no drift after", () => preview(STACK, "--refresh --expect-no-changes"));
     });
 
+    it("the same drift through the real Pulumi engine (CLI v3.259 built here) on the program's HostCheck", function () {
+        // The engine runs dynamic providers (scripts/engine.sh builds it), but not this program's command and
+        // random resources (their plugins cannot be had): this proves refresh/diff/repair of the HostCheck
+        // provider with the engine itself, on node1's hosts step with the parameters the program applied.
+        const bin = path.join(REPO, ".tools/bin");
+        if (!fs.existsSync(path.join(bin, "pulumi")) || !fs.existsSync(path.join(bin, "pulumi-resource-pulumi-nodejs"))) {
+            console.log("      skipped: no engine in .tools/bin (scripts/engine.sh did not build it)");
+            this.skip();
+        }
+        const dir = path.join(REPO, ".lab/engine-proof");
+        sh(`rm -rf ${dir} && mkdir -p ${dir}/state && ln -s ${REPO}/node_modules ${dir}/node_modules`);
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: hostcheck-engine-proof\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
+        fs.writeFileSync(path.join(dir, "package.json"), '{"name": "hostcheck-engine-proof", "private": true}\n');
+        fs.writeFileSync(path.join(dir, "tsconfig.json"), '{"compilerOptions": {"strict": true, "target": "es2022", "module": "commonjs", "esModuleInterop": true, "skipLibCheck": true}}\n');
+        const run = JSON.parse(exportedState(STACK)).resources["command:remote:Command::node1-hosts-run"].inputs;
+        fs.writeFileSync(path.join(dir, "stdin.txt"), run.stdin);
+        fs.writeFileSync(
+            path.join(dir, "index.ts"),
+            `import * as fs from "fs";
+import * as pulumi from "@pulumi/pulumi";
+import { HostCheck } from "${REPO}/components/hostCheck";
+const d = "/usr/local/lib/host-topology";
+new HostCheck("node1-hosts-check", {
+    connection: pulumi.secret({ host: "192.168.100.3", port: 22, user: "root", privateKey: fs.readFileSync("${REPO}/.lab/ssh/id_ed25519", "utf8"), dialErrorLimit: 3 }),
+    script: \`bash \${d}/hostbase.sh\`,
+    files: { [\`\${d}/hostbase.sh\`]: fs.readFileSync("${REPO}/components/scripts/hostbase.sh", "utf8"), [\`\${d}/lib.sh\`]: fs.readFileSync("${REPO}/components/scripts/lib.sh", "utf8") },
+    stdin: fs.readFileSync("${dir}/stdin.txt", "utf8"),
+});
+`,
+        );
+        const env = `cd ${dir} && PATH=${bin}:$PATH PULUMI_BACKEND_URL=file://${dir}/state PULUMI_CONFIG_PASSPHRASE=proof PULUMI_SKIP_UPDATE_CHECK=1 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`;
+        const p = (args: string, o: { allowFail?: boolean } = {}) => sh(`${env} pulumi ${args} --stack proof --non-interactive --color never`, o);
+        phase("engine: stack init + up", () => {
+            sh(`${env} pulumi stack init proof --non-interactive`);
+            p("up --yes --skip-preview");
+        });
+        p("preview --refresh --expect-no-changes");
+        onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
+        const drifted = phase("engine: preview --refresh --diff", () => p("preview --refresh --diff"));
+        expect(drifted.out).to.match(/\+ \/etc\/hosts: "managed block or conflicting lines differ"/);
+        expect(drifted.out).to.match(/~ 1 to update/);
+        const repaired = phase("engine: up --refresh", () => p("up --refresh --yes --skip-preview"));
+        expect(repaired.out).to.match(/node1-hosts-check updated/);
+        expect(onHost("node1", "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal("192.168.100.2");
+        p("preview --refresh --expect-no-changes");
+        const state = p("stack export").stdout;
+        const key = fs.readFileSync(path.join(REPO, ".lab/ssh/id_ed25519"), "utf8");
+        for (const line of key.split("\n").filter((l) => l && !l.startsWith("-----"))) expect(state).to.not.contain(line);
+        expect(state).to.contain("ciphertext");
+        p("destroy --yes --skip-preview");
+    });
+
     it("keeps secrets secret in the refreshed state", () => {
         const state = exportedState(STACK);
         const key = fs.readFileSync(path.join(REPO, ".lab/ssh/id_ed25519"), "utf8");
