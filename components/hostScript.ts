@@ -47,8 +47,6 @@ export interface HostStepArgs {
     readonly params: Readonly<Record<string, pulumi.Input<string>>>;
     /** Resources that must exist before the script is uploaded and run. */
     readonly dependsOn: pulumi.Input<pulumi.Resource>[];
-    /** Run the script's `remove` action when the resource is deleted (destroy). */
-    readonly removeOnDelete?: boolean;
     /** Timeout for one run of the script, e.g. "20m". */
     readonly timeout?: string;
     /** Track drift of what the step manages with a HostCheck (read on refresh). Default: true. */
@@ -89,7 +87,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
         {
             connection: args.connection,
             create: `bash ${remotePath} apply`,
-            delete: args.removeOnDelete === false ? undefined : `bash ${remotePath} remove`,
+            delete: `bash ${remotePath} remove`,
             stdin,
             addPreviousOutputInEnv: false,
         },
