@@ -1,102 +1,183 @@
-// The host scripts for every OS family, with stub package managers, systemctl and friends first on PATH
-// and every path under a temp root (HOSTINFRA_ROOT). The stubs keep state (installed packages, unit files,
-// enabled/active units) so the scripts see consistent answers, and log every call.
+// The host scripts (components/scripts/*.sh) on every OS family, run for real by bash under a temp root
+// (HOSTINFRA_ROOT) with stateful stubs first on PATH (tests/fixtures/scripts/stubs: systemctl, apt-get, yum, dnf,
+// dpkg-query, rpm, etcdctl, nginx, ...). The stubs keep installed packages, unit files and enabled/active
+// units in a state dir, so the scripts get consistent answers, and log every call.
+// Parameters are encoded here independently of the program (KEY=<base64> lines), from the protocol.
 import { expect } from "chai";
 import * as cp from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { encodeParams, scriptSha256, SCRIPTS_DIR } from "../components/hostScript";
+import { encodeParams as programEncodeParams } from "../components/hostScript";
 
-const FAMILIES: Record<string, { osRelease: string; pm: "apt" | "yum" | "dnf" }> = {
-    debian12: { osRelease: 'ID=debian\nVERSION_ID="12"\n', pm: "apt" },
-    ubuntu2204: { osRelease: 'ID=ubuntu\nVERSION_ID="22.04"\n', pm: "apt" },
-    ubuntu2404: { osRelease: 'ID=ubuntu\nVERSION_ID="24.04"\n', pm: "apt" },
-    el7: { osRelease: 'ID="centos"\nVERSION_ID="7"\n', pm: "yum" },
-    el8: { osRelease: 'ID="rocky"\nVERSION_ID="8.9"\n', pm: "dnf" },
-    el9: { osRelease: 'ID="almalinux"\nVERSION_ID="9.3"\n', pm: "dnf" },
-};
+const SCRIPTS_DIR = path.resolve(__dirname, "../components/scripts");
+const FIXTURES = path.resolve(__dirname, "fixtures/scripts");
+const SCRIPTS = ["lib.sh", "hostbase.sh", "timesync.sh", "firewall.sh", "registry.sh", "etcd.sh"];
 
-// Units each package brings (what the real packages ship).
-const PACKAGE_UNITS: Record<string, string> = {
-    chrony: "chrony chronyd",
-    ntpsec: "ntpsec",
-    ntp: "ntp ntpd",
-    nginx: "nginx",
-    "docker-registry": "docker-registry",
-    "docker-distribution": "docker-distribution",
-    "etcd-server": "etcd",
-    etcd: "etcd",
-};
+// ---- the per-family table, written from the documented protocol (not read from lib.sh) ----
 
-const STUBS: Record<string, string> = {
-    systemctl: `
-log systemctl "$@"
-args=(); for a in "$@"; do case "$a" in -q|--quiet|--no-block|--no-pager|--value) ;; -p) ;; *) args+=("$a");; esac; done
-cmd=\${args[0]}; u=\${args[-1]}; u=\${u%.service}
-exists() { [ -e "$S/units/$u" ]; }
-case "$cmd" in
-  cat) exists ;;
-  is-enabled) if ! exists; then exit 1; elif [ -e "$S/units/$u.enabled" ]; then echo enabled; else echo disabled; exit 1; fi ;;
-  is-active) if [ -e "$S/units/$u.active" ]; then echo active; else echo inactive; exit 3; fi ;;
-  enable) exists || exit 1; touch "$S/units/$u.enabled"; [[ " $* " == *" --now "* ]] && touch "$S/units/$u.active"; true ;;
-  disable) rm -f "$S/units/$u.enabled"; [[ " $* " == *" --now "* ]] && rm -f "$S/units/$u.active"; true ;;
-  start|restart|reload) exists || exit 5; [ -e "$S/units/$u.fail" ] && exit 1; [ -e "$S/units/$u.skip" ] || touch "$S/units/$u.active" ;;
-  stop) rm -f "$S/units/$u.active" ;;
-  show) if [ -e "$S/units/$u.skip" ]; then echo no; else echo yes; fi ;;
-  status) echo "x $u.service - stub"; echo "   Active: failed" ;;
-esac`,
-    "dpkg-query": `log dpkg-query "$@"; p=\${!#}; [ -e "$S/pkgs/$p" ] && echo "install ok installed"`,
-    rpm: `log rpm "$@"; [ -e "$S/pkgs/\${!#}" ]`,
-    "apt-get": `log apt-get "$@"; [[ " $* " == *" install "* ]] && [ -x "$HOSTINFRA_ROOT/usr/sbin/policy-rc.d" ] && log "policy-rc.d: $(tail -1 "$HOSTINFRA_ROOT/usr/sbin/policy-rc.d")"; [[ " $* " == *" install "* ]] && [ -e "$S/apt-fail-once" ] && { rm -f "$S/apt-fail-once"; exit 100; }; install_pkgs "$@"`,
-    yum: `log yum "$@"; install_pkgs "$@"`,
-    dnf: `log dnf "$@"; install_pkgs "$@"`,
-    hostnamectl: `log hostnamectl "$@"; echo "$2" > "$S/hostname"`,
-    hostname: `if [ $# -gt 0 ]; then log hostname "$@"; echo "$1" > "$S/hostname"; else cat "$S/hostname"; fi`,
-    journalctl: `log journalctl "$@"; echo "stub journal: $2 exited with status 1"`,
-    etcdctl: `log etcdctl "$@"; [ ! -e "$S/etcd-unhealthy" ] || exit 1; [[ " $* " == *" member list"* ]] && [ -e "$S/etcd-members" ] && cat "$S/etcd-members"; true`,
-    nginx: `log nginx "$@"; [ ! -e "$S/nginx-bad" ] || { echo "nginx: [emerg] bad directive"; exit 1; }`,
-    getent: `exit 2`,
-    chown: `log chown "$@"`,
-    sleep: `:`,
-};
-
-const PRELUDE = `#!/usr/bin/env bash
-S="$STUB_STATE"
-log() { printf '%s\\n' "$*" >> "$S/calls.log"; }
-install_pkgs() {
-  local a on=0
-  for a in "$@"; do
-    if [ "$a" = install ]; then on=1; continue; fi
-    [ $on = 1 ] && [[ $a != -* ]] || continue
-    touch "$S/pkgs/$a"
-    for u in $(grep "^$a=" "$S/package-units" | cut -d= -f2); do touch "$S/units/$u"; done
-  done
+interface Svc {
+    pkg: string;
+    svc: string;
+    conf: string;
 }
-`;
+interface Family {
+    osRelease: string;
+    pm: "apt-get" | "yum" | "dnf";
+    chrony: Svc;
+    ntp?: Svc;
+    registry: Svc & { user?: string };
+    etcd: { pkgs: string[]; svc: string; conf: string };
+    nginxGroup: string;
+    // firewall units: present ones with their state before; ufw = the ufw command exists and is active
+    firewall: { units: string; present: Record<string, "enabled" | "disabled">; ufw: boolean };
+}
+
+const EL_REGISTRY = { pkg: "docker-distribution", svc: "docker-distribution", conf: "/etc/docker-distribution/registry/config.yml" };
+const APT_REGISTRY = { pkg: "docker-registry", svc: "docker-registry", conf: "/etc/docker/registry/config.yml", user: "docker-registry" };
+const EL_ETCD = { pkgs: ["etcd"], svc: "etcd", conf: "/etc/etcd/etcd.conf" };
+const APT_ETCD = { pkgs: ["etcd-server", "etcd-client"], svc: "etcd", conf: "/etc/default/etcd" };
+const EL_CHRONY = { pkg: "chrony", svc: "chronyd", conf: "/etc/chrony.conf" };
+const APT_CHRONY = { pkg: "chrony", svc: "chrony", conf: "/etc/chrony/chrony.conf" };
+const NTPSEC = { pkg: "ntpsec", svc: "ntpsec", conf: "/etc/ntpsec/ntp.conf" };
+const EL_FIREWALL = { units: "firewalld iptables ip6tables", present: { firewalld: "enabled", iptables: "disabled" } as const, ufw: false };
+
+const FAMILIES: Record<string, Family> = {
+    el7: {
+        osRelease: 'NAME="CentOS Linux"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\n',
+        pm: "yum",
+        chrony: EL_CHRONY,
+        ntp: { pkg: "ntp", svc: "ntpd", conf: "/etc/ntp.conf" },
+        registry: EL_REGISTRY,
+        etcd: EL_ETCD,
+        nginxGroup: "nginx",
+        firewall: EL_FIREWALL,
+    },
+    el8: { osRelease: 'NAME="Rocky Linux"\nID="rocky"\nVERSION_ID="8.9"\n', pm: "dnf", chrony: EL_CHRONY, registry: EL_REGISTRY, etcd: EL_ETCD, nginxGroup: "nginx", firewall: EL_FIREWALL },
+    el9: { osRelease: 'NAME="AlmaLinux"\nID="almalinux"\nVERSION_ID="9.3"\n', pm: "dnf", chrony: EL_CHRONY, registry: EL_REGISTRY, etcd: EL_ETCD, nginxGroup: "nginx", firewall: EL_FIREWALL },
+    debian12: {
+        osRelease: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\nID=debian\n',
+        pm: "apt-get",
+        chrony: APT_CHRONY,
+        ntp: NTPSEC,
+        registry: APT_REGISTRY,
+        etcd: APT_ETCD,
+        nginxGroup: "www-data",
+        firewall: { units: "firewalld iptables ufw nftables", present: { nftables: "enabled" }, ufw: false },
+    },
+    ubuntu2204: {
+        osRelease: 'NAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\nID_LIKE=debian\n',
+        pm: "apt-get",
+        chrony: APT_CHRONY,
+        ntp: { pkg: "ntp", svc: "ntp", conf: "/etc/ntp.conf" },
+        registry: APT_REGISTRY,
+        etcd: APT_ETCD,
+        nginxGroup: "www-data",
+        firewall: { units: "firewalld iptables ufw", present: { ufw: "enabled" }, ufw: true },
+    },
+    ubuntu2404: {
+        osRelease: 'NAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n',
+        pm: "apt-get",
+        chrony: APT_CHRONY,
+        ntp: NTPSEC,
+        registry: APT_REGISTRY,
+        etcd: APT_ETCD,
+        nginxGroup: "www-data",
+        firewall: { units: "firewalld iptables ufw", present: { ufw: "enabled" }, ufw: true },
+    },
+};
+
+// ---- protocol helpers ----
+
+/** `KEY=<base64 of value>` lines, as the protocol says. */
+function encodeParams(params: Record<string, string>): string {
+    return Object.entries(params)
+        .map(([k, v]) => `${k}=${Buffer.from(v, "utf8").toString("base64")}`)
+        .join("\n") + "\n";
+}
+
+const sha256File = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+
+// ---- a fake host ----
 
 interface Host {
+    family: string;
+    dir: string;
     root: string;
     state: string;
     env: NodeJS.ProcessEnv;
 }
 
-function makeHost(family: string): Host {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `host-${family}-`));
+interface HostOptions {
+    hostname?: string;
+    /** packages already installed (with what they ship) */
+    installed?: string[];
+}
+
+function lines(entries: [string, string][]): string {
+    return entries.map(([k, v]) => `${k}=${v}\n`).join("");
+}
+
+const tempDirs: string[] = [];
+
+function makeHost(family: string, opts: HostOptions = {}): Host {
+    const f = FAMILIES[family];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `scripts-${family}-`));
+    tempDirs.push(dir);
     const root = path.join(dir, "root");
     const state = path.join(dir, "state");
     const bin = path.join(dir, "bin");
-    for (const d of [root, `${root}/etc`, state, `${state}/pkgs`, `${state}/units`, bin]) fs.mkdirSync(d, { recursive: true });
-    fs.writeFileSync(`${root}/etc/os-release`, FAMILIES[family].osRelease);
-    fs.writeFileSync(`${state}/hostname`, "lab-host\n");
+    for (const d of [`${root}/etc`, `${state}/pkgs`, `${state}/units`, bin]) fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(`${root}/etc/os-release`, f.osRelease);
+    fs.writeFileSync(`${state}/hostname`, `${opts.hostname ?? "lab-host"}\n`);
     fs.writeFileSync(`${state}/calls.log`, "");
-    fs.writeFileSync(`${state}/package-units`, Object.entries(PACKAGE_UNITS).map(([p, u]) => u.split(" ").map((x) => `${p}=${x}`).join("\n")).join("\n") + "\n");
-    for (const [name, body] of Object.entries(STUBS)) fs.writeFileSync(path.join(bin, name), PRELUDE + body + "\n", { mode: 0o755 });
-    return {
-        root,
-        state,
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOSTINFRA_ROOT: root, STUB_STATE: state, HOSTINFRA_SKIP_HTTP_WAIT: "1", SERVICE_WAIT: "2" },
-    };
+    fs.writeFileSync(`${state}/users`, "root\n");
+    const etcdServer = f.etcd.pkgs[0];
+    const units: [string, string][] = [
+        [f.chrony.pkg, f.chrony.svc],
+        [f.registry.pkg, f.registry.svc],
+        [etcdServer, f.etcd.svc],
+        ["nginx", "nginx"],
+    ];
+    const files: [string, string][] = [
+        [f.chrony.pkg, f.chrony.conf],
+        [f.registry.pkg, f.registry.conf],
+        [etcdServer, f.etcd.conf],
+        ["nginx", "/etc/nginx/nginx.conf"],
+    ];
+    if (f.ntp) {
+        units.push([f.ntp.pkg, f.ntp.svc]);
+        files.push([f.ntp.pkg, f.ntp.conf]);
+    }
+    const users: [string, string][] = [[etcdServer, "etcd"]];
+    if (f.registry.user) users.push([f.registry.pkg, f.registry.user]);
+    fs.writeFileSync(`${state}/package-units`, lines(units));
+    fs.writeFileSync(`${state}/package-files`, lines(files));
+    fs.writeFileSync(`${state}/package-users`, lines(users));
+    for (const name of fs.readdirSync(`${FIXTURES}/stubs`)) {
+        if (name === "ufw" && !f.firewall.ufw) continue; // the ufw command exists on Ubuntu only
+        fs.writeFileSync(path.join(bin, name), `#!/usr/bin/env bash\n. '${FIXTURES}/stub-lib.sh'\n. '${FIXTURES}/stubs/${name}'\n`, { mode: 0o755 });
+    }
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith("HOSTINFRA_") || k === "APT_LOCK_TIMEOUT" || k === "SERVICE_WAIT") delete env[k];
+    // No sbin on PATH: a real ufw, getsebool, ... of the test machine must never answer.
+    Object.assign(env, { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, HOSTINFRA_ROOT: root, STUB_STATE: state, SERVICE_WAIT: "3", LC_ALL: "C" });
+    const h = { family, dir, root, state, env };
+    for (const p of opts.installed ?? []) stubInstall(h, p);
+    return h;
+}
+
+/** Installs a package on the fake host the way the package manager stubs do. */
+function stubInstall(h: Host, pkg: string): void {
+    const r = cp.spawnSync("bash", ["-c", `. '${FIXTURES}/stub-lib.sh' && install_pkg "$1"`, "x", pkg], { env: h.env, encoding: "utf8" });
+    expect(r.status, r.stderr).to.equal(0);
+}
+
+function setUnit(h: Host, unit: string, ...flags: ("enabled" | "active" | "static" | "fail" | "skip")[]): void {
+    fs.writeFileSync(`${h.state}/units/${unit}`, "");
+    for (const f of flags) fs.writeFileSync(`${h.state}/units/${unit}.${f}`, "");
 }
 
 interface Run {
@@ -105,15 +186,21 @@ interface Run {
     stderr: string;
 }
 
-function run(h: Host, script: string, action: string, params: Record<string, string>, extra: Record<string, string> = {}): Run {
-    const stdin = encodeParams({ ...params, SCRIPT_SHA256: scriptSha256(script), LIB_SHA256: scriptSha256("lib.sh"), ...extra });
-    const r = cp.spawnSync("bash", [path.join(SCRIPTS_DIR, script), action], { input: stdin, env: h.env, encoding: "utf8" });
+function runRaw(h: Host, scriptPath: string, action: string, stdin: string, env: Record<string, string> = {}): Run {
+    const r = cp.spawnSync("bash", [scriptPath, action], { input: stdin, env: { ...h.env, ...env }, encoding: "utf8", timeout: 30000 });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function ok(h: Host, script: string, action: string, params: Record<string, string>): string {
-    const r = run(h, script, action, params);
-    expect(r.code, `${script} ${action} failed:\n${r.stdout}\n${r.stderr}`).to.equal(0);
+/** Runs a script with the protocol's parameters (the hashes of the script and lib.sh added unless given). */
+function run(h: Host, script: string, action: string, params: Record<string, string>, opts: { dir?: string; env?: Record<string, string> } = {}): Run {
+    const dir = opts.dir ?? SCRIPTS_DIR;
+    const all = { SCRIPT_SHA256: sha256File(path.join(dir, script)), LIB_SHA256: sha256File(path.join(dir, "lib.sh")), ...params };
+    return runRaw(h, path.join(dir, script), action, encodeParams(all), opts.env);
+}
+
+function ok(h: Host, script: string, action: string, params: Record<string, string>, opts: { dir?: string; env?: Record<string, string> } = {}): string {
+    const r = run(h, script, action, params, opts);
+    expect(r.code, `${script} ${action} on ${h.family} exited ${r.code}:\n${r.stdout}\n${r.stderr}`).to.equal(0);
     return r.stdout;
 }
 
@@ -121,254 +208,877 @@ const calls = (h: Host) => fs.readFileSync(`${h.state}/calls.log`, "utf8");
 const clearCalls = (h: Host) => fs.writeFileSync(`${h.state}/calls.log`, "");
 const read = (h: Host, p: string) => fs.readFileSync(path.join(h.root, p), "utf8");
 const exists = (h: Host, p: string) => fs.existsSync(path.join(h.root, p));
-const unit = (h: Host, u: string, what: "enabled" | "active") => fs.existsSync(`${h.state}/units/${u}.${what}`);
+const mode = (h: Host, p: string) => fs.statSync(path.join(h.root, p)).mode & 0o777;
+const has = (h: Host, unit: string, what: "enabled" | "active") => fs.existsSync(`${h.state}/units/${unit}.${what}`);
+const installed = (h: Host, pkg: string) => fs.existsSync(`${h.state}/pkgs/${pkg}`);
+const pkgDefault = (pkg: string, p: string) => `# ${pkg} default ${p}\n`;
 
-const TABLE: Record<string, { chrony: [string, string]; registry: [string, string]; etcd: [string[], string]; nginxGroup: string; ntp?: [string, string, string] }> = {
-    debian12: { chrony: ["chrony", "/etc/chrony/chrony.conf"], registry: ["docker-registry", "/etc/docker/registry/config.yml"], etcd: [["etcd-server", "etcd-client"], "/etc/default/etcd"], nginxGroup: "www-data", ntp: ["ntpsec", "ntpsec", "/etc/ntpsec/ntp.conf"] },
-    ubuntu2204: { chrony: ["chrony", "/etc/chrony/chrony.conf"], registry: ["docker-registry", "/etc/docker/registry/config.yml"], etcd: [["etcd-server", "etcd-client"], "/etc/default/etcd"], nginxGroup: "www-data", ntp: ["ntp", "ntp", "/etc/ntp.conf"] },
-    ubuntu2404: { chrony: ["chrony", "/etc/chrony/chrony.conf"], registry: ["docker-registry", "/etc/docker/registry/config.yml"], etcd: [["etcd-server", "etcd-client"], "/etc/default/etcd"], nginxGroup: "www-data", ntp: ["ntpsec", "ntpsec", "/etc/ntpsec/ntp.conf"] },
-    el7: { chrony: ["chronyd", "/etc/chrony.conf"], registry: ["docker-distribution", "/etc/docker-distribution/registry/config.yml"], etcd: [["etcd"], "/etc/etcd/etcd.conf"], nginxGroup: "nginx", ntp: ["ntp", "ntpd", "/etc/ntp.conf"] },
-    el8: { chrony: ["chronyd", "/etc/chrony.conf"], registry: ["docker-distribution", "/etc/docker-distribution/registry/config.yml"], etcd: [["etcd"], "/etc/etcd/etcd.conf"], nginxGroup: "nginx" },
-    el9: { chrony: ["chronyd", "/etc/chrony.conf"], registry: ["docker-distribution", "/etc/docker-distribution/registry/config.yml"], etcd: [["etcd"], "/etc/etcd/etcd.conf"], nginxGroup: "nginx" },
+/** Calls that change the host: package installs and service state changes, in order. */
+function mutations(h: Host): string[] {
+    return calls(h)
+        .split("\n")
+        .filter(
+            (l) =>
+                /^(apt-get|yum|dnf) .*\binstall\b/.test(l) ||
+                /^systemctl (enable|disable|start|restart|reload|stop)\b/.test(l) ||
+                /^(hostnamectl|hostname|setsebool) /.test(l) ||
+                /^ufw (disable|--force enable)/.test(l) ||
+                /^etcdctl .*member (add|remove)/.test(l),
+        );
+}
+
+/** A run with nothing to do prints only unchanged/absent/healthy/member lines and the final ok line. */
+function expectNoChange(out: string, family: string, script: string): void {
+    const body = out.trimEnd().split("\n");
+    expect(body[body.length - 1]).to.equal(`ok ${script} family=${family}`);
+    for (const l of body.slice(0, -1)) expect(l, out).to.match(/^(unchanged|absent|healthy|member) /);
+}
+
+// ---- a stand-in for the registry's HTTP API on an ephemeral port ----
+
+let registryPort = 0; // answers 200 on /v2/ only
+let notFoundPort = 0; // answers 404 to everything
+let closedPort = 0; // nothing listens
+let server: cp.ChildProcess | undefined;
+
+function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.on("error", reject);
+        s.listen(0, "127.0.0.1", () => {
+            const port = (s.address() as net.AddressInfo).port;
+            s.close(() => resolve(port));
+        });
+    });
+}
+
+before(async function () {
+    this.timeout(15000);
+    // A separate process: the scripts run with spawnSync, which blocks this one's event loop.
+    server = cp.spawn(
+        process.execPath,
+        [
+            "-e",
+            `const http = require("http");
+             const ok = http.createServer((q, r) => { r.statusCode = q.url === "/v2/" ? 200 : 404; r.end("{}"); });
+             const notFound = http.createServer((q, r) => { r.statusCode = 404; r.end("404 page not found"); });
+             ok.listen(0, "127.0.0.1", () => notFound.listen(0, "127.0.0.1", () => console.log(ok.address().port + " " + notFound.address().port)));`,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    [registryPort, notFoundPort] = await new Promise<number[]>((resolve, reject) => {
+        server!.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim().split(" ").map(Number)));
+        server!.once("exit", (c) => reject(new Error(`registry stand-in exited ${c}`)));
+    });
+    closedPort = await freePort();
+});
+
+after(() => {
+    if (server && server.exitCode === null) server.kill();
+    for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const registryConfig = (port: number) => `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: 127.0.0.1:${port}\n`;
+const NGINX_SITE = "server {\n    listen 80;\n    server_name registry.danran.com;\n    location / { proxy_pass http://127.0.0.1:5000; }\n}\n";
+const HTPASSWD = "registry:$2y$10$S3cr3tBcryptHashThatMustNeverBePrinted0123456789abcdefgh\n";
+const registryParams = (extra: Record<string, string> = {}) => ({
+    REGISTRY_CONFIG: registryConfig(registryPort),
+    NGINX_CONF: NGINX_SITE,
+    HTPASSWD,
+    STORAGE_DIR: "/var/lib/registry",
+    HEALTH_TIMEOUT: "5",
+    ...extra,
+});
+const CHRONY = "# managed by host-topology\nserver 192.168.100.2 iburst\nmakestep 1.0 3\n";
+const ETCD = {
+    ETCD_ENV: 'ETCD_NAME="etcd1"\nETCD_DATA_DIR="/var/lib/etcd/etcd1.etcd"\n',
+    NAME: "etcd1",
+    DATA_DIR: "/var/lib/etcd/etcd1.etcd",
+    CLIENT_URL: "http://192.168.100.2:2379",
+    HEALTH_TIMEOUT: "4",
 };
+const BLOCK = "192.168.100.2 master.danran.com master etcd1 registry registry.danran.com\n192.168.100.3 node1.danran.com node1\n";
+const HOSTBASE = { HOSTNAME: "master", FQDN: "master.danran.com", HOSTS_BLOCK: BLOCK };
+const BEGIN = "# BEGIN host-topology managed block (pulumi)\n";
+const END = "# END host-topology managed block\n";
 
-const CHRONY = "# managed\nserver 192.168.100.2 iburst\n";
-const REGISTRY = { REGISTRY_CONFIG: "version: 0.1\nhttp:\n  addr: 127.0.0.1:5000\n", NGINX_CONF: "server { listen 80; }\n", HTPASSWD: "registry:$2a$10$hash\n", STORAGE_DIR: "/var/lib/registry" };
-const ETCD = { ETCD_ENV: 'ETCD_NAME="etcd1"\n', NAME: "etcd1", DATA_DIR: "/var/lib/etcd/etcd1.etcd", CLIENT_URL: "http://192.168.100.2:2379", HEALTH_TIMEOUT: "4" };
+// =====================================================================================================
 
-describe("host scripts on every OS family (stubbed package manager and systemd)", function () {
+describe("host scripts on every OS family (stubbed package managers and systemd)", function () {
     this.timeout(30000);
-    for (const [family, t] of Object.entries(TABLE)) {
-        describe(family, () => {
-            const pm = FAMILIES[family].pm === "apt" ? "apt-get" : FAMILIES[family].pm;
 
-            it("timesync: installs chrony with the family's manager, writes its config path, enables it; a second apply changes nothing", () => {
+    for (const [family, f] of Object.entries(FAMILIES)) {
+        describe(family, () => {
+            const installRe = (pkgs: string[]) =>
+                f.pm === "apt-get"
+                    ? new RegExp(`^apt-get -o DPkg::Lock::Timeout=600 .*install -y --no-install-recommends ${pkgs.join(" ")}$`, "m")
+                    : new RegExp(`^${f.pm} -y install ${pkgs.join(" ")}$`, "m");
+
+            it("hostbase: reports the family and writes the block", () => {
+                const h = makeHost(family);
+                const out = ok(h, "hostbase.sh", "apply", HOSTBASE);
+                expect(out).to.match(new RegExp(`^ok hostbase family=${family}$`, "m"));
+                expect(read(h, "/etc/hosts")).to.equal(BEGIN + BLOCK + END);
+                expectNoChange(ok(h, "hostbase.sh", "apply", HOSTBASE), family, "hostbase");
+            });
+
+            it(`timesync chrony: ${f.pm} installs ${f.chrony.pkg}, ${f.chrony.conf} written, ${f.chrony.svc} enabled; idempotent; restart only on change; remove restores`, () => {
                 const h = makeHost(family);
                 const out = ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
-                expect(out).to.contain(`ok timesync apply family=${family}`);
-                expect(calls(h)).to.match(new RegExp(`^${pm} .*install .*chrony`, "m"));
-                expect(read(h, t.chrony[1])).to.equal(CHRONY);
-                expect(unit(h, t.chrony[0], "enabled") && unit(h, t.chrony[0], "active")).to.equal(true);
+                expect(out).to.contain(`changed ${f.chrony.conf}\n`);
+                expect(out.trimEnd().split("\n").pop()).to.equal(`ok timesync family=${family}`);
+                expect(calls(h)).to.match(installRe(["chrony"]));
+                expect(read(h, f.chrony.conf)).to.equal(CHRONY);
+                expect(mode(h, f.chrony.conf)).to.equal(0o644);
+                expect(has(h, f.chrony.svc, "enabled") && has(h, f.chrony.svc, "active")).to.equal(true);
+                // the package's own config is kept for remove
+                expect(fs.readFileSync(`${h.root}/var/lib/host-topology/backup${f.chrony.conf}`, "utf8")).to.equal(pkgDefault("chrony", f.chrony.conf));
+
                 clearCalls(h);
-                const again = ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
-                expect(again).not.to.match(/^changed/m);
-                expect(calls(h)).not.to.match(/install|restart|^systemctl (start|enable)/m);
+                expectNoChange(ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }), family, "timesync");
+                expect(mutations(h)).to.deep.equal([]);
+
                 clearCalls(h);
-                ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY + "makestep 1 3\n" });
-                expect(calls(h)).to.match(new RegExp(`^systemctl restart ${t.chrony[0]}$`, "m"));
+                ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY + "rtcsync\n" });
+                expect(mutations(h)).to.deep.equal([`systemctl restart ${f.chrony.svc}`]);
+
+                // a stopped service is started, not restarted, when nothing changed
+                fs.rmSync(`${h.state}/units/${f.chrony.svc}.active`);
+                clearCalls(h);
+                ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY + "rtcsync\n" });
+                expect(mutations(h)).to.deep.equal([`systemctl start ${f.chrony.svc}`]);
+
+                ok(h, "timesync.sh", "remove", { IMPL: "chrony", CONFIG: CHRONY });
+                expect(read(h, f.chrony.conf)).to.equal(pkgDefault("chrony", f.chrony.conf));
+                expect(has(h, f.chrony.svc, "enabled") || has(h, f.chrony.svc, "active")).to.equal(false);
+                expect(exists(h, `/var/lib/host-topology/backup${f.chrony.conf}`)).to.equal(false);
             });
 
-            it("timesync: ntp where the family has it, a clear refusal where not", () => {
+            if (f.ntp) {
+                const ntp = f.ntp;
+                it(`timesync ntp: ${ntp.pkg} with ${ntp.conf}; chrony is turned off (they conflict)`, () => {
+                    const h = makeHost(family, { installed: ["chrony"] });
+                    setUnit(h, f.chrony.svc, "enabled", "active");
+                    const out = ok(h, "timesync.sh", "apply", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" });
+                    expect(calls(h)).to.match(installRe([ntp.pkg]));
+                    expect(read(h, ntp.conf)).to.equal("server pool.ntp.org iburst\n");
+                    expect(has(h, ntp.svc, "enabled") && has(h, ntp.svc, "active")).to.equal(true);
+                    expect(has(h, f.chrony.svc, "enabled") || has(h, f.chrony.svc, "active")).to.equal(false);
+                    expect(out).to.contain(`changed service:${f.chrony.svc} disabled,stopped`);
+                    expect(out).to.contain(`ok timesync family=${family}`);
+                });
+            } else {
+                it("timesync ntp: rejected (EL8/9 have no ntp), nothing installed", () => {
+                    const h = makeHost(family);
+                    const r = run(h, "timesync.sh", "apply", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" });
+                    expect(r.code).to.equal(1);
+                    expect(r.stderr).to.match(/^host-topology: lab-host: ntp is not available on EL[89]; use chrony/m);
+                    expect(mutations(h)).to.deep.equal([]);
+                    expect(exists(h, "/etc/ntp.conf")).to.equal(false);
+                });
+            }
+
+            it(`firewall: ${f.firewall.units} off (missing units fine), idempotent, remove turns back on what was on`, () => {
                 const h = makeHost(family);
-                const r = run(h, "timesync.sh", "apply", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" });
-                if (t.ntp) {
-                    expect(r.code, r.stderr).to.equal(0);
-                    expect(calls(h)).to.match(new RegExp(`install .*\\b${t.ntp[0]}\\b`));
-                    expect(read(h, t.ntp[2])).to.equal("server pool.ntp.org iburst\n");
-                    expect(unit(h, t.ntp[1], "enabled")).to.equal(true);
-                } else {
-                    expect(r.code).to.not.equal(0);
-                    expect(r.stderr).to.match(/ntp is not available on EL[89]; use chrony/);
-                    expect(calls(h)).not.to.match(/install/);
+                for (const [u, st] of Object.entries(f.firewall.present)) {
+                    if (st === "enabled") setUnit(h, u, "enabled", "active");
+                    else setUnit(h, u);
                 }
+                if (f.firewall.ufw) fs.writeFileSync(`${h.state}/ufw-active`, "");
+                const units = f.firewall.units.split(" ");
+                const out = ok(h, "firewall.sh", "apply", { UNITS: f.firewall.units });
+                for (const u of units) {
+                    const st = f.firewall.present[u as keyof typeof f.firewall.present];
+                    if (!st) expect(out).to.contain(`absent service:${u}\n`);
+                    else if (st === "enabled") expect(out).to.contain(`changed service:${u} disabled,stopped\n`);
+                    else expect(out).to.contain(`unchanged service:${u} disabled,stopped\n`);
+                    expect(has(h, u, "enabled") || has(h, u, "active"), u).to.equal(false);
+                }
+                expect(fs.existsSync(`${h.state}/ufw-active`)).to.equal(false);
+                if (f.firewall.ufw) expect(calls(h)).to.match(/^ufw disable$/m);
+                expect(out).to.contain(`ok firewall family=${family}`);
+
+                clearCalls(h);
+                expectNoChange(ok(h, "firewall.sh", "apply", { UNITS: f.firewall.units }), family, "firewall");
+                expect(mutations(h)).to.deep.equal([]);
+                expect(ok(h, "firewall.sh", "check", { UNITS: f.firewall.units })).not.to.contain("drift");
+
+                ok(h, "firewall.sh", "remove", { UNITS: f.firewall.units });
+                for (const [u, st] of Object.entries(f.firewall.present)) {
+                    expect(has(h, u, "enabled"), u).to.equal(st === "enabled");
+                    expect(has(h, u, "active"), u).to.equal(st === "enabled");
+                }
+                expect(fs.existsSync(`${h.state}/ufw-active`)).to.equal(f.firewall.ufw);
+                expect(exists(h, "/var/lib/host-topology/firewall.before")).to.equal(false);
             });
 
-            it("registry: the family's package, config path and nginx group; nginx -t before reload", () => {
+            it(`registry: ${f.registry.pkg} + nginx, ${f.registry.conf}, htpasswd 0640 root:${f.nginxGroup}, health on /v2/; idempotent; targeted restart/reload; remove keeps storage`, () => {
                 const h = makeHost(family);
-                ok(h, "registry.sh", "apply", REGISTRY);
-                expect(calls(h)).to.match(new RegExp(`^${pm} .*install .*${t.registry[0]}.*nginx`, "m"));
-                expect(read(h, t.registry[1])).to.equal(REGISTRY.REGISTRY_CONFIG);
-                expect(read(h, "/etc/nginx/conf.d/registry.conf")).to.equal(REGISTRY.NGINX_CONF);
-                expect(read(h, "/etc/nginx/.ngxpasswd")).to.equal(REGISTRY.HTPASSWD);
-                expect(fs.statSync(path.join(h.root, "/etc/nginx/.ngxpasswd")).mode & 0o777).to.equal(0o640);
-                expect(calls(h)).to.contain(`chown root:${t.nginxGroup}`);
+                const p = registryParams();
+                const out = ok(h, "registry.sh", "apply", p);
+                expect(calls(h)).to.match(installRe([f.registry.pkg, "nginx"]));
+                expect(read(h, f.registry.conf)).to.equal(p.REGISTRY_CONFIG);
+                expect(read(h, "/etc/nginx/conf.d/registry.conf")).to.equal(NGINX_SITE);
+                expect(read(h, "/etc/nginx/.ngxpasswd")).to.equal(HTPASSWD);
+                expect(mode(h, "/etc/nginx/.ngxpasswd")).to.equal(0o640);
+                expect(calls(h)).to.match(new RegExp(`^chown root:${f.nginxGroup} .*/etc/nginx/\\.ngxpasswd\\.host-topology\\.tmp$`, "m"));
+                expect(fs.statSync(path.join(h.root, "/var/lib/registry")).isDirectory()).to.equal(true);
+                if (f.registry.user) expect(calls(h)).to.contain(`chown ${f.registry.user}: ${h.root}/var/lib/registry`);
+                else expect(calls(h)).not.to.match(/^chown \S+ .*\/var\/lib\/registry$/m);
                 expect(calls(h)).to.match(/^nginx -t$/m);
-                expect(unit(h, t.registry[0], "active") && unit(h, "nginx", "active")).to.equal(true);
-                expect(exists(h, "/var/lib/registry")).to.equal(true);
+                for (const u of [f.registry.svc, "nginx"]) expect(has(h, u, "enabled") && has(h, u, "active"), u).to.equal(true);
+                expect(out).to.contain(`healthy ${f.registry.svc} http://127.0.0.1:${registryPort}/v2/`);
+                expect(out).to.contain(`ok registry family=${family}`);
+                expect(out + calls(h)).not.to.contain("S3cr3t");
+
+                clearCalls(h);
+                expectNoChange(ok(h, "registry.sh", "apply", p), family, "registry");
+                expect(mutations(h)).to.deep.equal([]);
+
+                clearCalls(h);
+                ok(h, "registry.sh", "apply", { ...p, NGINX_CONF: NGINX_SITE + "# v2\n" });
+                expect(mutations(h)).to.deep.equal(["systemctl reload nginx"]);
+
+                clearCalls(h);
+                ok(h, "registry.sh", "apply", { ...p, NGINX_CONF: NGINX_SITE + "# v2\n", REGISTRY_CONFIG: p.REGISTRY_CONFIG + "# v2\n" });
+                expect(mutations(h)).to.deep.equal([`systemctl restart ${f.registry.svc}`]);
+
+                // no basic auth: the htpasswd file goes, nginx reloads
+                clearCalls(h);
+                const noAuth = ok(h, "registry.sh", "apply", { ...p, NGINX_CONF: NGINX_SITE + "# v2\n", REGISTRY_CONFIG: p.REGISTRY_CONFIG + "# v2\n", HTPASSWD: "" });
+                expect(exists(h, "/etc/nginx/.ngxpasswd")).to.equal(false);
+                expect(noAuth).to.contain("removed /etc/nginx/.ngxpasswd");
+                expect(mutations(h)).to.deep.equal(["systemctl reload nginx"]);
+
+                fs.writeFileSync(path.join(h.root, "/var/lib/registry/blob"), "layer");
+                clearCalls(h);
+                ok(h, "registry.sh", "remove", p);
+                expect(exists(h, "/etc/nginx/conf.d/registry.conf") || exists(h, "/etc/nginx/.ngxpasswd")).to.equal(false);
+                expect(read(h, f.registry.conf)).to.equal(pkgDefault(f.registry.pkg, f.registry.conf));
+                expect(read(h, "/var/lib/registry/blob")).to.equal("layer");
+                expect(has(h, f.registry.svc, "enabled") || has(h, f.registry.svc, "active")).to.equal(false);
+                expect(has(h, "nginx", "active")).to.equal(true);
+                expect(mutations(h)).to.include("systemctl reload nginx");
             });
 
-            it("etcd: the family's packages and config path, started without blocking, waits for health", () => {
+            it(`registry: ${f.registry.svc} failing to start is an error naming the host and unit, with the journal tail`, () => {
+                const h = makeHost(family, { hostname: "master", installed: [f.registry.pkg, "nginx"] });
+                setUnit(h, f.registry.svc, "fail");
+                const r = run(h, "registry.sh", "apply", registryParams());
+                expect(r.code).to.equal(1);
+                expect(r.stderr).to.contain(`host-topology: master: unit ${f.registry.svc} failed to start`);
+                expect(r.stderr).to.contain(`--- journalctl -u ${f.registry.svc} (last 30 lines) ---\nstub journal line 1 for ${f.registry.svc}\n`);
+                expect(calls(h)).to.contain(`journalctl -u ${f.registry.svc} -n 30 --no-pager`);
+                expect(r.stdout).not.to.contain("ok registry");
+                expect(exists(h, "/etc/nginx/conf.d/registry.conf")).to.equal(false);
+            });
+
+            it(`etcd: ${f.etcd.pkgs.join(" + ")}, ${f.etcd.conf}, data dir 0700 for etcd, --no-block start, bounded health wait; idempotent; remove keeps data`, () => {
                 const h = makeHost(family);
                 const out = ok(h, "etcd.sh", "apply", ETCD);
-                for (const p of t.etcd[0]) expect(calls(h)).to.match(new RegExp(`install .*\\b${p}\\b`));
-                expect(read(h, t.etcd[1])).to.equal(ETCD.ETCD_ENV);
-                expect(calls(h)).to.match(/^systemctl restart --no-block etcd$/m);
-                expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 .*endpoint health$/m);
+                expect(calls(h)).to.match(installRe(f.etcd.pkgs));
+                expect(read(h, f.etcd.conf)).to.equal(ETCD.ETCD_ENV);
+                expect(mode(h, ETCD.DATA_DIR)).to.equal(0o700);
+                expect(calls(h)).to.contain(`chown etcd: ${h.root}${ETCD.DATA_DIR}`);
+                expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal(["systemctl enable -q etcd", "systemctl restart --no-block etcd"]);
+                expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 .*endpoint health \(ETCDCTL_API=3\)$/m);
                 expect(out).to.contain("healthy etcd1 http://192.168.100.2:2379");
-                expect(fs.statSync(path.join(h.root, ETCD.DATA_DIR)).mode & 0o777).to.equal(0o700);
+                expect(out).to.contain("member 8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false");
+                expect(out).to.contain(`ok etcd family=${family}`);
+
+                clearCalls(h);
+                expectNoChange(ok(h, "etcd.sh", "apply", ETCD), family, "etcd");
+                expect(mutations(h)).to.deep.equal([]);
+
+                fs.writeFileSync(path.join(h.root, ETCD.DATA_DIR, "db"), "data");
+                ok(h, "etcd.sh", "remove", ETCD);
+                expect(read(h, f.etcd.conf)).to.equal(pkgDefault(f.etcd.pkgs[0], f.etcd.conf));
+                expect(read(h, `${ETCD.DATA_DIR}/db`)).to.equal("data");
+                expect(has(h, "etcd", "enabled") || has(h, "etcd", "active")).to.equal(false);
             });
         });
     }
 });
 
-describe("host scripts: behaviour (Debian 12)", function () {
+// =====================================================================================================
+
+describe("host scripts: parameters and integrity (the protocol)", function () {
+    this.timeout(30000);
+    const timesync = path.join(SCRIPTS_DIR, "timesync.sh");
+    const hashes = () => ({ SCRIPT_SHA256: sha256File(timesync), LIB_SHA256: sha256File(path.join(SCRIPTS_DIR, "lib.sh")) });
+
+    it("decodes values byte for byte: multi-line, trailing newlines, empty, non-ASCII, '=' and shell syntax (never evaluated)", () => {
+        const h = makeHost("debian12");
+        const nasty = `a=b\n$(touch ${h.root}/pwned) \`touch ${h.root}/pwned2\` \${HOME} 'q' "dq" \\n é ✓\n\n\n`;
+        ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: nasty });
+        expect(read(h, "/etc/chrony/chrony.conf")).to.equal(nasty);
+        expect(exists(h, "/pwned") || exists(h, "/pwned2")).to.equal(false);
+        ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: "" });
+        expect(read(h, "/etc/chrony/chrony.conf")).to.equal("");
+    });
+
+    it("ignores blank lines; the last line needs no newline", () => {
+        const h = makeHost("debian12");
+        const p = { ...hashes(), IMPL: "chrony", CONFIG: "x\n" };
+        const stdin = "\n\n" + encodeParams(p).trimEnd().split("\n").join("\n\n");
+        const r = runRaw(h, timesync, "apply", stdin);
+        expect(r.code, r.stderr).to.equal(0);
+        expect(read(h, "/etc/chrony/chrony.conf")).to.equal("x\n");
+    });
+
+    it("accepts what the program's encoder sends", () => {
+        const h = makeHost("debian12");
+        const r = runRaw(h, timesync, "apply", programEncodeParams({ ...hashes(), IMPL: "chrony", CONFIG: "multi\nline\n" }));
+        expect(r.code, r.stderr).to.equal(0);
+        expect(read(h, "/etc/chrony/chrony.conf")).to.equal("multi\nline\n");
+    });
+
+    it("rejects bad input lines and invalid base64 without echoing the value", () => {
+        const h = makeHost("debian12");
+        const bad64 = runRaw(h, timesync, "apply", encodeParams(hashes()) + "IMPL=Y2hyb255\nCONFIG=%%%not-base64-secret%%%\n");
+        expect(bad64.code).to.equal(1);
+        expect(bad64.stderr).to.contain("parameter CONFIG is not valid base64");
+        expect(bad64.stderr + bad64.stdout).not.to.contain("not-base64-secret");
+        const badKey = runRaw(h, timesync, "apply", encodeParams(hashes()) + "impl=Y2hyb255\n");
+        expect(badKey.code).to.equal(1);
+        expect(badKey.stderr).to.contain("bad parameter line");
+        const noEq = runRaw(h, timesync, "apply", encodeParams(hashes()) + "JUSTAKEY\n");
+        expect(noEq.code).to.equal(1);
+        expect(mutations(h)).to.deep.equal([]);
+    });
+
+    it("a missing parameter is named", () => {
+        const h = makeHost("debian12");
+        const r = run(h, "timesync.sh", "apply", { IMPL: "chrony" });
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.equal("host-topology: lab-host: missing parameter CONFIG\n");
+        const noHash = runRaw(h, timesync, "apply", encodeParams({ IMPL: "chrony", CONFIG: "x" }));
+        expect(noHash.code).to.equal(1);
+        expect(noHash.stderr).to.contain("missing parameter SCRIPT_SHA256");
+        for (const [script, params] of [
+            ["hostbase.sh", { HOSTNAME: "a", FQDN: "a.b" }],
+            ["registry.sh", { REGISTRY_CONFIG: "x", NGINX_CONF: "y" }],
+            ["etcd.sh", { ETCD_ENV: "x", NAME: "e", DATA_DIR: "/d" }],
+            ["firewall.sh", {}],
+        ] as const) {
+            const m = run(h, script, "apply", params);
+            expect(m.code, script).to.equal(1);
+            expect(m.stderr, script).to.match(/missing parameter (HOSTS_BLOCK|HTPASSWD|CLIENT_URL|UNITS)\n$/);
+        }
+        expect(mutations(h)).to.deep.equal([]);
+    });
+
+    it("a script or lib.sh that differs from the program's: exit 3 with both hashes, nothing done", () => {
+        const h = makeHost("debian12");
+        const wrong = "0".repeat(64);
+        const s = run(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY, SCRIPT_SHA256: wrong });
+        expect(s.code).to.equal(3);
+        expect(s.stderr).to.equal(`host-topology: ${timesync} on lab-host differs from the program's version (expected ${wrong}, found ${sha256File(timesync)})\n`);
+        const l = run(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY, LIB_SHA256: wrong });
+        expect(l.code).to.equal(3);
+        expect(l.stderr).to.contain(`${path.join(SCRIPTS_DIR, "lib.sh")} on lab-host differs from the program's version (expected ${wrong}, found ${sha256File(path.join(SCRIPTS_DIR, "lib.sh"))})`);
+        // check too (HostCheck reads exit 3 as "scripts differ")
+        expect(run(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY, SCRIPT_SHA256: wrong }).code).to.equal(3);
+        expect(mutations(h)).to.deep.equal([]);
+        expect(exists(h, "/etc/chrony/chrony.conf")).to.equal(false);
+        // remove still works after the program moved on to a newer script: a warning
+        const r = run(h, "timesync.sh", "remove", { IMPL: "chrony", CONFIG: CHRONY, SCRIPT_SHA256: wrong });
+        expect(r.code).to.equal(0);
+        expect(r.stdout).to.match(/^warning: .*timesync\.sh differs from the version that applied this step$/m);
+    });
+
+    it("an unknown action is a usage error", () => {
+        const h = makeHost("debian12");
+        const r = run(h, "timesync.sh", "install", { IMPL: "chrony", CONFIG: CHRONY });
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("usage: timesync.sh apply|remove|check");
+    });
+
+    it("numeric parameters are numbers, never expressions", () => {
+        const h = makeHost("debian12");
+        const r = run(h, "etcd.sh", "apply", { ...ETCD, HEALTH_TIMEOUT: `a[$(touch ${h.root}/pwned)]` });
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("parameter HEALTH_TIMEOUT must be a whole number of seconds");
+        expect(exists(h, "/pwned")).to.equal(false);
+    });
+});
+
+// =====================================================================================================
+
+describe("host scripts: OS detection", function () {
+    this.timeout(30000);
+    const cases: [string, string | null][] = [
+        ['ID="centos"\nVERSION_ID="7"', "el7"],
+        ['ID="rhel"\nVERSION_ID="7.9"', "el7"],
+        ['ID="ol"\nVERSION_ID="7.9"', "el7"],
+        ['ID="centos"\nVERSION_ID="8"', "el8"],
+        ['ID="rocky"\nVERSION_ID="8.9"', "el8"],
+        ['ID="almalinux"\nVERSION_ID="8.10"', "el8"],
+        ['ID="rhel"\nVERSION_ID="9.4"', "el9"],
+        ['ID="ol"\nVERSION_ID="9.2"', "el9"],
+        ['ID="centos"\nVERSION_ID="9"', "el9"],
+        ["ID=debian\nVERSION_ID='12'", "debian12"],
+        ["ID=ubuntu\nVERSION_ID=22.04", "ubuntu2204"],
+        ['ID=ubuntu\nVERSION_ID="24.04"', "ubuntu2404"],
+        ['ID=debian\nVERSION_ID="11"', null],
+        ['ID=ubuntu\nVERSION_ID="20.04"', null],
+        ['ID="centos"\nVERSION_ID="6"', null],
+        ['ID="rocky"\nVERSION_ID="10.0"', null],
+        ['ID=fedora\nVERSION_ID=40', null],
+        ["ID=arch", null],
+    ];
+    for (const [release, family] of cases) {
+        it(`${release.replace(/\n/g, " ")} → ${family ?? "unsupported"}`, () => {
+            const h = makeHost("debian12");
+            fs.writeFileSync(path.join(h.root, "etc/os-release"), `NAME="x"\n${release}\nPRETTY_NAME="$(touch ${h.root}/pwned)"\n`);
+            const r = run(h, "hostbase.sh", "apply", HOSTBASE);
+            if (family) {
+                expect(r.code, r.stderr).to.equal(0);
+                expect(r.stdout).to.match(new RegExp(`^ok hostbase family=${family}$`, "m"));
+            } else {
+                expect(r.code).to.equal(1);
+                const m = /ID="?(\w+)"?\n?(?:VERSION_ID=["']?([\d.]+))?/.exec(release)!;
+                expect(r.stderr).to.contain(`unsupported OS ${m[1]} ${m[2] ?? ""}`);
+                expect(exists(h, "/etc/hosts")).to.equal(false);
+            }
+            expect(exists(h, "/pwned"), "os-release is read, never sourced").to.equal(false);
+        });
+    }
+
+    it("HOSTINFRA_OS_RELEASE points elsewhere; an unreadable one is an error", () => {
+        const h = makeHost("debian12");
+        fs.writeFileSync(path.join(h.dir, "alt-os-release"), 'ID="rocky"\nVERSION_ID="9.3"\n');
+        expect(ok(h, "hostbase.sh", "apply", HOSTBASE, { env: { HOSTINFRA_OS_RELEASE: path.join(h.dir, "alt-os-release") } })).to.contain("ok hostbase family=el9");
+        const r = run(h, "hostbase.sh", "apply", HOSTBASE, { env: { HOSTINFRA_OS_RELEASE: path.join(h.dir, "nope") } });
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain(`cannot read ${path.join(h.dir, "nope")}`);
+    });
+});
+
+// =====================================================================================================
+
+describe("host scripts: hostbase (/etc/hosts and hostname)", function () {
+    this.timeout(30000);
+    const ORIGINAL =
+        "127.0.0.1\tlocalhost localhost.localdomain master\n" +
+        "127.0.1.1\tlab-master.example lab-master Master\n" +
+        "::1\tlocalhost ip6-localhost ip6-loopback\n" +
+        "ff02::1 ip6-allnodes\n" +
+        "# 10.0.0.1 master (a comment)\n" +
+        "10.0.0.7 REGISTRY.danran.com   # stale entry\n" +
+        "10.0.0.8 node2-old node2\n" +
+        "10.0.0.9 other.example other # mentions master in a comment\n";
+
+    it("appends the block; keeps loopback lines; disables other lines mapping the block's names; remove restores byte for byte", () => {
+        const h = makeHost("debian12");
+        fs.writeFileSync(path.join(h.root, "etc/hosts"), ORIGINAL);
+        ok(h, "hostbase.sh", "apply", HOSTBASE);
+        expect(read(h, "/etc/hosts")).to.equal(
+            "127.0.0.1\tlocalhost localhost.localdomain master\n" +
+                "#host-topology-disabled# 127.0.1.1\tlab-master.example lab-master Master\n" +
+                "::1\tlocalhost ip6-localhost ip6-loopback\n" +
+                "ff02::1 ip6-allnodes\n" +
+                "# 10.0.0.1 master (a comment)\n" +
+                "#host-topology-disabled# 10.0.0.7 REGISTRY.danran.com   # stale entry\n" +
+                "10.0.0.8 node2-old node2\n" +
+                "10.0.0.9 other.example other # mentions master in a comment\n" +
+                BEGIN +
+                BLOCK +
+                END,
+        );
+        expect(ok(h, "hostbase.sh", "check", HOSTBASE)).not.to.contain("drift");
+        ok(h, "hostbase.sh", "remove", HOSTBASE);
+        expect(read(h, "/etc/hosts")).to.equal(ORIGINAL);
+    });
+
+    it("replaces the block where it stands; a name that leaves the block gets its line back", () => {
+        const h = makeHost("debian12");
+        const old = "127.0.0.1 localhost\n" + BEGIN + "192.168.100.9 old.danran.com old\n" + END + "10.0.0.8 node2-old node2\n# user line after the block\n";
+        fs.writeFileSync(path.join(h.root, "etc/hosts"), old);
+        const withNode2 = BLOCK + "192.168.100.4 node2.danran.com node2\n";
+        ok(h, "hostbase.sh", "apply", { ...HOSTBASE, HOSTS_BLOCK: withNode2 });
+        expect(read(h, "/etc/hosts")).to.equal(
+            "127.0.0.1 localhost\n" + BEGIN + withNode2 + END + "#host-topology-disabled# 10.0.0.8 node2-old node2\n# user line after the block\n",
+        );
+        ok(h, "hostbase.sh", "apply", HOSTBASE);
+        expect(read(h, "/etc/hosts")).to.equal("127.0.0.1 localhost\n" + BEGIN + BLOCK + END + "10.0.0.8 node2-old node2\n# user line after the block\n");
+        expect(read(h, "/etc/hosts").split(BEGIN).length).to.equal(2);
+    });
+
+    it("a file without a final newline, a block without one, no file at all", () => {
+        const h = makeHost("debian12");
+        fs.writeFileSync(path.join(h.root, "etc/hosts"), "127.0.0.1 localhost");
+        ok(h, "hostbase.sh", "apply", { ...HOSTBASE, HOSTS_BLOCK: BLOCK.trimEnd() });
+        expect(read(h, "/etc/hosts")).to.equal("127.0.0.1 localhost\n" + BEGIN + BLOCK + END);
+        const none = makeHost("debian12");
+        ok(none, "hostbase.sh", "apply", HOSTBASE);
+        expect(read(none, "/etc/hosts")).to.equal(BEGIN + BLOCK + END);
+        expect(mode(none, "/etc/hosts")).to.equal(0o644);
+    });
+
+    it("a block whose END marker is gone is an error, not a swallowed file", () => {
+        const h = makeHost("debian12");
+        const broken = "127.0.0.1 localhost\n" + BEGIN + "192.168.100.9 old\n10.0.0.1 user-line\n";
+        fs.writeFileSync(path.join(h.root, "etc/hosts"), broken);
+        const r = run(h, "hostbase.sh", "apply", HOSTBASE);
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("/etc/hosts has unmatched host-topology block markers");
+        expect(read(h, "/etc/hosts")).to.equal(broken);
+        expect(ok(h, "hostbase.sh", "check", HOSTBASE)).to.contain("drift /etc/hosts unmatched block markers");
+    });
+
+    it("sets the hostname with hostnamectl only when it differs", () => {
+        const h = makeHost("debian12");
+        const out = ok(h, "hostbase.sh", "apply", HOSTBASE);
+        expect(out).to.contain("changed hostname master");
+        expect(mutations(h)).to.deep.equal(["hostnamectl set-hostname master"]);
+        clearCalls(h);
+        expect(ok(h, "hostbase.sh", "apply", HOSTBASE)).to.contain("unchanged hostname master");
+        expect(mutations(h)).to.deep.equal([]);
+    });
+
+    it("without hostnamed: writes /etc/hostname and sets the kernel's name", () => {
+        const h = makeHost("el7");
+        fs.writeFileSync(`${h.state}/no-hostnamed`, "");
+        ok(h, "hostbase.sh", "apply", HOSTBASE);
+        expect(read(h, "/etc/hostname")).to.equal("master\n");
+        expect(mutations(h)).to.deep.equal(["hostnamectl set-hostname master", "hostname master"]);
+        expect(fs.readFileSync(`${h.state}/hostname`, "utf8")).to.equal("master\n");
+    });
+
+    it("rejects a HOSTNAME that is not a short host name", () => {
+        const h = makeHost("debian12");
+        const r = run(h, "hostbase.sh", "apply", { ...HOSTBASE, HOSTNAME: "master.danran.com" });
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("HOSTNAME must be a short host name");
+        expect(mutations(h)).to.deep.equal([]);
+    });
+
+    it("remove with PURGE_SCRIPTS=1 deletes the uploaded scripts (only those) and keeps the backups", () => {
+        for (const foreign of [false, true]) {
+            const h = makeHost("debian12");
+            const dir = path.join(h.root, "usr/local/lib/host-topology");
+            fs.mkdirSync(dir, { recursive: true });
+            for (const s of SCRIPTS) fs.copyFileSync(path.join(SCRIPTS_DIR, s), path.join(dir, s));
+            if (foreign) fs.writeFileSync(path.join(dir, "notes.txt"), "mine");
+            ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }, { dir });
+            ok(h, "hostbase.sh", "apply", HOSTBASE, { dir });
+            ok(h, "hostbase.sh", "remove", { ...HOSTBASE, PURGE_SCRIPTS: "1" }, { dir });
+            expect(fs.existsSync(dir)).to.equal(foreign);
+            if (foreign) expect(fs.readdirSync(dir)).to.deep.equal(["notes.txt"]);
+            expect(exists(h, "/var/lib/host-topology/backup/etc/chrony/chrony.conf")).to.equal(true);
+        }
+        // without it the scripts stay
+        const h = makeHost("debian12");
+        const dir = path.join(h.root, "opt/ht");
+        fs.mkdirSync(dir, { recursive: true });
+        for (const s of SCRIPTS) fs.copyFileSync(path.join(SCRIPTS_DIR, s), path.join(dir, s));
+        ok(h, "hostbase.sh", "remove", HOSTBASE, { dir });
+        expect(fs.readdirSync(dir).sort()).to.deep.equal([...SCRIPTS].sort());
+    });
+});
+
+// =====================================================================================================
+
+describe("host scripts: packages", function () {
     this.timeout(30000);
 
-    it("hostbase: sets the hostname, keeps localhost lines, disables conflicting lines, replaces its block", () => {
-        const h = makeHost("debian12");
-        fs.writeFileSync(path.join(h.root, "etc/hosts"), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n127.0.1.1\tnode1\n10.0.0.9 other.example\n");
-        const block = "192.168.100.2 master.danran.com master etcd1\n192.168.100.3 node1.danran.com node1\n";
-        ok(h, "hostbase.sh", "apply", { HOSTNAME: "node1", FQDN: "node1.danran.com", HOSTS_BLOCK: block });
-        expect(fs.readFileSync(`${h.state}/hostname`, "utf8").trim()).to.equal("node1");
-        const hosts = read(h, "/etc/hosts");
-        expect(hosts).to.equal(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n#host-topology-disabled# 127.0.1.1\tnode1\n10.0.0.9 other.example\n" +
-                "# BEGIN host-topology managed block (pulumi)\n" + block + "# END host-topology managed block\n",
-        );
-        // A changed block replaces the old one instead of adding a second.
-        const block2 = block + "192.168.100.4 node2.danran.com node2\n";
-        ok(h, "hostbase.sh", "apply", { HOSTNAME: "node1", FQDN: "node1.danran.com", HOSTS_BLOCK: block2 });
-        expect(read(h, "/etc/hosts").match(/BEGIN host-topology/g)?.length).to.equal(1);
-        expect(read(h, "/etc/hosts")).to.contain(block2);
-        expect(ok(h, "hostbase.sh", "check", { HOSTNAME: "node1", FQDN: "node1.danran.com", HOSTS_BLOCK: block2 })).not.to.contain("drift");
-        ok(h, "hostbase.sh", "remove", { HOSTNAME: "node1", FQDN: "node1.danran.com", HOSTS_BLOCK: block2 });
-        expect(read(h, "/etc/hosts")).to.equal("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n127.0.1.1\tnode1\n10.0.0.9 other.example\n");
-    });
-
-    it("check reports drift per item and apply repairs exactly that", () => {
-        const h = makeHost("debian12");
-        ok(h, "registry.sh", "apply", REGISTRY);
-        expect(ok(h, "registry.sh", "check", REGISTRY)).not.to.contain("drift");
-        fs.appendFileSync(path.join(h.root, "/etc/docker/registry/config.yml"), "# edited\n");
-        fs.rmSync(`${h.state}/units/nginx.enabled`);
-        fs.rmSync(`${h.state}/units/nginx.active`);
-        const drift = ok(h, "registry.sh", "check", REGISTRY).split("\n").filter((l) => l.startsWith("drift"));
-        expect(drift).to.deep.equal([
-            "drift /etc/docker/registry/config.yml content differs",
-            "drift service:nginx disabled,inactive (want enabled,active)",
+    it("apt: updates first when the lists are empty (not after); DPkg::Lock::Timeout=600, noninteractive, no recommends; only missing packages", () => {
+        const h = makeHost("debian12", { installed: ["nginx"] });
+        ok(h, "registry.sh", "apply", registryParams());
+        const apt = calls(h).split("\n").filter((l) => l.startsWith("apt-get"));
+        expect(apt).to.deep.equal([
+            "apt-get -o DPkg::Lock::Timeout=600 -q update",
+            "apt-get -o DPkg::Lock::Timeout=600 -q install -y --no-install-recommends docker-registry",
+            "apt-get env: DEBIAN_FRONTEND=noninteractive",
         ]);
         clearCalls(h);
-        const repair = ok(h, "registry.sh", "apply", REGISTRY);
-        expect(repair).to.contain("changed /etc/docker/registry/config.yml");
-        expect(repair).to.contain("unchanged /etc/nginx/conf.d/registry.conf");
-        expect(calls(h)).to.match(/^systemctl restart docker-registry$/m);
-        expect(ok(h, "registry.sh", "check", REGISTRY)).not.to.contain("drift");
+        ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
+        expect(calls(h)).not.to.contain(" update");
+        expect(calls(h)).to.contain("install -y --no-install-recommends chrony\n");
     });
 
-    it("remove restores the originals, removes what it added and keeps data dirs", () => {
-        const h = makeHost("debian12");
-        fs.mkdirSync(path.join(h.root, "etc/default"), { recursive: true });
-        fs.writeFileSync(path.join(h.root, "etc/default/etcd"), "# package default\n");
-        ok(h, "etcd.sh", "apply", ETCD);
-        fs.writeFileSync(path.join(h.root, ETCD.DATA_DIR, "db"), "data");
-        ok(h, "etcd.sh", "remove", ETCD);
-        expect(read(h, "/etc/default/etcd")).to.equal("# package default\n");
-        expect(read(h, `${ETCD.DATA_DIR}/db`)).to.equal("data");
-        expect(unit(h, "etcd", "enabled") || unit(h, "etcd", "active")).to.equal(false);
-
-        ok(h, "registry.sh", "apply", REGISTRY);
-        fs.writeFileSync(path.join(h.root, "/var/lib/registry/blob"), "layer");
-        ok(h, "registry.sh", "remove", REGISTRY);
-        expect(exists(h, "/etc/nginx/conf.d/registry.conf") || exists(h, "/etc/nginx/.ngxpasswd")).to.equal(false);
-        expect(exists(h, "/etc/docker/registry/config.yml")).to.equal(false);
-        expect(read(h, "/var/lib/registry/blob")).to.equal("layer");
+    it("apt: APT_LOCK_TIMEOUT sets the lock wait; a failed install is retried once after an update", () => {
+        const h = makeHost("ubuntu2404");
+        fs.writeFileSync(`${h.state}/apt-fail-once`, "");
+        ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }, { env: { APT_LOCK_TIMEOUT: "7" } });
+        const apt = calls(h).split("\n").filter((l) => /^apt-get -o/.test(l));
+        expect(apt.every((l) => l.startsWith("apt-get -o DPkg::Lock::Timeout=7 "))).to.equal(true);
+        expect(apt.map((l) => l.split(" ")[4])).to.deep.equal(["update", "install", "update", "install"]);
+        expect(installed(h, "chrony")).to.equal(true);
     });
 
-    it("firewall: missing units are fine, enabled ones are turned off and back on by remove", () => {
+    it("apt: a persistent failure is an error with apt's output; no service config written; policy-rc.d removed", () => {
         const h = makeHost("debian12");
-        for (const f of ["ufw", "ufw.enabled", "ufw.active"]) fs.writeFileSync(`${h.state}/units/${f}`, "");
-        const out = ok(h, "firewall.sh", "apply", { UNITS: "firewalld iptables ufw" });
-        expect(out).to.contain("absent service:firewalld");
-        expect(out).to.contain("changed service:ufw disabled,stopped");
-        expect(unit(h, "ufw", "enabled") || unit(h, "ufw", "active")).to.equal(false);
-        expect(ok(h, "firewall.sh", "check", { UNITS: "firewalld iptables ufw" })).not.to.contain("drift");
-        ok(h, "firewall.sh", "remove", { UNITS: "firewalld iptables ufw" });
-        expect(unit(h, "ufw", "enabled") && unit(h, "ufw", "active")).to.equal(true);
-    });
-
-    it("a service that fails to start: the error names the host and unit and shows the journal", () => {
-        const h = makeHost("debian12");
-        fs.writeFileSync(`${h.state}/hostname`, "master\n");
-        fs.writeFileSync(`${h.state}/pkgs/chrony`, "");
-        fs.writeFileSync(`${h.state}/units/chrony`, "");
-        fs.writeFileSync(`${h.state}/units/chrony.fail`, "");
+        fs.writeFileSync(`${h.state}/apt-fail-always`, "");
         const r = run(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
         expect(r.code).to.equal(1);
-        expect(r.stderr).to.contain("host-topology: master: unit chrony failed to start");
-        expect(r.stderr).to.contain("--- journalctl -u chrony (last 30 lines) ---\nstub journal: chrony exited with status 1");
+        expect(r.stderr).to.contain("host-topology: lab-host: could not install chrony with apt-get: E: Could not get lock /var/lib/dpkg/lock-frontend");
+        expect(exists(h, "/etc/chrony/chrony.conf") || exists(h, "/usr/sbin/policy-rc.d")).to.equal(false);
     });
 
-    it("etcd that never gets healthy fails after the bounded wait with the journal tail", () => {
+    it("apt: no service starts during installation (policy-rc.d), an existing policy is left alone", () => {
         const h = makeHost("debian12");
+        ok(h, "etcd.sh", "apply", ETCD);
+        expect(calls(h)).to.match(/^policy-rc\.d: exit 101$/m);
+        expect(exists(h, "/usr/sbin/policy-rc.d")).to.equal(false);
+        const mine = makeHost("debian12");
+        fs.mkdirSync(path.join(mine.root, "usr/sbin"), { recursive: true });
+        fs.writeFileSync(path.join(mine.root, "usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+        ok(mine, "etcd.sh", "apply", ETCD);
+        expect(read(mine, "/usr/sbin/policy-rc.d")).to.equal("#!/bin/sh\nexit 0\n");
+    });
+
+    it("EL7 (yum exits 0 when only some packages exist): a package only in EPEL brings epel-release first", () => {
+        const h = makeHost("el7");
+        fs.writeFileSync(`${h.state}/epel-only`, "nginx\n");
+        const out = ok(h, "registry.sh", "apply", registryParams());
+        expect(mutations(h).filter((l) => l.startsWith("yum"))).to.deep.equal([
+            "yum -y install docker-distribution nginx",
+            "yum -y install epel-release",
+            "yum -y install docker-distribution nginx",
+        ]);
+        expect(out).to.contain("changed packages epel-release");
+        expect(installed(h, "nginx")).to.equal(true);
+    });
+
+    it("EL9 (dnf fails the whole transaction): same; without EPEL the error shows the manager's message", () => {
+        const h = makeHost("el9");
+        fs.writeFileSync(`${h.state}/epel-only`, "etcd\n");
+        ok(h, "etcd.sh", "apply", ETCD);
+        expect(installed(h, "etcd") && installed(h, "epel-release")).to.equal(true);
+        const rhel = makeHost("el8");
+        fs.writeFileSync(`${rhel.state}/epel-only`, "docker-distribution\n");
+        fs.writeFileSync(`${rhel.state}/no-epel`, "");
+        const r = run(rhel, "registry.sh", "apply", registryParams());
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("could not install docker-distribution nginx with dnf: No match for argument: docker-distribution");
+        expect(exists(rhel, EL_REGISTRY.conf)).to.equal(false);
+    });
+});
+
+// =====================================================================================================
+
+describe("host scripts: services, health and failures", function () {
+    this.timeout(30000);
+
+    it("chrony skipped by ConditionCapability (a container) is a warning, not a failure", () => {
+        const h = makeHost("debian12", { installed: ["chrony"] });
+        setUnit(h, "chrony", "skip");
+        const r = run(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout).to.match(/^warning: chrony is enabled but skipped by a systemd Condition/m);
+        expect(r.stderr).to.equal("");
+        expect(has(h, "chrony", "enabled")).to.equal(true);
+        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).not.to.contain("drift");
+    });
+
+    it("a failing chrony (no Condition at fault) is an error with the journal", () => {
+        const h = makeHost("el8", { hostname: "node1", installed: ["chrony"] });
+        setUnit(h, "chronyd", "fail");
+        const r = run(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("host-topology: node1: unit chronyd failed to start");
+        expect(r.stderr).to.contain("stub journal line 3 for chronyd");
+    });
+
+    it("a static unit (no [Install]) is not enabled again and again", () => {
+        const h = makeHost("debian12", { installed: ["chrony"] });
+        setUnit(h, "chrony", "static");
+        ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
+        clearCalls(h);
+        expectNoChange(ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }), "debian12", "timesync");
+        expect(mutations(h)).to.deep.equal([]);
+        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).not.to.contain("drift");
+    });
+
+    it("etcd never healthy: fails after HEALTH_TIMEOUT with the journal tail", () => {
+        const h = makeHost("debian12", { hostname: "master" });
         fs.writeFileSync(`${h.state}/etcd-unhealthy`, "");
+        const t0 = Date.now();
         const r = run(h, "etcd.sh", "apply", { ...ETCD, HEALTH_TIMEOUT: "2" });
+        expect(Date.now() - t0).to.be.lessThan(8000);
         expect(r.code).to.equal(1);
         expect(r.stderr).to.contain("etcd member etcd1 not healthy at http://192.168.100.2:2379 after 2s");
-        expect(r.stderr).to.contain("stub journal: etcd");
+        expect(r.stderr).to.contain("host-topology: master: unit etcd failed to start");
+        expect(r.stderr).to.contain("stub journal line 1 for etcd");
+    });
+
+    it("registry not answering HTTP on /v2/: fails after HEALTH_TIMEOUT with the journal tail; nginx untouched", () => {
+        const h = makeHost("ubuntu2204");
+        const t0 = Date.now();
+        const r = run(h, "registry.sh", "apply", registryParams({ REGISTRY_CONFIG: registryConfig(closedPort), HEALTH_TIMEOUT: "1" }));
+        expect(Date.now() - t0).to.be.lessThan(8000);
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain(`docker-registry does not answer HTTP on http://127.0.0.1:${closedPort}/v2/ after 1s`);
+        expect(r.stderr).to.contain("--- journalctl -u docker-registry (last 30 lines) ---");
+        expect(exists(h, "/etc/nginx/conf.d/registry.conf")).to.equal(false);
+    });
+
+    it("registry health: probes GET /v2/ at the configured address (quotes understood); a 404 is not healthy", () => {
+        const h = makeHost("debian12");
+        const r = run(h, "registry.sh", "apply", registryParams({ REGISTRY_CONFIG: `http:\n  addr: "127.0.0.1:${registryPort}"\n`, HEALTH_TIMEOUT: "1" }));
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.stdout).to.contain(`healthy docker-registry http://127.0.0.1:${registryPort}/v2/`);
+        const bad = makeHost("debian12");
+        const r404 = run(bad, "registry.sh", "apply", registryParams({ REGISTRY_CONFIG: registryConfig(notFoundPort), HEALTH_TIMEOUT: "1" }));
+        expect(r404.code).to.equal(1);
+        expect(r404.stderr).to.contain(`does not answer HTTP on http://127.0.0.1:${notFoundPort}/v2/ after 1s`);
+    });
+
+    it("nginx -t failure: the previous site is put back (or removed if there was none) and the error shows nginx's message", () => {
+        const first = makeHost("debian12");
+        fs.writeFileSync(`${first.state}/nginx-bad`, "");
+        const r1 = run(first, "registry.sh", "apply", registryParams());
+        expect(r1.code).to.equal(1);
+        expect(r1.stderr).to.contain('nginx rejected /etc/nginx/conf.d/registry.conf (previous version put back): nginx: [emerg] unknown directive "bad"');
+        expect(exists(first, "/etc/nginx/conf.d/registry.conf")).to.equal(false);
+        expect(mutations(first)).not.to.include("systemctl reload nginx");
+
+        const h = makeHost("el9");
+        ok(h, "registry.sh", "apply", registryParams());
+        fs.writeFileSync(`${h.state}/nginx-bad`, "");
+        clearCalls(h);
+        const r = run(h, "registry.sh", "apply", registryParams({ NGINX_CONF: "server { bad; }\n" }));
+        expect(r.code).to.equal(1);
+        expect(read(h, "/etc/nginx/conf.d/registry.conf")).to.equal(NGINX_SITE);
+        expect(mutations(h)).to.deep.equal([]);
+        // fixed config: applied on the next run
+        fs.rmSync(`${h.state}/nginx-bad`);
+        ok(h, "registry.sh", "apply", registryParams({ NGINX_CONF: "server { good; }\n" }));
+        expect(read(h, "/etc/nginx/conf.d/registry.conf")).to.equal("server { good; }\n");
+        expect(mutations(h)).to.deep.equal(["systemctl reload nginx"]);
+    });
+
+    it("the htpasswd content is never printed (apply, check, drift, nginx failure, remove)", () => {
+        const h = makeHost("debian12");
+        let all = "";
+        const collect = (r: Run) => (all += r.stdout + r.stderr);
+        collect(run(h, "registry.sh", "apply", registryParams()));
+        fs.writeFileSync(path.join(h.root, "/etc/nginx/.ngxpasswd"), "tampered\n");
+        collect(run(h, "registry.sh", "check", registryParams()));
+        expect(all).to.contain("drift /etc/nginx/.ngxpasswd content differs");
+        fs.writeFileSync(`${h.state}/nginx-bad`, "");
+        collect(run(h, "registry.sh", "apply", registryParams({ NGINX_CONF: "x\n" })));
+        collect(run(h, "registry.sh", "remove", registryParams()));
+        expect(all).not.to.contain("S3cr3t");
+        expect(all).not.to.contain("tampered");
+    });
+
+    it("EL with SELinux enforcing: httpd_can_network_connect turned on for the proxy, off again by remove", () => {
+        const h = makeHost("el8");
+        fs.writeFileSync(`${h.state}/selinux`, "");
+        const out = ok(h, "registry.sh", "apply", registryParams());
+        expect(out).to.contain("changed selinux:httpd_can_network_connect on");
+        expect(mutations(h)).to.include("setsebool -P httpd_can_network_connect 1");
+        clearCalls(h);
+        expectNoChange(ok(h, "registry.sh", "apply", registryParams()), "el8", "registry");
+        ok(h, "registry.sh", "remove", registryParams());
+        expect(mutations(h)).to.include("setsebool -P httpd_can_network_connect 0");
+        // already on before: left as it was
+        const on = makeHost("el9");
+        fs.writeFileSync(`${on.state}/selinux`, "");
+        fs.writeFileSync(`${on.state}/sebool-on`, "");
+        ok(on, "registry.sh", "apply", registryParams());
+        ok(on, "registry.sh", "remove", registryParams());
+        expect(calls(on)).not.to.contain("setsebool");
+    });
+
+    it("etcd: an existing data dir gets mode 0700 back; a parent that existed is not chowned", () => {
+        const h = makeHost("el9");
+        fs.mkdirSync(path.join(h.root, ETCD.DATA_DIR), { recursive: true, mode: 0o755 });
+        fs.chmodSync(path.join(h.root, ETCD.DATA_DIR), 0o755);
+        const out = ok(h, "etcd.sh", "apply", ETCD);
+        expect(out).to.contain(`changed ${ETCD.DATA_DIR} mode 0700`);
+        expect(mode(h, ETCD.DATA_DIR)).to.equal(0o700);
+        expect(calls(h)).not.to.contain(`chown etcd: ${h.root}/var/lib/etcd\n`);
+        const fresh = makeHost("el9");
+        ok(fresh, "etcd.sh", "apply", ETCD);
+        expect(calls(fresh)).to.contain(`chown etcd: ${fresh.root}/var/lib/etcd\n`);
     });
 
     it("etcd: a member whose data is gone while its peers run is removed, added again and joins as existing", () => {
         const h = makeHost("debian12");
         const params = { ...ETCD, NAME: "etcd2", PEER_URL: "http://etcd2:2380", PEER_CLIENT_URLS: "http://192.168.100.2:2379,http://192.168.100.4:2379" };
-        fs.writeFileSync(`${h.state}/etcd-members`, "8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n");
+        fs.writeFileSync(
+            `${h.state}/etcd-members`,
+            "8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n",
+        );
         const out = ok(h, "etcd.sh", "apply", params);
-        expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379,http:\/\/192\.168\.100\.4:2379 --command-timeout=5s member remove 91bc3c398fb3c146$/m);
-        expect(calls(h)).to.match(/member add etcd2 --peer-urls=http:\/\/etcd2:2380$/m);
+        expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379,http:\/\/192\.168\.100\.4:2379 --command-timeout=5s member remove 91bc3c398fb3c146 /m);
+        expect(calls(h)).to.match(/member add etcd2 --peer-urls=http:\/\/etcd2:2380 /m);
         expect(read(h, "/etc/systemd/system/etcd.service.d/host-topology-join.conf")).to.equal("[Service]\nEnvironment=ETCD_INITIAL_CLUSTER_STATE=existing\n");
         expect(out).to.contain("changed etcd member etcd2 added to the running cluster");
-        // A member listed as unstarted belongs to a new cluster still bootstrapping: no remove/add.
+        ok(h, "etcd.sh", "remove", params);
+        expect(exists(h, "/etc/systemd/system/etcd.service.d/host-topology-join.conf")).to.equal(false);
+        // a member listed as unstarted belongs to a new cluster still bootstrapping: no remove/add
         const fresh = makeHost("debian12");
         fs.writeFileSync(`${fresh.state}/etcd-members`, "91bc3c398fb3c146, unstarted, , http://etcd2:2380, , false\n");
         ok(fresh, "etcd.sh", "apply", params);
+        expect(mutations(fresh)).not.to.satisfy((m: string[]) => m.some((l) => l.startsWith("etcdctl")));
+        // a member with its data in place is never touched
+        fs.mkdirSync(path.join(fresh.root, ETCD.DATA_DIR, "member"));
+        fs.writeFileSync(`${fresh.state}/etcd-members`, "91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n");
+        clearCalls(fresh);
+        ok(fresh, "etcd.sh", "apply", params);
         expect(calls(fresh)).not.to.match(/member (remove|add)/);
-        // A member with its data dir in place is never touched.
-        fs.mkdirSync(path.join(h.root, ETCD.DATA_DIR, "member"));
+    });
+});
+
+// =====================================================================================================
+
+describe("host scripts: drift check", function () {
+    this.timeout(30000);
+
+    it("reports drift per item, changes nothing, and apply repairs exactly that", () => {
+        const h = makeHost("debian12");
+        ok(h, "registry.sh", "apply", registryParams());
+        expect(ok(h, "registry.sh", "check", registryParams())).not.to.contain("drift");
+        fs.appendFileSync(path.join(h.root, "/etc/docker/registry/config.yml"), "# edited\n");
+        fs.rmSync(`${h.state}/units/nginx.enabled`);
+        fs.rmSync(`${h.state}/units/nginx.active`);
         clearCalls(h);
-        ok(h, "etcd.sh", "apply", params);
-        expect(calls(h)).not.to.match(/member (remove|add)/);
+        const drift = ok(h, "registry.sh", "check", registryParams())
+            .split("\n")
+            .filter((l) => l.startsWith("drift"));
+        expect(drift).to.deep.equal(["drift /etc/docker/registry/config.yml content differs", "drift service:nginx disabled,inactive (want enabled,active)"]);
+        expect(mutations(h)).to.deep.equal([]);
+        clearCalls(h);
+        const repair = ok(h, "registry.sh", "apply", registryParams());
+        expect(repair).to.contain("changed /etc/docker/registry/config.yml");
+        expect(repair).to.contain("unchanged /etc/nginx/conf.d/registry.conf");
+        expect(mutations(h)).to.deep.equal(["systemctl restart docker-registry", "systemctl enable -q nginx", "systemctl start nginx"]);
+        expect(ok(h, "registry.sh", "check", registryParams())).not.to.contain("drift");
     });
 
-    it("chrony skipped by its systemd Condition (a container) is a warning, not a failure", () => {
-        const h = makeHost("debian12");
-        fs.writeFileSync(`${h.state}/pkgs/chrony`, "");
-        fs.writeFileSync(`${h.state}/units/chrony`, "");
-        fs.writeFileSync(`${h.state}/units/chrony.skip`, "");
-        const out = ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
-        expect(out).to.match(/^warning: chrony is enabled but skipped by a systemd Condition/m);
-        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).not.to.contain("drift");
+    it("firewall: a unit turned back on and an active ufw are drift", () => {
+        const h = makeHost("ubuntu2204");
+        setUnit(h, "ufw", "enabled", "active");
+        ok(h, "firewall.sh", "apply", { UNITS: "firewalld ufw" });
+        setUnit(h, "ufw", "enabled");
+        fs.writeFileSync(`${h.state}/ufw-active`, "");
+        const out = ok(h, "firewall.sh", "check", { UNITS: "firewalld ufw" });
+        expect(out).to.contain("drift service:ufw enabled,inactive (want disabled,inactive)");
+        expect(out).to.contain("drift ufw active");
     });
 
-    it("nginx -t failure puts the previous site back and fails", () => {
-        const h = makeHost("debian12");
-        ok(h, "registry.sh", "apply", REGISTRY);
-        fs.writeFileSync(`${h.state}/nginx-bad`, "");
-        const r = run(h, "registry.sh", "apply", { ...REGISTRY, NGINX_CONF: "server { bad; }\n" });
-        expect(r.code).to.equal(1);
-        expect(r.stderr).to.contain("nginx rejected /etc/nginx/conf.d/registry.conf (previous version put back): nginx: [emerg] bad directive");
-        expect(read(h, "/etc/nginx/conf.d/registry.conf")).to.equal(REGISTRY.NGINX_CONF);
+    it("firewall: an empty unit list is fine", () => {
+        const h = makeHost("el7");
+        expect(ok(h, "firewall.sh", "apply", { UNITS: "" })).to.equal("ok firewall family=el7\n");
+        const bad = run(h, "firewall.sh", "apply", { UNITS: "firewalld ../../x" });
+        expect(bad.code).to.equal(1);
+        expect(bad.stderr).to.contain("bad unit name in UNITS: ../../x");
     });
 
-    it("apt: waits for the dpkg lock (DPkg::Lock::Timeout) and retries once after an update", () => {
+    it("put_file: a mode change alone is a change; no temp file is left behind", () => {
         const h = makeHost("debian12");
-        fs.writeFileSync(`${h.state}/apt-fail-once`, "");
         ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
-        const apt = calls(h).split("\n").filter((l) => l.startsWith("apt-get"));
-        expect(apt[0]).to.contain("-o DPkg::Lock::Timeout=600");
-        expect(apt.filter((l) => / install /.test(l)).length).to.equal(2);
-        expect(apt.some((l) => / update$/.test(l))).to.equal(true);
-        // No service starts with package defaults during installation; the policy is gone afterwards.
-        expect(calls(h).match(/^policy-rc\.d: exit 101$/gm)?.length).to.equal(2);
-        expect(exists(h, "/usr/sbin/policy-rc.d")).to.equal(false);
-    });
-
-    it("rejects a script that differs from the program's (exit 3), a missing parameter, an unsupported OS", () => {
-        const h = makeHost("debian12");
-        const bad = run(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }, { SCRIPT_SHA256: "0".repeat(64) });
-        expect(bad.code).to.equal(3);
-        expect(bad.stderr).to.match(/timesync\.sh on lab-host differs from the program's version \(expected 0{64}, found [0-9a-f]{64}\)/);
-        expect(run(h, "timesync.sh", "remove", { IMPL: "chrony", CONFIG: CHRONY }, { SCRIPT_SHA256: "0".repeat(64) }).code).to.equal(0);
-        const missing = run(h, "timesync.sh", "apply", { IMPL: "chrony" });
-        expect(missing.code).to.equal(1);
-        expect(missing.stderr).to.contain("missing parameter CONFIG");
-        fs.writeFileSync(path.join(h.root, "etc/os-release"), 'ID=arch\nVERSION_ID="rolling"\n');
-        const arch = run(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
-        expect(arch.stderr).to.contain("unsupported OS arch rolling");
-        expect(calls(h)).not.to.match(/install/);
-    });
-
-    it("keeps file contents byte for byte, trailing newlines included", () => {
-        const h = makeHost("debian12");
-        ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: "a\n\n\n" });
-        expect(read(h, "/etc/chrony/chrony.conf")).to.equal("a\n\n\n");
+        fs.chmodSync(path.join(h.root, "/etc/chrony/chrony.conf"), 0o600);
+        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal("drift /etc/chrony/chrony.conf mode 600\nok timesync family=debian12\n");
+        clearCalls(h);
+        const out = ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
+        expect(out).to.contain("changed /etc/chrony/chrony.conf");
+        expect(mode(h, "/etc/chrony/chrony.conf")).to.equal(0o644);
+        expect(fs.readdirSync(path.join(h.root, "etc/chrony"))).to.deep.equal(["chrony.conf"]);
     });
 });

@@ -5,9 +5,11 @@
 # A member whose data dir is gone (a reinstalled host) while the rest of the cluster runs is replaced:
 # removed from the cluster, added again, and started with ETCD_INITIAL_CLUSTER_STATE=existing.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_script "$0" "${1:-}"
 need ETCD_ENV NAME DATA_DIR CLIENT_URL
+[[ ${P[DATA_DIR]} == /?* ]] || die "DATA_DIR must be an absolute path"
 read -r -a pkgs <<<"$ETCD_PKGS"
 
 DROPIN=/etc/systemd/system/$ETCD_SVC.service.d/host-topology-join.conf
@@ -16,6 +18,7 @@ peers() { ETCDCTL_API=3 etcdctl --endpoints="${P[PEER_CLIENT_URLS]}" --command-t
 # Joins an existing cluster when this member has no data but the others have a quorum.
 join_if_replaced() {
     [ -n "${P[PEER_CLIENT_URLS]:-}" ] && [ ! -d "$data/member" ] || return 0
+    need PEER_URL
     local list line
     list=$(peers member list 2>/dev/null) || return 0 # no quorum without us: a new cluster bootstrapping
     # id, status, name, peer URLs, client URLs, learner
@@ -41,22 +44,30 @@ apply)
     put_file "$ETCD_CONF" 0644 "${P[ETCD_ENV]}"
     changed=$CHANGED
     data="$ROOT${P[DATA_DIR]}"
+    owner=""
+    if getent passwd etcd >/dev/null; then owner=etcd:; fi
     if [ ! -d "$data" ]; then
-        mkdir -p "$(dirname "$data")"
-        install -d -m 0700 "$data"
+        if [ ! -d "$(dirname "$data")" ]; then
+            mkdir -p "$(dirname "$data")"
+            [ -z "$owner" ] || chown "$owner" "$(dirname "$data")"
+        fi
+        mkdir -m 0700 "$data"
         echo "changed ${P[DATA_DIR]}"
     fi
-    if getent passwd etcd >/dev/null; then chown etcd: "$data" "$(dirname "$data")"; fi
+    [ -z "$owner" ] || chown "$owner" "$data"
+    # etcd 3.4+ refuses a data dir that is not 0700.
+    if [ "$(stat -c %a "$data")" != 700 ]; then chmod 0700 "$data"; echo "changed ${P[DATA_DIR]} mode 0700"; fi
     join_if_replaced
     if ! unit_enabled "$ETCD_SVC"; then systemctl enable -q "$ETCD_SVC"; echo "changed service:$ETCD_SVC enabled"; fi
     # --no-block: a member of a new static cluster only comes up once a quorum of its peers runs, and the
     # members are applied in parallel.
     if [ "$changed" = 1 ]; then systemctl restart --no-block "$ETCD_SVC"; echo "changed service:$ETCD_SVC restarted"
     elif ! unit_active "$ETCD_SVC"; then systemctl start --no-block "$ETCD_SVC"; echo "changed service:$ETCD_SVC started"; fi
-    deadline=$((SECONDS + ${P[HEALTH_TIMEOUT]:-300}))
+    timeout=$(seconds_param HEALTH_TIMEOUT 180)
+    deadline=$((SECONDS + timeout))
     until healthy; do
         if [ $SECONDS -ge $deadline ]; then
-            echo "etcd member ${P[NAME]} not healthy at ${P[CLIENT_URL]} after ${P[HEALTH_TIMEOUT]:-300}s" >&2
+            echo "etcd member ${P[NAME]} not healthy at ${P[CLIENT_URL]} after ${timeout}s" >&2
             die_service "$ETCD_SVC"
         fi
         sleep 2
@@ -70,7 +81,7 @@ remove)
     if [ -e "$ROOT$DROPIN" ]; then rm -f "$ROOT$DROPIN"; systemctl daemon-reload; echo "removed $DROPIN"; fi
     ;;
 check)
-    check_file "$ETCD_CONF" "${P[ETCD_ENV]}"
+    check_file "$ETCD_CONF" "${P[ETCD_ENV]}" 0644
     check_running "$ETCD_SVC"
     ;;
 esac

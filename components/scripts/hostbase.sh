@@ -1,52 +1,94 @@
 #!/usr/bin/env bash
 # HostBase: hostname and the managed /etc/hosts block (every host, FQDN, aliases).
-# Params: HOSTNAME, FQDN, HOSTS_BLOCK; PURGE_SCRIPTS=1 removes the scripts dir on remove.
+# Params: HOSTNAME, FQDN, HOSTS_BLOCK; PURGE_SCRIPTS=1 removes the uploaded scripts on remove.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_script "$0" "${1:-}"
 need HOSTNAME FQDN HOSTS_BLOCK
+[[ ${P[HOSTNAME]} =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$ ]] || die "HOSTNAME must be a short host name, got '${P[HOSTNAME]}'"
 
 BEGIN="# BEGIN host-topology managed block (pulumi)"
 END="# END host-topology managed block"
 DISABLED="#host-topology-disabled# "
 HOSTS=/etc/hosts
-NAMES=$(printf '%s\n' "${P[HOSTS_BLOCK]}" | awk '{for (i = 2; i <= NF; i++) print $i}' | tr '\n' ' ')
+BLOCK=${P[HOSTS_BLOCK]}
+[ -z "$BLOCK" ] || [ "${BLOCK: -1}" = $'\n' ] || BLOCK+=$'\n'
+export BEGIN END DISABLED BLOCK
 
 current() { cat "$ROOT$HOSTS" 2>/dev/null || true; }
+current_hostname() { hostname 2>/dev/null || cat /proc/sys/kernel/hostname; }
 
-# Every line outside the block is kept; loopback (127.0.0.1, ::1) lines untouched; other lines that map one of
-# the block's names are commented out so the block's addresses win.
+# The block replaces the old one where it stands (appended when there is none). Every line outside it is kept;
+# loopback lines (127.0.0.1, ::1) untouched; any other line that maps one of the block's names is commented
+# out so the block's addresses win. Lines disabled by an earlier apply are judged again (a name that left the
+# block gets its line back). Names compare case-insensitively, as the resolver does.
 desired_hosts() {
-    current | awk -v names="$NAMES" -v begin="$BEGIN" -v end="$END" -v dis="$DISABLED" '
-        BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
-        $0 == begin { skip = 1; next }
-        $0 == end { skip = 0; next }
-        skip { next }
-        /^[[:space:]]*#/ || NF < 2 { print; next }
-        $1 == "127.0.0.1" || $1 == "::1" { print; next }
-        { hit = 0; for (i = 2; i <= NF; i++) if ($i in want) hit = 1; print (hit ? dis : "") $0 }'
-    printf '%s\n%s%s\n' "$BEGIN" "${P[HOSTS_BLOCK]}" "$END"
+    current | awk '
+        BEGIN {
+            begin = ENVIRON["BEGIN"]; end = ENVIRON["END"]; dis = ENVIRON["DISABLED"]; block = ENVIRON["BLOCK"]
+            n = split(block, lines, "\n")
+            for (l = 1; l <= n; l++) {
+                sub(/#.*/, "", lines[l]); m = split(lines[l], f, /[ \t]+/)
+                for (i = 1; i <= m; i++) if (f[i] != "" && i > (f[1] == "" ? 2 : 1)) want[tolower(f[i])] = 1
+            }
+        }
+        function emit_block() { printf "%s\n%s%s\n", begin, block, end; done = 1 }
+        $0 == begin { skip = 1; if (!done) emit_block(); next }
+        skip { if ($0 == end) skip = 0; next }
+        index($0, dis) == 1 { $0 = substr($0, length(dis) + 1) }
+        /^[[:space:]]*#/ || NF < 2 || $1 == "127.0.0.1" || $1 == "::1" { print; next }
+        {
+            hit = 0
+            for (i = 2; i <= NF && substr($i, 1, 1) != "#"; i++) if (tolower($i) in want) hit = 1
+            print (hit ? dis : "") $0
+        }
+        END { if (!done) emit_block() }'
 }
 
 without_block() {
-    current | awk -v begin="$BEGIN" -v end="$END" -v dis="$DISABLED" '
+    current | awk '
+        BEGIN { begin = ENVIRON["BEGIN"]; end = ENVIRON["END"]; dis = ENVIRON["DISABLED"] }
         $0 == begin { skip = 1; next }
-        $0 == end { skip = 0; next }
-        skip { next }
+        skip { if ($0 == end) skip = 0; next }
         index($0, dis) == 1 { print substr($0, length(dis) + 1); next }
         { print }'
 }
 
+# A BEGIN without its END (a hand edit) would swallow the lines after it: stop and say so.
+markers_ok() {
+    local b e
+    b=$(current | grep -cxF -- "$BEGIN" || true)
+    e=$(current | grep -cxF -- "$END" || true)
+    [ "$b" = "$e" ]
+}
+
+# The uploaded scripts: only the program's own files are deleted, then the directory if nothing else is in it.
+purge_scripts() {
+    local dir f
+    dir=$(cd "$(dirname "$SCRIPT")" && pwd)
+    for f in lib.sh hostbase.sh timesync.sh firewall.sh registry.sh etcd.sh; do
+        if [ -f "$dir/$f" ]; then rm -f "$dir/$f" "$dir/$f.tmp"; fi
+    done
+    if rmdir "$dir" 2>/dev/null; then echo "removed $dir"; else echo "removed scripts from $dir"; fi
+}
+
+if [ "$ACTION" != check ] && ! markers_ok; then
+    die "$HOSTS has unmatched host-topology block markers (BEGIN/END); fix the file by hand"
+fi
+
 case "$ACTION" in
 apply)
-    if [ "$(hostname)" != "${P[HOSTNAME]}" ]; then
+    if [ "$(current_hostname)" != "${P[HOSTNAME]}" ]; then
         if ! hostnamectl set-hostname "${P[HOSTNAME]}" 2>/dev/null; then
+            # No systemd-hostnamed (or no D-Bus): the file for the next boot and the kernel's name now.
+            mkdir -p "$ROOT/etc"
             printf '%s\n' "${P[HOSTNAME]}" >"$ROOT/etc/hostname"
             hostname "${P[HOSTNAME]}"
         fi
         echo "changed hostname ${P[HOSTNAME]}"
     else
-        echo "unchanged hostname"
+        echo "unchanged hostname ${P[HOSTNAME]}"
     fi
     content=$(desired_hosts; printf x)
     put_file "$HOSTS" 0644 "${content%x}"
@@ -54,15 +96,14 @@ apply)
 remove)
     content=$(without_block; printf x)
     put_file "$HOSTS" 0644 "${content%x}"
-    if [ "${P[PURGE_SCRIPTS]:-0}" = 1 ] && [ -z "$ROOT" ]; then
-        dir=$(cd "$(dirname "$SCRIPT")" && pwd)
-        case "$dir" in */host-topology) rm -rf "$dir" && echo "removed $dir" ;; esac
-    fi
+    if [ "$(param_or PURGE_SCRIPTS 0)" = 1 ]; then purge_scripts; fi
     ;;
 check)
-    [ "$(hostname)" = "${P[HOSTNAME]}" ] || echo "drift hostname $(hostname) (want ${P[HOSTNAME]})"
+    now=$(current_hostname)
+    [ "$now" = "${P[HOSTNAME]}" ] || echo "drift hostname $now (want ${P[HOSTNAME]})"
+    markers_ok || echo "drift $HOSTS unmatched block markers"
     want=$(desired_hosts; printf x)
-    cmp -s "$ROOT$HOSTS" <(printf '%s' "${want%x}") || echo "drift $HOSTS managed block or conflicting lines differ"
+    file_is "$ROOT$HOSTS" "${want%x}" || echo "drift $HOSTS managed block or conflicting lines differ"
     ;;
 esac
 finish

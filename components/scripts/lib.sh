@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# The family table's names are used by the scripts that source this file.
+# shellcheck disable=SC2034
 # Shared library of the host scripts (sourced, never run). Protocol:
 #   bash <dir>/<script>.sh apply|remove|check   with parameters on stdin as `KEY=<base64>` lines.
 # apply brings the host to the desired state and is idempotent; remove undoes what apply added (never data);
@@ -31,7 +33,18 @@ load_params() {
 # need KEY...: dies naming the first missing parameter.
 need() {
     local k
-    for k in "$@"; do [[ -v P[$k] ]] || die "missing parameter $k"; done
+    for k in "$@"; do [ -n "${P[$k]+set}" ] || die "missing parameter $k"; done
+}
+
+# param KEY: prints the value (dies when missing); param_or KEY DEFAULT: the value, or DEFAULT when missing.
+param() { need "$1"; printf '%s' "${P[$1]}"; }
+param_or() { if [ -n "${P[$1]+set}" ]; then printf '%s' "${P[$1]}"; else printf '%s' "$2"; fi; }
+# seconds_param KEY DEFAULT: a whole number of seconds (never evaluated as an expression).
+seconds_param() {
+    local v
+    v=$(param_or "$1" "$2")
+    [[ $v =~ ^[0-9]{1,6}$ ]] || die "parameter $1 must be a whole number of seconds"
+    printf '%s' "$((10#$v))"
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
@@ -61,12 +74,17 @@ start_script() {
     detect_family
 }
 
+# os_release_value KEY: the value in os-release, quotes removed (read, never sourced).
+os_release_value() {
+    awk -v k="$1=" 'index($0, k) == 1 { v = substr($0, length(k) + 1); gsub(/^["\047]|["\047]$/, "", v); print v; exit }' "$OS_RELEASE"
+}
+
 # The one per-family table: package manager, packages, services and paths.
 detect_family() {
     [ -r "$OS_RELEASE" ] || die "cannot read $OS_RELEASE"
     local id ver
-    id=$(. "$OS_RELEASE" && echo "${ID:-}")
-    ver=$(. "$OS_RELEASE" && echo "${VERSION_ID:-}")
+    id=$(os_release_value ID)
+    ver=$(os_release_value VERSION_ID)
     case "$id:$ver" in
         centos:7* | rhel:7* | ol:7*) FAMILY=el7 ;;
         centos:8* | rhel:8* | rocky:8* | almalinux:8* | ol:8*) FAMILY=el8 ;;
@@ -134,24 +152,51 @@ pkg_install() {
         fi
         [ $own_policy = 0 ] || rm -f "$policy"
     else
-        out=$("$PM" -y -q install "${missing[@]}" 2>&1) || die "could not install ${missing[*]} with $PM: $(tail -n 15 <<<"$out")"
+        # yum exits 0 when only some of the packages exist: what counts is whether they are installed after.
+        out=$("$PM" -y install "${missing[@]}" 2>&1) || true
+        if ! pkgs_installed "${missing[@]}" && ! pkg_installed epel-release &&
+            grep -qiE 'no package .* available|no match for argument|unable to find a match' <<<"$out"; then
+            # nginx (EL7), docker-distribution and etcd (EL8/9) come from EPEL on CentOS/Rocky/Alma.
+            if "$PM" -y install epel-release >/dev/null 2>&1 && pkg_installed epel-release; then
+                echo "changed packages epel-release"
+                out=$("$PM" -y install "${missing[@]}" 2>&1) || true
+            fi
+        fi
+        pkgs_installed "${missing[@]}" || die "could not install ${missing[*]} with $PM: $(tail -n 15 <<<"$out")"
     fi
     echo "changed packages ${missing[*]}"
 }
 
+pkgs_installed() {
+    local p
+    for p in "$@"; do pkg_installed "$p" || return 1; done
+}
+
+# file_is FILE CONTENT: the (text) file holds exactly CONTENT (no cmp: diffutils may be absent on EL).
+file_is() {
+    local cur
+    cur=$(cat -- "$1" 2>/dev/null && printf x) || return 1
+    [ "${cur%x}" = "$2" ]
+}
+
 # put_file PATH MODE CONTENT [OWNER:GROUP]: atomic write, only when content or mode differ. Sets CHANGED.
+# The temp file is private from the start (the content may be a secret such as an htpasswd file).
 put_file() {
     local path=$1 mode=$2 content=$3 owner=${4:-} t="$ROOT$1"
-    if [ -f "$t" ] && cmp -s "$t" <(printf '%s' "$content") && [ "$(stat -c %a "$t")" = "${mode#0}" ]; then
+    if [ -f "$t" ] && file_is "$t" "$content" && [ "$(stat -c %a "$t")" = "${mode#0}" ]; then
+        [ -z "$owner" ] || chown "$owner" "$t"
         CHANGED=0
         echo "unchanged $path"
         return
     fi
     mkdir -p "$(dirname "$t")"
-    printf '%s' "$content" >"$t.host-topology.tmp"
-    chmod "$mode" "$t.host-topology.tmp"
+    (umask 077 && printf '%s' "$content" >"$t.host-topology.tmp")
     [ -z "$owner" ] || chown "$owner" "$t.host-topology.tmp"
-    mv -f "$t.host-topology.tmp" "$t"
+    chmod "$mode" "$t.host-topology.tmp"
+    # A bind-mounted target (a container's /etc/hosts) cannot be replaced by rename: write it in place.
+    if ! mv -f "$t.host-topology.tmp" "$t" 2>/dev/null; then
+        cat "$t.host-topology.tmp" >"$t" && chmod "$mode" "$t" && rm -f "$t.host-topology.tmp"
+    fi
     CHANGED=1
     echo "changed $path"
 }
@@ -183,6 +228,8 @@ restore_backup() {
 
 unit_exists() { systemctl cat "$1" >/dev/null 2>&1; }
 unit_enabled() { [ "$(systemctl is-enabled "$1" 2>/dev/null || true)" = enabled ]; }
+# A static unit (no [Install] section) cannot be enabled: it counts as enabled for service_ensure.
+unit_enabled_or_static() { case "$(systemctl is-enabled "$1" 2>/dev/null || true)" in enabled | static) return 0 ;; *) return 1 ;; esac; }
 unit_active() { systemctl is-active -q "$1" 2>/dev/null; }
 condition_skipped() { [ "$(systemctl show -p ConditionResult --value "$1" 2>/dev/null || true)" = no ]; }
 
@@ -197,25 +244,28 @@ die_service() {
 }
 
 # service_ensure UNIT CHANGED [reload]: enabled at boot; restarted (or reloaded) only when its config changed,
-# started when inactive; then must be active. A unit skipped by a systemd Condition (chrony without
-# CAP_SYS_TIME in a container) is a warning, not a failure.
+# started when inactive; then must be active within SERVICE_TIMEOUT seconds. A unit skipped by a systemd
+# Condition (chrony without CAP_SYS_TIME in a container) is a warning, not a failure.
 service_ensure() {
-    local u=$1 changed=$2 how=${3:-restart} i
-    if ! unit_enabled "$u"; then systemctl enable -q "$u" 2>/dev/null || systemctl enable "$u"; echo "changed service:$u enabled"; fi
+    local u=$1 changed=$2 how=${3:-restart} tries i
+    if ! unit_enabled_or_static "$u"; then systemctl enable -q "$u" 2>/dev/null || systemctl enable "$u"; echo "changed service:$u enabled"; fi
+    local failed=0
     if ! unit_active "$u"; then
-        systemctl start "$u" || true
+        systemctl start "$u" || failed=1
         echo "changed service:$u started"
     elif [ "$changed" = 1 ]; then
-        systemctl "$how" "$u" || true
+        systemctl "$how" "$u" || failed=1
         echo "changed service:$u ${how}ed"
     fi
-    for i in $(seq 1 "${SERVICE_WAIT:-15}"); do
-        unit_active "$u" && return 0
+    tries=$(seconds_param SERVICE_TIMEOUT "${SERVICE_WAIT:-15}")
+    for ((i = 0; i <= tries; i++)); do
+        [ $i = 0 ] || sleep 1
+        if [ $failed = 0 ] && unit_active "$u"; then return 0; fi
         if condition_skipped "$u"; then
             warn "$u is enabled but skipped by a systemd Condition on this host (e.g. no CAP_SYS_TIME in a container)"
             return 0
         fi
-        sleep 1
+        [ $failed = 0 ] || break # systemctl already said it failed: no point waiting
     done
     die_service "$u"
 }
@@ -236,7 +286,7 @@ service_off() {
 check_file() {
     local path=$1 content=$2 mode=${3:-}
     if [ ! -f "$ROOT$path" ]; then echo "drift $path missing"
-    elif ! cmp -s "$ROOT$path" <(printf '%s' "$content"); then echo "drift $path content differs"
+    elif ! file_is "$ROOT$path" "$content"; then echo "drift $path content differs"
     elif [ -n "$mode" ] && [ "$(stat -c %a "$ROOT$path")" != "${mode#0}" ]; then echo "drift $path mode $(stat -c %a "$ROOT$path")"
     fi
 }
@@ -245,7 +295,7 @@ check_running() {
     local u=$1 en act
     en=$(systemctl is-enabled "$1" 2>/dev/null || true)
     act=$(systemctl is-active "$1" 2>/dev/null || true)
-    if [ "$en" != enabled ] || { [ "$act" != active ] && ! condition_skipped "$u"; }; then
+    if { [ "$en" != enabled ] && [ "$en" != static ]; } || { [ "$act" != active ] && ! condition_skipped "$u"; }; then
         echo "drift service:$u ${en:-not-found},${act:-unknown} (want enabled,active)"
     fi
 }
@@ -257,4 +307,4 @@ check_off() {
     if [ "$en" = enabled ] || [ "$act" = active ]; then echo "drift service:$u $en,$act (want disabled,inactive)"; fi
 }
 
-finish() { echo "ok $(basename "$SCRIPT" .sh) $ACTION family=$FAMILY"; }
+finish() { echo "ok $(basename "$SCRIPT" .sh) family=$FAMILY"; }

@@ -1,25 +1,65 @@
 #!/usr/bin/env bash
 # PrivateRegistry: docker-distribution / docker-registry on 127.0.0.1:5000 behind nginx on :80.
-# Params: REGISTRY_CONFIG, NGINX_CONF, HTPASSWD (empty: no basic auth), STORAGE_DIR. Storage is never deleted.
+# Params: REGISTRY_CONFIG, NGINX_CONF, HTPASSWD (empty: no basic auth), STORAGE_DIR, HEALTH_TIMEOUT (seconds).
+# The storage dir is never deleted. HTPASSWD is a secret: it is never printed.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_script "$0" "${1:-}"
 need REGISTRY_CONFIG NGINX_CONF HTPASSWD
-STORAGE_DIR=${P[STORAGE_DIR]:-/var/lib/registry}
+STORAGE_DIR=$(param_or STORAGE_DIR /var/lib/registry)
+[ -n "$STORAGE_DIR" ] || STORAGE_DIR=/var/lib/registry
+[[ $STORAGE_DIR == /* ]] || die "STORAGE_DIR must be an absolute path"
 SITE=/etc/nginx/conf.d/registry.conf
 HTPASSWD_FILE=/etc/nginx/.ngxpasswd
+SELINUX_MARK="$STATE_DIR/registry.selinux-boolean"
 
-# Waits (bounded) until the registry answers HTTP on 127.0.0.1:5000/v2/.
+# The registry's listen address (http.addr in its config; the program renders 127.0.0.1:5000).
+registry_addr() {
+    local a
+    a=$(printf '%s\n' "${P[REGISTRY_CONFIG]}" | awk '/^[ \t]+addr:/ { v = $2; gsub(/["\047]/, "", v); print v; exit }')
+    a=${a:-127.0.0.1:5000}
+    case "$a" in :*) a="127.0.0.1$a" ;; 0.0.0.0:*) a="127.0.0.1:${a##*:}" ;; esac
+    printf '%s' "$a"
+}
+
+# http_ok HOST PORT PATH: one bounded HTTP/1.0 request with bash's /dev/tcp (curl may be absent); true on 2xx/401.
+http_ok() {
+    (
+        exec 3<>"/dev/tcp/$1/$2" || exit 1
+        printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
+        IFS= read -r -t 5 line <&3 || exit 1
+        [[ $line =~ ^HTTP/1\.[01]\ (2[0-9][0-9]|401) ]]
+    ) 2>/dev/null
+}
+
+# Waits (bounded by HEALTH_TIMEOUT) until the registry answers HTTP on /v2/.
 wait_registry() {
-    [ "${HOSTINFRA_SKIP_HTTP_WAIT:-0}" = 1 ] && return 0
-    local i
-    for i in $(seq 1 "${P[HEALTH_TIMEOUT]:-60}"); do
-        if (exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'GET /v2/ HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q '^HTTP/1\.[01] [24]') 2>/dev/null; then
-            return 0
+    local addr host port timeout deadline
+    addr=$(registry_addr)
+    host=${addr%:*} port=${addr##*:}
+    timeout=$(seconds_param HEALTH_TIMEOUT 60)
+    deadline=$((SECONDS + timeout))
+    until http_ok "$host" "$port" /v2/; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "host-topology: $REG_SVC does not answer HTTP on http://$addr/v2/ after ${timeout}s" >&2
+            die_service "$REG_SVC"
         fi
         sleep 1
     done
-    die_service "$REG_SVC"
+    echo "healthy $REG_SVC http://$addr/v2/"
+}
+
+# EL with SELinux enforcing: nginx may not connect to 127.0.0.1:5000 unless httpd_can_network_connect is on.
+selinux_allow_proxy() {
+    command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled 2>/dev/null || return 0
+    command -v getsebool >/dev/null 2>&1 || return 0
+    if getsebool httpd_can_network_connect 2>/dev/null | grep -q -- '--> off'; then
+        setsebool -P httpd_can_network_connect 1 || die "could not set the SELinux boolean httpd_can_network_connect"
+        mkdir -p "$STATE_DIR"
+        : >"$SELINUX_MARK"
+        echo "changed selinux:httpd_can_network_connect on"
+    fi
 }
 
 case "$ACTION" in
@@ -33,8 +73,11 @@ apply)
     service_ensure "$REG_SVC" "$reg_changed"
     wait_registry
 
+    selinux_allow_proxy
     backup_once "$SITE"
     backup_once "$HTPASSWD_FILE"
+    had_site=0
+    if [ -f "$ROOT$SITE" ]; then had_site=1; fi
     previous=$(cat "$ROOT$SITE" 2>/dev/null; printf x)
     put_file "$SITE" 0644 "${P[NGINX_CONF]}"
     nginx_changed=$CHANGED
@@ -45,7 +88,7 @@ apply)
     fi
     [ "$CHANGED" = 1 ] && nginx_changed=1
     if ! out=$(nginx -t 2>&1); then
-        printf '%s' "${previous%x}" >"$ROOT$SITE"
+        if [ $had_site = 1 ]; then printf '%s' "${previous%x}" >"$ROOT$SITE"; else rm -f "$ROOT$SITE"; fi
         die "nginx rejected $SITE (previous version put back): $out"
     fi
     service_ensure nginx "$nginx_changed" reload
@@ -56,10 +99,13 @@ remove)
     if unit_active nginx; then systemctl reload nginx || true; fi
     service_off "$REG_SVC"
     restore_backup "$REG_CONF"
+    if [ -e "$SELINUX_MARK" ]; then
+        setsebool -P httpd_can_network_connect 0 && rm -f "$SELINUX_MARK" && echo "changed selinux:httpd_can_network_connect off"
+    fi
     ;;
 check)
-    check_file "$REG_CONF" "${P[REGISTRY_CONFIG]}"
-    check_file "$SITE" "${P[NGINX_CONF]}"
+    check_file "$REG_CONF" "${P[REGISTRY_CONFIG]}" 0644
+    check_file "$SITE" "${P[NGINX_CONF]}" 0644
     if [ -n "${P[HTPASSWD]}" ]; then check_file "$HTPASSWD_FILE" "${P[HTPASSWD]}" 0640; else check_absent "$HTPASSWD_FILE"; fi
     check_running "$REG_SVC"
     check_running nginx

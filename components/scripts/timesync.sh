@@ -2,6 +2,7 @@
 # TimeSync: chrony or ntp installed, configured, enabled at boot; restarted only when its config changed.
 # Params: IMPL (chrony|ntp), CONFIG (the daemon's whole config file).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_script "$0" "${1:-}"
 need IMPL CONFIG
@@ -30,7 +31,7 @@ remove)
     service_off "$SVC"
     ;;
 check)
-    check_file "$CONF" "${P[CONFIG]}"
+    check_file "$CONF" "${P[CONFIG]}" 0644
     check_running "$SVC"
     ;;
 esac
