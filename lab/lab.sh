@@ -3,16 +3,22 @@
 # in its own network namespace on a bridge, at the documented addresses, with root SSH by a key the lab
 # generates and NAT so they install packages from Debian's mirror as real hosts do.
 #
-#   lab/lab.sh up        build the base image once (cached), create network + hosts, boot, wait for sshd
-#   lab/lab.sh reset [HOST...]  back to pristine: stop, drop the overlay layer, boot again (seconds)
-#   lab/lab.sh down      stop the hosts, remove every namespace, link, mount and NAT rule the lab added
-#   lab/lab.sh status    hosts, pids, SSH, systemd state; bridge and NAT
+#   lab/lab.sh up                  build the base image once (cached), create network + hosts, boot, wait
+#                                  for sshd and systemd; recovers what a crash left (namespaces, links,
+#                                  mounts, orphaned containers, pid files)
+#   lab/lab.sh reset [HOST...]     back to pristine: stop, drop the overlay layer, boot again (seconds)
+#   lab/lab.sh down                stop the hosts, remove every namespace, link, mount and NAT/forward rule
+#                                  the lab added (disks and the base image are kept in .lab/)
+#   lab/lab.sh status              hosts, pids, SSH, systemd state, failed units; bridge and NAT
 #   lab/lab.sh ssh HOST [CMD...]   run as root on HOST (master, node1, node2); stdin is passed through
-#   lab/lab.sh stop|start HOST     stop (halt) or boot one host, keeping its disk
-#   lab/lab.sh key       print the private key path
+#   lab/lab.sh stop|start HOST     stop (orderly halt) or boot one host, keeping its disk
+#   lab/lab.sh key                 print the private key path
 #
+# State lives in .lab/ (LAB_DIR overrides): base/ (debootstrap; .complete holds BASE_VERSION), ssh/id_ed25519,
+# hosts/<name>/{upper,work,root,console.log,pid}. LAB_DNS overrides the resolver the hosts use.
 # The containers never get CAP_SYS_TIME: a time daemon inside must not move this machine's clock.
 set -euo pipefail
+PATH=$PATH:/usr/sbin:/sbin
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="${LAB_DIR:-$REPO/.lab}"
@@ -22,15 +28,41 @@ SUBNET=192.168.100.0/24
 TAG=host-topology-lab
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
+SECURITY=http://deb.debian.org/debian-security
+INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,ca-certificates,procps,iputils-ping,netbase
+BASE_VERSION=2 # bump when the base's configuration below changes (.lab/base is configured again)
 KEY="$LAB/ssh/id_ed25519"
+SSH_WAIT=${LAB_SSH_WAIT:-120}       # seconds for sshd to answer after boot
+SYSTEMD_WAIT=${LAB_SYSTEMD_WAIT:-120} # seconds for systemd to finish booting
+STOP_WAIT=${LAB_STOP_WAIT:-30}     # seconds for an orderly halt before the container is killed
 declare -A ADDR=([master]=192.168.100.2 [node1]=192.168.100.3 [node2]=192.168.100.4)
 NAMES=(master node1 node2)
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }
-timed() { local t0=$SECONDS; "$@"; log "$1: $((SECONDS - t0))s"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, mounts, nspawn)"; }
+
+# One mutating command at a time (up, down, reset, stop, start). The containers must not inherit the lock.
+take_lock() {
+    mkdir -p "$LAB"
+    exec 9>"$LAB/lock"
+    flock -w 900 9 || die "another lab.sh has held $LAB/lock for 15 minutes"
+}
+
+apt_install() {
+    local i
+    log "installing $* (apt may wait for another apt/dpkg to finish)"
+    # apt-get update does not wait for the lists lock by itself.
+    for i in $(seq 1 60); do
+        apt-get -o DPkg::Lock::Timeout=600 update -qq && break
+        [ "$i" -lt 60 ] || die "apt-get update failed"
+        sleep 10
+    done
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 ensure_tools() {
     local missing=()
@@ -38,133 +70,186 @@ ensure_tools() {
     command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
     command -v iptables >/dev/null || missing+=(iptables)
     command -v ip >/dev/null || missing+=(iproute2)
-    command -v ssh >/dev/null || missing+=(openssh-client)
-    command -v ssh-keygen >/dev/null || missing+=(openssh-client)
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing ${missing[*]}"
-        apt-get -o DPkg::Lock::Timeout=600 update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
-host_ip() { [ -n "${ADDR[$1]:-}" ] || die "unknown host '$1' (hosts: ${NAMES[*]})"; echo "${ADDR[$1]}"; }
+host_ip() { [ -n "${ADDR[${1:-}]:-}" ] || die "unknown host '${1:-}' (hosts: ${NAMES[*]})"; echo "${ADDR[$1]}"; }
 hdir() { echo "$LAB/hosts/$1"; }
 
-# The upstream resolver the hosts use: the machine's, unless it is a loopback stub (unreachable from a netns).
+# The resolver the hosts use: the machine's, unless it is a loopback stub (unreachable from a namespace);
+# then the upstream servers of systemd-resolved or of a DHCP lease.
 upstream_dns() {
-    local ns
-    ns=$(awk '/^nameserver/ {print $2; exit}' /etc/resolv.conf)
-    case "$ns" in 127.*|::1|"") ns=$(resolvectl dns 2>/dev/null | awk '{for (i=2;i<=NF;i++) if ($i !~ /^127\./) {print $i; exit}}') ;; esac
-    [ -n "$ns" ] || die "no usable DNS server for the lab hosts"
+    local f ns
+    if [ -n "${LAB_DNS:-}" ]; then echo "$LAB_DNS"; return; fi
+    for f in /etc/resolv.conf /run/systemd/resolve/resolv.conf; do
+        ns=$(awk '$1 == "nameserver" && $2 !~ /^127\./ && $2 != "::1" && $2 ~ /^[0-9.]+$/ {print $2; exit}' "$f" 2>/dev/null || true)
+        [ -z "$ns" ] || { echo "$ns"; return; }
+    done
+    ns=$(resolvectl dns 2>/dev/null | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[0-9.]+$/ && $i !~ /^127\./) {print $i; exit}}' || true)
+    [ -z "$ns" ] || { echo "$ns"; return; }
+    ns=$(cat /var/lib/dhcp/dhclient*.leases /var/lib/NetworkManager/*.lease 2>/dev/null |
+        sed -n 's/.*domain-name-servers \([0-9.]*\).*/\1/p' | tail -1 || true)
+    [ -z "$ns" ] || { echo "$ns"; return; }
+    ns=$(sed -n 's/^DNS=\([0-9.]*\).*/\1/p' /run/systemd/netif/leases/* 2>/dev/null | head -1 || true)
+    [ -n "$ns" ] || die "no DNS server reachable from the lab hosts (only a loopback stub here): set LAB_DNS=IP"
     echo "$ns"
 }
 
+# ---------------------------------------------------------------------------------------------- base image
+
+# Unmounts whatever is mounted at or below DIR (a crashed debootstrap leaves proc and sys mounted in it).
+umount_under() {
+    local m
+    awk -v d="$1" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/mounts | sort -r |
+        while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+}
+
+# rm -rf that never crosses into a mounted file system.
+wipe() {
+    local d
+    for d in "$@"; do
+        umount_under "$d"
+        rm -rf --one-file-system "$d"
+    done
+}
+
 build_base() {
-    if [ -f "$LAB/base/.complete" ]; then return; fi
     mkdir -p "$LAB/ssh"
     [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "$TAG" -f "$KEY"
-    local b="$LAB/base.tmp"
-    rm -rf "$LAB/base"
+    if [ "$(cat "$LAB/base/.complete" 2>/dev/null)" = "$BASE_VERSION" ]; then
+        # A regenerated key (someone removed .lab/ssh) must still let us in.
+        cmp -s "$KEY.pub" "$LAB/base/root/.ssh/authorized_keys" || install -m 0600 "$KEY.pub" "$LAB/base/root/.ssh/authorized_keys"
+        return
+    fi
+    # A new or changed base invalidates every host's overlay layer.
+    local n dns b="$LAB/base.tmp"
+    for n in "${NAMES[@]}"; do
+        stop_host "$n" kill
+        wipe "$(hdir "$n")/upper" "$(hdir "$n")/work"
+    done
+    if [ -f "$LAB/base/.debootstrap-done" ]; then
+        # A base configured by an older lab.sh: configured again below, without a new debootstrap.
+        log "base image configured by an older lab.sh: configuring it again"
+        wipe "$b"
+        mv "$LAB/base" "$b"
+    fi
+    wipe "$LAB/base"
     if [ ! -f "$b/.debootstrap-done" ]; then
-        rm -rf "$b"
-        log "debootstrap $SUITE (first time only)"
-        debootstrap --variant=minbase \
-            --include=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,ca-certificates,procps,iputils-ping,netbase \
-            "$SUITE" "$b" "$MIRROR" >"$LAB/debootstrap.log" 2>&1 || die "debootstrap failed: $(tail -5 "$LAB/debootstrap.log")"
+        wipe "$b"
+        log "debootstrap $SUITE into $b (first time only; log in $LAB/debootstrap.log)"
+        debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$b" "$MIRROR" >"$LAB/debootstrap.log" 2>&1 ||
+            die "debootstrap failed: $(tail -5 "$LAB/debootstrap.log")"
         touch "$b/.debootstrap-done"
     fi
     cat >"$b/etc/apt/sources.list" <<EOF
 deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
-deb http://deb.debian.org/debian-security $SUITE-security main
+deb $SECURITY $SUITE-security main
 EOF
+    # Each host gets its own SSH host keys and machine id when it is created.
     rm -f "$b"/etc/ssh/ssh_host_*
+    : >"$b/etc/machine-id"
+    rm -f "$b/var/lib/dbus/machine-id"
+    ln -s /etc/machine-id "$b/var/lib/dbus/machine-id"
     install -d -m 0700 "$b/root/.ssh"
     install -m 0600 "$KEY.pub" "$b/root/.ssh/authorized_keys"
     cat >"$b/etc/ssh/sshd_config.d/lab.conf" <<EOF
 PermitRootLogin prohibit-password
 UseDNS no
 EOF
-    echo "nameserver $(upstream_dns)" >"$b/etc/resolv.conf"
-    : >"$b/etc/machine-id"
-    rm -f "$b/etc/hostname"
+    dns=$(upstream_dns)
+    echo "nameserver $dns" >"$b/etc/resolv.conf"
+    rm -f "$b/etc/hostname" # debootstrap copies this machine's
     printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$b/etc/hosts"
     # A container has no console login to offer and no kernel modules to load.
     for u in getty@tty1.service console-getty.service systemd-modules-load.service; do
         ln -sf /dev/null "$b/etc/systemd/system/$u"
     done
-    apt-get -o Dir="$b" clean >/dev/null 2>&1 || rm -rf "$b"/var/cache/apt/archives/*.deb
-    touch "$b/.complete"
+    rm -f "$b"/var/cache/apt/archives/*.deb "$b"/var/cache/apt/*.bin
+    echo "$BASE_VERSION" >"$b/.complete"
     mv "$b" "$LAB/base"
 }
 
-ensure_network() {
-    local r
-    r=$(ip -4 route show "$SUBNET" 2>/dev/null || true)
-    if [ -n "$r" ] && ! grep -q "dev $BRIDGE" <<<"$r"; then
-        die "refusing: $SUBNET is already routed elsewhere on this machine ($r)"
-    fi
-    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
-        ip link add "$BRIDGE" type bridge
-    fi
-    grep -q "$GATEWAY/24" <<<"$(ip addr show dev "$BRIDGE")" || ip addr add "$GATEWAY/24" dev "$BRIDGE"
-    ip link set "$BRIDGE" up
-    [ -f "$LAB/ip_forward.before" ] || cat /proc/sys/net/ipv4/ip_forward >"$LAB/ip_forward.before"
-    echo 1 >/proc/sys/net/ipv4/ip_forward
-    local out
-    out=$(ip -4 route show default | awk '{print $5; exit}')
-    [ -n "$out" ] || die "no default route on this machine: the hosts could not reach Debian's mirror"
-    rule nat POSTROUTING -s "$SUBNET" ! -d "$SUBNET" -o "$out" -j MASQUERADE
-    rule filter FORWARD -i "$BRIDGE" -s "$SUBNET" -j ACCEPT
-    rule filter FORWARD -o "$BRIDGE" -d "$SUBNET" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-    echo "$out" >"$LAB/nat.out"
+# ----------------------------------------------------------------------------------------------- network
+
+# Refuse any traffic unless the route to the host goes through the lab bridge.
+check_route() {
+    local ip r
+    ip=$(host_ip "$1")
+    r=$(ip -4 route get "$ip" 2>&1 | head -1 || true)
+    [[ " $r " == *" dev $BRIDGE "* ]] || die "refusing to send traffic to $ip: its route does not go through $BRIDGE ($r)"
 }
 
 # rule TABLE CHAIN SPEC...: add the tagged rule once.
 rule() {
     local t=$1 c=$2
     shift 2
-    iptables -t "$t" -C "$c" "$@" -m comment --comment "$TAG" 2>/dev/null ||
-        iptables -t "$t" -I "$c" 1 "$@" -m comment --comment "$TAG"
+    iptables -w -t "$t" -C "$c" "$@" -m comment --comment "$TAG" 2>/dev/null ||
+        iptables -w -t "$t" -I "$c" 1 "$@" -m comment --comment "$TAG"
 }
 
-# Deletes every rule carrying the lab's tag.
+# The lab's rules (tagged exactly, not a tag that merely starts the same), as `-A CHAIN ...` lines of TABLE.
+tagged_rules() { iptables -w -t "$1" -S 2>/dev/null | awk -v tag="--comment $TAG " 'index($0 " ", tag)' || true; }
+
 remove_rules() {
     local t line
     for t in nat filter; do
-        while line=$(iptables -t "$t" -S 2>/dev/null | grep -E -- "--comment \"?$TAG\"?( |\$)" | sed -n 1p) && [ -n "$line" ]; do
+        while line=$(tagged_rules "$t" | sed -n 1p) && [ -n "$line" ]; do
+            # The comment is a single word, so the line splits back into the same arguments.
             # shellcheck disable=SC2086
-            eval "iptables -t $t ${line/-A /-D }"
+            iptables -w -t "$t" ${line/#-A /-D } || die "could not remove rule: $line"
         done
     done
 }
 
-# Refuse any traffic unless the route to the host goes through the lab bridge.
-check_route() {
-    local ip
-    ip=$(host_ip "$1")
-    grep -q "dev $BRIDGE" <<<"$(ip route get "$ip" 2>/dev/null)" ||
-        die "refusing to send traffic to $ip: its route does not go through $BRIDGE ($(ip route get "$ip" 2>&1 | head -1))"
+ensure_network() {
+    local r out
+    r=$(ip -4 route show table all root "$SUBNET" 2>/dev/null | awk -v d="dev $BRIDGE" '!index($0 " ", d " ")' || true)
+    [ -z "$r" ] || die "refusing: $SUBNET is already routed through another device on this machine: $r"
+    ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+    [[ "$(ip -4 addr show dev "$BRIDGE")" == *" $GATEWAY/24 "* ]] || ip addr add "$GATEWAY/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    [ -f "$LAB/ip_forward.before" ] || cat /proc/sys/net/ipv4/ip_forward >"$LAB/ip_forward.before"
+    echo 1 >/proc/sys/net/ipv4/ip_forward
+    out=$(ip -4 route show default | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')
+    [ -n "$out" ] || die "no default route on this machine: the hosts could not reach Debian's mirror"
+    rule nat POSTROUTING -s "$SUBNET" ! -d "$SUBNET" -o "$out" -j MASQUERADE
+    rule filter FORWARD -i "$BRIDGE" -s "$SUBNET" -j ACCEPT
+    rule filter FORWARD -o "$BRIDGE" -d "$SUBNET" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 }
 
-mount_host() {
-    local n=$1 d
-    d=$(hdir "$n")
-    mkdir -p "$d/upper" "$d/work" "$d/root"
-    if ! mountpoint -q "$d/root"; then
-        mount -t overlay "lab-$n" -o "lowerdir=$LAB/base,upperdir=$d/upper,workdir=$d/work" "$d/root"
-    fi
-    if [ ! -f "$d/upper/.lab-created" ]; then
-        echo "lab-$n" >"$d/root/etc/hostname"
-        printf '127.0.1.1\tlab-%s\n' "$n" >>"$d/root/etc/hosts"
-        ssh-keygen -q -A -f "$d/root"
-        touch "$d/upper/.lab-created"
-    fi
+# The processes in a host's namespace that are not that host's (another lab's containers, strays).
+foreign_pids() {
+    local n=$1 p mine
+    [ -e "/run/netns/lab-$n" ] || return 0
+    mine=" $(host_pids "$n" | tr '\n' ' ') "
+    for p in $(ip netns pids "lab-$n" 2>/dev/null || true); do
+        if [[ "$mine" != *" $p "* ]]; then echo "$p"; fi
+    done
+}
+
+describe_pids() {
+    local p
+    for p in "${@:1:3}"; do printf '%s(%s) ' "$p" "$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | cut -c1-80)"; done
+    [ $# -le 3 ] || printf 'and %s more' $(($# - 3))
 }
 
 ensure_netns() {
-    local n=$1 ns="lab-$1" ip
+    local n=$1 ns="lab-$1" ip f
     ip=$(host_ip "$n")
+    mkdir -p /run/netns
+    if ! mountpoint -q /run/netns && [ ! -f "$LAB/run-netns.mount" ]; then
+        # `ip netns add` makes /run/netns a mount point: down undoes that when the lab made it.
+        touch "$LAB/run-netns.mount"
+    fi
+    # A name left by a reboot (/run on disk) or a half-done delete: a file that is no longer a namespace.
+    if [ -e "/run/netns/$ns" ] && ! mountpoint -q "/run/netns/$ns"; then
+        ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"
+    fi
+    f=$(foreign_pids "$n")
+    # shellcheck disable=SC2086
+    [ -z "$f" ] || die "namespace $ns is in use by processes that are not this lab's $n (another lab instance? $(hdir "$n")): $(describe_pids $f)"
     [ -e "/run/netns/$ns" ] || ip netns add "$ns"
     if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
         ip link del "vl-$n" 2>/dev/null || true
@@ -172,137 +257,286 @@ ensure_netns() {
     fi
     ip link set "vl-$n" master "$BRIDGE" up
     ip -n "$ns" link set lo up
-    grep -q "$ip/24" <<<"$(ip -n "$ns" addr show dev eth0)" || ip -n "$ns" addr add "$ip/24" dev eth0
+    [[ "$(ip -n "$ns" -4 addr show dev eth0)" == *" $ip/24 "* ]] || ip -n "$ns" addr add "$ip/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" route replace default via "$GATEWAY"
 }
 
-running() {
-    local p
-    p=$(cat "$(hdir "$1")/pid" 2>/dev/null) || return 1
-    [ -n "$p" ] && kill -0 "$p" 2>/dev/null && grep -q systemd-nspawn "/proc/$p/cmdline" 2>/dev/null
-}
+# --------------------------------------------------------------------------------------------------- hosts
 
-boot_host() {
-    local n=$1 d
-    d=$(hdir "$n")
-    running "$n" && return
-    mount_host "$n"
-    ensure_netns "$n"
-    # No --capability: nspawn's default set has no CAP_SYS_TIME.
-    setsid systemd-nspawn --boot --directory="$d/root" --machine="$n" --register=no --keep-unit \
-        --network-namespace-path="/run/netns/lab-$n" --resolv-conf=off --timezone=off --link-journal=no \
-        --console=passive >"$d/console.log" 2>&1 </dev/null &
-    echo $! >"$d/pid"
-}
-
-lab_ssh() {
-    local n=$1
-    shift
-    check_route "$n"
-    ssh -q -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-        -o ConnectTimeout=5 -o LogLevel=ERROR "root@$(host_ip "$n")" "$@"
-}
-
-wait_ssh() {
-    local n=$1 i
-    for i in $(seq 1 120); do
-        if lab_ssh "$n" true </dev/null 2>/dev/null; then
-            lab_ssh "$n" 'timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || true' </dev/null
-            return
-        fi
-        running "$n" || die "$n stopped while booting: $(tail -20 "$(hdir "$n")/console.log")"
-        sleep 1
+# The systemd-nspawn running this host: from the pid file, else found by its --directory (pid file lost).
+nspawn_pid() {
+    local d p c
+    d=$(hdir "$1")
+    p=$(cat "$d/pid" 2>/dev/null || true)
+    for p in $p $(grep -lx systemd-nspawn /proc/[0-9]*/comm 2>/dev/null | cut -d/ -f3); do
+        c=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" || true)
+        if [[ " $c " == *" --directory=$d/root "* ]]; then echo "$p"; return 0; fi
     done
-    die "$n: sshd did not answer in 120s: $(tail -20 "$(hdir "$n")/console.log")"
+    return 1
 }
 
-stop_host() {
-    local n=$1 d p i
+running() { nspawn_pid "$1" >/dev/null; }
+
+# Every process of the host: all processes in the pid namespace of those whose root is the host's overlay
+# (the container's systemd and everything below it, chrooted daemons included), also when systemd-nspawn
+# was killed and left the container orphaned. Never this machine's own pid namespace.
+host_pids() {
+    local r dev self
+    r="$(hdir "$1")/root"
+    mountpoint -q "$r" 2>/dev/null || return 0
+    dev=$(stat -c %d "$r")
+    self=$(stat -L -c %i "/proc/$$/ns/pid")
+    {
+        stat -L -c 'root %d %n' /proc/[0-9]*/root 2>/dev/null || true
+        stat -L -c 'pidns %i %n' /proc/[0-9]*/ns/pid 2>/dev/null || true
+    } | awk -v dev="$dev" -v self="$self" '
+        { split($3, a, "/"); p = a[3] }
+        $1 == "root" { if ($2 == dev) anchor[p] = 1; next }
+        { ns[p] = $2; if (p in anchor && $2 != self) mine[$2] = 1 }
+        END { for (p in ns) if (ns[p] in mine) print p }'
+}
+
+# The container is in the namespace named lab-<host> (not in one deleted under it).
+in_its_netns() {
+    local p
+    p=$(host_pids "$1")
+    p=${p%%$'\n'*}
+    [ -n "$p" ] && [ -e "/run/netns/lab-$1" ] &&
+        [ "$(stat -L -c %i "/proc/$p/ns/net" 2>/dev/null)" = "$(stat -L -c %i "/run/netns/lab-$1")" ]
+}
+
+mount_host() {
+    local n=$1 d dns
     d=$(hdir "$n")
-    if running "$n"; then
-        p=$(cat "$d/pid")
-        kill -TERM "$p" 2>/dev/null || true # nspawn: orderly shutdown of the container
-        for i in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 1; done
+    mkdir -p "$d/upper" "$d/work" "$d/root"
+    mountpoint -q "$d/root" || mount -t overlay "lab-$n" -o "lowerdir=$LAB/base,upperdir=$d/upper,workdir=$d/work" "$d/root"
+    if [ ! -f "$d/upper/.lab-created" ]; then
+        # First boot of a pristine host: its own name, host keys and resolver (the machine id comes from
+        # systemd on first boot).
+        echo "lab-$n" >"$d/root/etc/hostname"
+        printf '127.0.1.1\tlab-%s\n' "$n" >>"$d/root/etc/hosts"
+        dns=$(upstream_dns)
+        echo "nameserver $dns" >"$d/root/etc/resolv.conf"
+        ssh-keygen -q -A -f "$d/root" >/dev/null
+        touch "$d/upper/.lab-created"
+    fi
+}
+
+# stop_host HOST [halt|kill]: halt = orderly shutdown (bounded), kill = at once (the disk is dropped after).
+# Also clears what a crash left: orphaned container processes, a stale pid file, the overlay mount.
+stop_host() {
+    local n=$1 mode=${2:-halt} d p i pids
+    d=$(hdir "$n")
+    if p=$(nspawn_pid "$n") && [ "$mode" = halt ]; then
+        kill -TERM "$p" 2>/dev/null || true # systemd-nspawn asks the container's systemd to halt
+        for i in $(seq 1 $((STOP_WAIT * 5))); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.2
+        done
+    fi
+    for i in $(seq 1 50); do
+        pids=$(host_pids "$n")
+        [ -n "$pids" ] || break
+        # Killing the container's pid 1 ends its whole pid namespace; systemd-nspawn then exits.
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+        sleep 0.1
+    done
+    if p=$(nspawn_pid "$n"); then
+        for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || true
     fi
     rm -f "$d/pid"
-    if mountpoint -q "$d/root" 2>/dev/null; then umount "$d/root" || umount -l "$d/root"; fi
+    if mountpoint -q "$d/root" 2>/dev/null; then umount "$d/root" 2>/dev/null || umount -l "$d/root"; fi
 }
+
+boot_host() {
+    local n=$1 d p
+    d=$(hdir "$n")
+    if p=$(nspawn_pid "$n"); then
+        echo "$p" >"$d/pid" # a lost pid file comes back
+        if in_its_netns "$n"; then
+            ensure_netns "$n" # links back on the bridge if it was recreated
+            return 0
+        fi
+        log "$n: its network namespace was removed under it: restarting it"
+    fi
+    stop_host "$n" kill # leftovers of a crash (no-op otherwise)
+    mount_host "$n"
+    ensure_netns "$n"
+    # No --capability: nspawn's default set has no CAP_SYS_TIME, and it is dropped explicitly too; no
+    # .nspawn settings file may add it (--settings=no).
+    setsid systemd-nspawn --boot --directory="$d/root" --machine="$n" --register=no --keep-unit \
+        --network-namespace-path="/run/netns/lab-$n" --resolv-conf=off --timezone=off --link-journal=no \
+        --settings=no --drop-capability=CAP_SYS_TIME --console=passive \
+        >"$d/console.log" 2>&1 </dev/null 9>&- &
+    echo $! >"$d/pid"
+}
+
+ssh_opts() {
+    SSH_OPTS=(-q -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+        -o ConnectTimeout=5 -o LogLevel=ERROR -o ServerAliveInterval=15 -o ServerAliveCountMax=4)
+}
+
+# lab_ssh HOST [CMD...]; LAB_SSH_TTY=1 asks for a terminal (an interactive shell).
+lab_ssh() {
+    local n=$1 ip
+    shift
+    ip=$(host_ip "$n")
+    check_route "$n"
+    ssh_opts
+    [ "${LAB_SSH_TTY:-0}" != 1 ] || SSH_OPTS+=(-t)
+    # shellcheck disable=SC2029 # the command runs on the host, as ssh does
+    ssh "${SSH_OPTS[@]}" "root@$ip" "$@"
+}
+
+console_tail() { tail -n 25 "$(hdir "$1")/console.log" 2>/dev/null | sed 's/^/    /'; }
+
+wait_ssh() {
+    local n=$1 t0=$SECONDS
+    while ! lab_ssh "$n" true </dev/null 2>/dev/null; do
+        running "$n" || die "$n stopped while booting; console log tail:
+$(console_tail "$n")"
+        [ $((SECONDS - t0)) -lt "$SSH_WAIT" ] || die "$n: sshd did not answer in ${SSH_WAIT}s; console log tail:
+$(console_tail "$n")"
+        sleep 0.5
+    done
+}
+
+wait_systemd() {
+    local n=$1 st
+    st=$(lab_ssh "$n" "timeout $SYSTEMD_WAIT systemctl is-system-running --wait 2>/dev/null; true" </dev/null || true)
+    case "$st" in
+        running) ;;
+        degraded) log "$n: systemd degraded; failed units: $(failed_units "$n")" ;;
+        *) die "$n: systemd did not finish booting in ${SYSTEMD_WAIT}s (state '${st:-?}'); jobs:
+$(lab_ssh "$n" 'systemctl list-jobs --no-legend' </dev/null 2>&1 | sed 's/^/    /')" ;;
+    esac
+}
+
+failed_units() { lab_ssh "$1" 'systemctl list-units --failed --plain --no-legend | cut -d" " -f1 | paste -sd" "' </dev/null 2>/dev/null || true; }
+
+# ------------------------------------------------------------------------------------------------ commands
 
 cmd_up() {
+    local n t0 t
+    t0=$(now)
     need_root
     ensure_tools
-    timed build_base
-    timed ensure_network
-    local n
+    t=$(now); build_base; log "phase base image: $(since "$t")"
+    t=$(now); ensure_network; log "phase network: $(since "$t")"
+    t=$(now)
     for n in "${NAMES[@]}"; do boot_host "$n"; done
-    local t0=$SECONDS
+    log "phase boot (mounts, namespaces, nspawn): $(since "$t")"
+    t=$(now)
     for n in "${NAMES[@]}"; do wait_ssh "$n"; done
-    log "boot + ssh: $((SECONDS - t0))s"
-    cmd_status
+    log "phase ssh wait: $(since "$t")"
+    t=$(now)
+    for n in "${NAMES[@]}"; do wait_systemd "$n"; done
+    log "phase systemd wait: $(since "$t")"
+    log "up: $(since "$t0")"
 }
 
-# reset [HOST...]: the given hosts (default all) back to pristine.
+# reset [HOST...]: the given hosts (default all) back to pristine: killed at once (their disk is dropped),
+# overlay layer wiped, booted again.
 cmd_reset() {
     need_root
-    local n d hosts=("$@")
+    local n t0 hosts=("$@")
+    t0=$(now)
     [ ${#hosts[@]} -gt 0 ] || hosts=("${NAMES[@]}")
-    for n in "${hosts[@]}"; do host_ip "$n" >/dev/null; stop_host "$n" & done
+    for n in "${hosts[@]}"; do host_ip "$n" >/dev/null; done
+    for n in "${hosts[@]}"; do stop_host "$n" kill & done
     wait
-    for n in "${hosts[@]}"; do
-        d=$(hdir "$n")
-        rm -rf "$d/upper" "$d/work"
-    done
+    for n in "${hosts[@]}"; do wipe "$(hdir "$n")/upper" "$(hdir "$n")/work"; done
+    log "phase stop + wipe: $(since "$t0")"
     cmd_up
+    log "reset ${hosts[*]}: $(since "$t0")"
 }
 
 cmd_down() {
     need_root
-    local n
-    for n in "${NAMES[@]}"; do stop_host "$n" & done
+    local n f inuse=()
+    for n in "${NAMES[@]}"; do stop_host "$n" halt & done
     wait
     for n in "${NAMES[@]}"; do
-        ip netns del "lab-$n" 2>/dev/null || true
+        f=$(foreign_pids "$n")
+        if [ -n "$f" ]; then
+            # shellcheck disable=SC2086
+            log "namespace lab-$n is still used by processes that are not this lab's; left in place: $(describe_pids $f)"
+            inuse+=("$n")
+            continue
+        fi
+        ip netns del "lab-$n" 2>/dev/null || rm -f "/run/netns/lab-$n"
         ip link del "vl-$n" 2>/dev/null || true
     done
+    if [ ${#inuse[@]} -gt 0 ]; then
+        die "down incomplete: another lab instance uses ${inuse[*]}; bridge, NAT rules and ip_forward left as they are"
+    fi
     ip link del "$BRIDGE" 2>/dev/null || true
     remove_rules
     if [ -f "$LAB/ip_forward.before" ]; then
         cat "$LAB/ip_forward.before" >/proc/sys/net/ipv4/ip_forward
         rm -f "$LAB/ip_forward.before"
     fi
-    log "down: hosts stopped; namespaces, links, mounts and NAT rules removed (disks kept in $LAB/hosts)"
+    if [ -f "$LAB/run-netns.mount" ]; then
+        if mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then umount /run/netns; fi
+        rm -f "$LAB/run-netns.mount"
+    fi
+    log "down: hosts stopped; namespaces, links, mounts and NAT/forward rules removed (disks kept in $LAB/hosts)"
 }
 
 cmd_status() {
-    local n st
-    printf '%-7s %-14s %-8s %-6s %s\n' HOST ADDRESS PID SSH SYSTEMD
+    local n p ip st ssh fu r
+    printf '%-7s %-14s %-8s %-4s %-10s %s\n' HOST ADDRESS PID SSH SYSTEMD FAILED-UNITS
     for n in "${NAMES[@]}"; do
-        if running "$n"; then
-            st=$(lab_ssh "$n" 'systemctl is-system-running 2>/dev/null; true' </dev/null 2>/dev/null || true)
-            printf '%-7s %-14s %-8s %-6s %s\n' "$n" "${ADDR[$n]}" "$(cat "$(hdir "$n")/pid")" "$([ -n "$st" ] && echo yes || echo no)" "${st:-?}"
+        ip=${ADDR[$n]}
+        if p=$(nspawn_pid "$n"); then
+            r=$(ip -4 route get "$ip" 2>&1 | head -1 || true)
+            if [[ " $r " != *" dev $BRIDGE "* ]]; then
+                ssh="-"; st="(no route via $BRIDGE: $r)"; fu=""
+            elif st=$(lab_ssh "$n" 'systemctl is-system-running 2>/dev/null; true' </dev/null 2>/dev/null) && [ -n "$st" ]; then
+                ssh=yes; fu=$(failed_units "$n")
+            else
+                ssh=no; st="?"; fu=""
+            fi
+            printf '%-7s %-14s %-8s %-4s %-10s %s\n' "$n" "$ip" "$p" "$ssh" "$st" "${fu:--}"
+        elif [ -n "$(host_pids "$n")" ]; then
+            printf '%-7s %-14s %-8s %-4s %-10s %s\n' "$n" "$ip" - - "orphaned (systemd-nspawn gone; up restarts it)" -
         else
-            printf '%-7s %-14s %-8s %-6s %s\n' "$n" "${ADDR[$n]}" - no stopped
+            printf '%-7s %-14s %-8s %-4s %-10s %s\n' "$n" "$ip" - - stopped -
         fi
     done
-    ip link show "$BRIDGE" >/dev/null 2>&1 && echo "bridge $BRIDGE: up" || echo "bridge $BRIDGE: absent"
-    echo "NAT rules: $(iptables -t nat -S 2>/dev/null | grep -cE -- "--comment \"?$TAG\"?( |\$)" || true)"
+    if ip link show "$BRIDGE" >/dev/null 2>&1; then
+        echo "bridge $BRIDGE: present ($(ip -4 -br addr show dev "$BRIDGE" | awk '{print $2, $3}'))"
+    else
+        echo "bridge $BRIDGE: absent"
+    fi
+    echo "namespaces: $(ip netns list 2>/dev/null | awk '/^lab-/ {print $1}' | paste -sd' ' || true)"
+    echo "NAT/forward rules ($TAG): nat $(tagged_rules nat | wc -l), filter $(tagged_rules filter | wc -l); ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)"
+    echo "overlay mounts: $(awk -v p="$LAB/hosts/" 'index($2, p) == 1 {print $2}' /proc/mounts | paste -sd' ' || true)"
 }
 
 main() {
-    local c=${1:-status}
+    local c=${1:-status} h
     shift || true
     case "$c" in
-        up) cmd_up ;;
-        down) cmd_down ;;
-        reset) cmd_reset "$@" ;;
+        up) take_lock; cmd_up ;;
+        down) take_lock; cmd_down ;;
+        reset) take_lock; cmd_reset "$@" ;;
         status) cmd_status ;;
-        ssh) [ $# -ge 1 ] || die "usage: lab.sh ssh HOST [CMD...]"; local h=$1; shift; host_ip "$h" >/dev/null; lab_ssh "$h" "$@" ;;
-        stop) need_root; host_ip "${1:?host}" >/dev/null; stop_host "$1" ;;
-        start) need_root; host_ip "${1:?host}" >/dev/null; ensure_network; boot_host "$1"; wait_ssh "$1" ;;
+        ssh)
+            [ $# -ge 1 ] || die "usage: lab.sh ssh HOST [CMD...]"
+            h=$1; shift; host_ip "$h" >/dev/null
+            if [ $# -eq 0 ] && [ -t 0 ]; then LAB_SSH_TTY=1 lab_ssh "$h"; else lab_ssh "$h" "$@"; fi ;;
+        stop) need_root; host_ip "${1:-}" >/dev/null; take_lock; stop_host "$1" halt ;;
+        start)
+            need_root; host_ip "${1:-}" >/dev/null; take_lock
+            # Never rebuilds the base here: that would wipe the other hosts too.
+            [ "$(cat "$LAB/base/.complete" 2>/dev/null)" = "$BASE_VERSION" ] || die "no current base image: run lab/lab.sh up first"
+            ensure_network; boot_host "$1"; wait_ssh "$1"; wait_systemd "$1" ;;
         key) echo "$KEY" ;;
-        *) die "usage: lab.sh up|down|reset [HOST...]|status|ssh HOST [CMD]|stop HOST|start HOST|key" ;;
+        *) die "usage: lab.sh up|down|reset [HOST...]|status|ssh HOST [CMD...]|stop HOST|start HOST|key" ;;
     esac
 }
 
