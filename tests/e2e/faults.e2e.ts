@@ -42,6 +42,7 @@ describe("end-to-end: faults, bad days and recovery", function () {
     after(() => {
         removeStack(STACK);
         sh(`rm -f ${FILE}`);
+        sh("lab/lab.sh reset"); // pristine hosts for whatever runs next
         console.log(`\n  Fault report (${ENGINE === "pulumi" ? "Pulumi engine" : "runner, not the Pulumi engine"}):\n${report.map((l) => `    ${l}`).join("\n")}`);
     });
 

@@ -286,6 +286,8 @@ describe("end-to-end on the lab: a second stack with three etcd members", functi
         } finally {
             removeStack(STACK3);
             sh(`rm -f Pulumi.${STACK3}.yaml`);
+            // Leave pristine hosts: destroy keeps etcd data by design, and a later dev up must not meet it.
+            sh("lab/lab.sh reset");
         }
     });
 });
