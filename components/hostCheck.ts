@@ -61,37 +61,49 @@ export async function sshRun(c: CheckConnection, cmd: string, stdin: string, tim
 function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeoutMs: number): Promise<string> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const { Client } = require("ssh2");
+    const where = `${c.host}:${c.port}`;
     return new Promise((resolve, reject) => {
         const conn = new Client();
         let out = "";
         let err = "";
-        const timer = setTimeout(() => {
+        let ready = false;
+        let settled = false;
+        let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+        const tail = () => (out + err).split("\n").slice(-30).join("\n");
+        // Every way this can end names the host: a refused or rejected dial (retried by sshRun), a connection
+        // lost while the command ran (a host stopped mid-run), a timeout, or the command's own exit status.
+        const settle = (e: Error | undefined, value?: string) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
             conn.end();
-            reject(new Error(`${c.host}: timed out after ${timeoutMs / 1000}s running ${cmd}`));
-        }, timeoutMs);
+            if (e) reject(e);
+            else resolve(value!);
+        };
+        timer = setTimeout(() => settle(new Error(`${where}: timed out after ${timeoutMs / 1000}s running "${cmd}"`)), timeoutMs);
         conn.on("ready", () => {
+            ready = true;
             conn.exec(cmd, (e: Error | undefined, stream: any) => {
-                if (e) {
-                    clearTimeout(timer);
-                    conn.end();
-                    return reject(e);
-                }
+                if (e) return settle(new Error(`${where}: ssh: cannot run "${cmd}": ${e.message}`));
                 stream.on("data", (d: Buffer) => (out += d.toString()));
                 stream.stderr.on("data", (d: Buffer) => (err += d.toString()));
-                stream.on("close", (code: number) => {
-                    clearTimeout(timer);
-                    conn.end();
-                    if (code === 0) resolve(out);
-                    else reject(new Error(`${c.host}: "${cmd}" exited ${code}:\n${(out + err).split("\n").slice(-30).join("\n")}`));
+                stream.on("close", (code: number | undefined, signal: string | undefined) => {
+                    if (code === 0) return settle(undefined, out);
+                    const why = code === undefined || code === null ? `ended without an exit status${signal ? ` (signal ${signal})` : ""}: the connection was lost` : `exited ${code}`;
+                    settle(new Error(`${where}: "${cmd}" ${why}:\n${tail()}`));
                 });
                 stream.end(stdin);
             });
         });
         conn.on("error", (e: Error) => {
-            clearTimeout(timer);
-            reject(Object.assign(new Error(`${c.host}:${c.port}: ssh: ${e.message}`), { dialError: true }));
+            // Before the session is up it is a dial error (retried); after, the host went away mid-command.
+            if (!ready) settle(Object.assign(new Error(`${where}: ssh: ${e.message}`), { dialError: true }));
+            else settle(new Error(`${where}: ssh: connection lost while running "${cmd}": ${e.message}\n${tail()}`));
         });
-        conn.connect({ host: c.host, port: c.port, username: c.user, privateKey: c.privateKey, readyTimeout: 20000 });
+        conn.on("close", () => settle(new Error(`${where}: ssh: connection closed${ready ? ` while running "${cmd}"` : " before the session was ready"}\n${tail()}`)));
+        conn.connect({ host: c.host, port: c.port, username: c.user, privateKey: c.privateKey, readyTimeout: 20000,
+            // A host that vanishes mid-command (no RST) is noticed within about 30 s.
+            keepaliveInterval: 5000, keepaliveCountMax: 6 });
     });
 }
 

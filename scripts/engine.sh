@@ -6,8 +6,8 @@
 #   pulumi-language-nodejs          language host of the CLI's release commit; that module
 #                                   is not served, so it falls back to the v3.68.0 one
 #                                   (last release with it inside github.com/pulumi/pulumi/sdk/v3)
-#   pulumi-resource-command         provider for @pulumi/command 1.2.1 (not served as of
-#                                   2026-11-24: reported as MISSING, exit code 2)
+#   pulumi-resource-command         provider for @pulumi/command 1.2.1 } neither served as of 2026-11-25:
+#   pulumi-resource-random          provider for @pulumi/random 4.21.2 } reported as MISSING, exit code 2
 #   pulumi-resource-pulumi-nodejs   launcher for pulumi.dynamic providers (node_modules)
 #
 # A pulumi already on PATH (outside .tools) is used (symlinked) instead of being built.
@@ -37,7 +37,8 @@ LANG_MODULE="github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3"
 COMMAND_VERSION="1.2.1"                         # @pulumi/command pinned by package.json
 COMMAND_ROOT_MODULE="github.com/pulumi/pulumi-command"   # tag v1.2.1 -> release commit
 COMMAND_MODULE="github.com/pulumi/pulumi-command/provider"
-COMMAND_VERSION_PKG="github.com/pulumi/pulumi-command/provider/pkg/version"
+RANDOM_VERSION="4.21.2"                         # @pulumi/random locked by package-lock.json
+RANDOM_MODULE="github.com/pulumi/pulumi-random/provider/v4"
 NODEJS_SDK_VERSION="3.248.0"                    # @pulumi/pulumi pinned by package.json
 # The @pulumi/pulumi SDK whose cmd/dynamic-provider the launcher runs.
 DYNPROV_JS="$ROOT/node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js"
@@ -92,6 +93,17 @@ mod_json() {
   mkdir -p "$d"
   [[ -f "$d/go.mod" ]] || printf 'module engine/scratch\n\ngo 1.25\n' >"$d/go.mod"
   (cd "$d" && go mod download -json "$1")
+}
+
+# pseudo_of MODULE@TAG BASE: the pseudo-version BASE-<commit time>-<commit> of the commit TAG points at
+# (for an untagged module of the same repository)
+pseudo_of() {
+  local info hash time
+  info="$(mod_json "$1")"
+  hash="$(jq -r '.Origin.Hash // empty' <<<"$info")"
+  time="$(jq -r '.Time // empty' "$(jq -r '.Info // "/dev/null"' <<<"$info")" 2>/dev/null || true)"
+  [[ -n "$hash" && -n "$time" ]] || { echo "engine.sh: no commit for $1 from the module proxy" >&2; exit 1; }
+  printf '%s-%s-%s\n' "$2" "$(date -u -d "$time" +%Y%m%d%H%M%S)" "${hash:0:12}"
 }
 
 # copy_replaces GOMOD_FILE: copy module (not directory) replace directives into ./go.mod
@@ -160,11 +172,8 @@ install_language_nodejs() {
   fi
 
   # The module has no tags: use the pseudo-version of pkg/v3 v3.259.0's release commit.
-  local info hash time pseudo d="$SRC/language-nodejs" out
-  info="$(mod_json "$PKG_MODULE@v$PULUMI_VERSION")"
-  hash="$(jq -r '.Origin.Hash // empty' <<<"$info")"
-  time="$(jq -r '.Info' <<<"$info" | xargs cat | jq -r .Time)"
-  pseudo="v3.0.0-$(date -u -d "$time" +%Y%m%d%H%M%S)-${hash:0:12}"
+  local pseudo d="$SRC/language-nodejs" out
+  pseudo="$(pseudo_of "$PKG_MODULE@v$PULUMI_VERSION" v3.0.0)"
   log "$name: building $LANG_MODULE@$pseudo (release commit of v$PULUMI_VERSION)"
   if ! out="$(mod_json "$LANG_MODULE@$pseudo" 2>&1)" || jq -e '.Error' <<<"$out" >/dev/null 2>&1; then
     printf '%s\n' "go mod download $LANG_MODULE@$pseudo: $(jq -r '.Error // empty' <<<"$out" 2>/dev/null || printf '%s' "$out")" \
@@ -226,50 +235,55 @@ install_language_nodejs_fallback() {
   log "$name: built (fallback v$LANG_FALLBACK_VERSION)"
 }
 
-# ---- 3. pulumi-resource-command ----------------------------------------------------
-install_command_provider() {
-  local amb name=pulumi-resource-command
-  if amb="$(ambient $name)"; then
-    if ! stamp_ok $name "ambient:$amb"; then ln -sfn "$amb" "$BIN/$name"; stamp_set $name "ambient:$amb"; fi
+# ---- 3. provider plugins: pulumi-resource-command, pulumi-resource-random ------------------
+# go_provider NAME MODULE VERSION VERSION_VAR PLAIN_VERSION: builds MODULE/cmd/NAME at VERSION (a tag or a
+# pseudo-version) from a wrapper module that keeps MODULE's replaces; VERSION_VAR=PLAIN_VERSION via -ldflags.
+# A refusal by the proxy is remembered (stamp) and reported as MISSING.
+go_provider() {
+  local name="$1" module="$2" version="$3" version_var="$4" plain="$5" amb out d="$SRC/$1"
+  if amb="$(ambient "$name")"; then
+    if ! stamp_ok "$name" "ambient:$amb"; then ln -sfn "$amb" "$BIN/$name"; stamp_set "$name" "ambient:$amb"; fi
     log "$name: using ambient $amb (version not checked)"; return
   fi
-  local want="built:v$COMMAND_VERSION"
-  if stamp_ok $name "$want"; then log "$name: v$COMMAND_VERSION already built"; return; fi
-  if refused $name; then
+  local want="built:v$plain"
+  if stamp_ok "$name" "$want"; then log "$name: v$plain already built"; return; fi
+  if refused "$name"; then
     log "$name: proxy refused it before: $(head -n1 "$STAMPS/$name.refused")"
-    MISSING+=("$name v$COMMAND_VERSION"); return
+    MISSING+=("$name v$plain"); return
   fi
-
-  # pulumi-command tags only vX and sdk/vX: the provider module is had by the
-  # pseudo-version of the commit that tag v1.2.1 points at.
-  local info hash time pseudo d="$SRC/command-provider" out
-  info="$(mod_json "$COMMAND_ROOT_MODULE@v$COMMAND_VERSION")"
-  hash="$(jq -r '.Origin.Hash // empty' <<<"$info")"
-  time="$(jq -r '.Info' <<<"$info" | xargs cat | jq -r .Time)"
-  pseudo="v0.0.0-$(date -u -d "$time" +%Y%m%d%H%M%S)-${hash:0:12}"
-  log "$name: building $COMMAND_MODULE@$pseudo (commit of tag v$COMMAND_VERSION)"
-  if ! out="$(mod_json "$COMMAND_MODULE@$pseudo" 2>&1)" || jq -e '.Error' <<<"$out" >/dev/null 2>&1; then
-    printf '%s\n' "go mod download $COMMAND_MODULE@$pseudo: $(jq -r '.Error // empty' <<<"$out" 2>/dev/null || printf '%s' "$out")" \
+  log "$name: building $module@$version"
+  if ! out="$(mod_json "$module@$version" 2>&1)" || jq -e '.Error' <<<"$out" >/dev/null 2>&1; then
+    printf '%s\n' "go mod download $module@$version: $(jq -r '.Error // empty' <<<"$out" 2>/dev/null || printf '%s' "$out")" \
       >"$STAMPS/$name.refused"
     log "$name: NOT AVAILABLE: $(cat "$STAMPS/$name.refused")"
-    MISSING+=("$name v$COMMAND_VERSION"); return
+    MISSING+=("$name v$plain"); return
   fi
   rm -rf "$d"; mkdir -p "$d"
   (
     cd "$d"
-    printf 'module engine/command-provider\n\ngo 1.25\n' >go.mod
-    go mod edit -require="$COMMAND_MODULE@$pseudo"
+    printf 'module engine/%s\n\ngo %s\n' "$name" "$(go mod edit -json "$(jq -r .GoMod <<<"$out")" | jq -r '.Go // "1.25"')" >go.mod
+    go mod edit -require="$module@$version"
     copy_replaces "$(jq -r .GoMod <<<"$out")"
   )
   if ! run_logged "$LOGS/$name.log" bash -c "cd '$d' \
-      && go get '$COMMAND_MODULE/cmd/$name@$pseudo' \
-      && go build -trimpath -ldflags '-s -w -X $COMMAND_VERSION_PKG.Version=$COMMAND_VERSION' \
-           -o '$BIN/$name.new' '$COMMAND_MODULE/cmd/$name'"; then
+      && go get '$module/cmd/$name@$version' \
+      && go build -trimpath -ldflags '-s -w -X $version_var=$plain' -o '$BIN/$name.new' '$module/cmd/$name'"; then
     tail -n 30 "$LOGS/$name.log" >&2
     echo "engine.sh: building $name failed (log: $LOGS/$name.log)" >&2; exit 1
   fi
-  mv -f "$BIN/$name.new" "$BIN/$name"; stamp_set $name "$want"
+  mv -f "$BIN/$name.new" "$BIN/$name"; stamp_set "$name" "$want"
   log "$name: built"
+}
+
+install_command_provider() {
+  # pulumi-command tags only vX and sdk/vX: its provider module is had by the pseudo-version of the commit
+  # that tag v1.2.1 points at.
+  go_provider pulumi-resource-command "$COMMAND_MODULE" "$(pseudo_of "$COMMAND_ROOT_MODULE@v$COMMAND_VERSION" v0.0.0)" \
+    "$COMMAND_MODULE/pkg/version.Version" "$COMMAND_VERSION"
+}
+
+install_random_provider() {
+  go_provider pulumi-resource-random "$RANDOM_MODULE" "v$RANDOM_VERSION" "$RANDOM_MODULE/version.Version" "$RANDOM_VERSION"
 }
 
 # ---- 4. pulumi-resource-pulumi-nodejs (dynamic providers) -------------------------
@@ -309,6 +323,7 @@ install_dynamic_launcher
 install_cli
 install_language_nodejs
 install_command_provider
+install_random_provider
 
 export PATH="$BIN:$PATH"
 # built_from BIN MODULE: the module version recorded in a Go binary's build info
@@ -316,13 +331,13 @@ built_from() { go version -m "$1" 2>/dev/null | awk -v m="$2" '$1=="mod"||$1=="d
 echo
 echo "== Pulumi engine in ${BIN#$ROOT/} ($((SECONDS - T0))s) =="
 printf '%-30s %s\n' "pulumi version" "$(PULUMI_SKIP_UPDATE_CHECK=1 pulumi version 2>&1)"
-for p in pulumi-language-nodejs pulumi-resource-command pulumi-resource-pulumi-nodejs; do
+for p in pulumi-language-nodejs pulumi-resource-command pulumi-resource-random pulumi-resource-pulumi-nodejs; do
   if [[ ! -x "$BIN/$p" ]]; then printf '%-30s %s\n' "$p" "MISSING"; continue; fi
   case "$p" in
     pulumi-language-nodejs)
       v="$(built_from "$BIN/$p" "$LANG_MODULE")"; [[ -n "$v" ]] || v="$(built_from "$BIN/$p" "$LANG_FALLBACK_MODULE")" ;;
-    pulumi-resource-command)
-      v="$(built_from "$BIN/$p" "$COMMAND_MODULE") version=$("$BIN/$p" -version 2>&1 | head -n1 || true)" ;;
+    pulumi-resource-command|pulumi-resource-random)
+      v="$(built_from "$BIN/$p" "$([[ $p == *command ]] && echo "$COMMAND_MODULE" || echo "$RANDOM_MODULE")") version=$("$BIN/$p" -version 2>&1 | head -n1 || true)" ;;
     *) v="exec node ${DYNPROV_JS#$ROOT/} (@pulumi/pulumi $(jq -r .version "$ROOT/node_modules/@pulumi/pulumi/package.json"))" ;;
   esac
   printf '%-30s %s  [%s]\n' "$p" "${v:-?}" "$(cat "$STAMPS/$p" 2>/dev/null || echo '?')"
