@@ -41,6 +41,8 @@ const topology = buildTopology(cfg, privateKey);
 export const inventory = topology.inventory;
 /** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
 export const etcdClientEndpoints = topology.etcdClientEndpoints;
+/** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); undefined otherwise. */
+export const etcdClientTls = topology.etcdClientTls;
 /** The registry through nginx, e.g. "http://registry.danran.com" (port 80); undefined without a registry host. */
 export const registryEndpoint = topology.registry?.endpoint;
 /** Basic-auth credentials of the registry {username, password} (secret); undefined when registryAuth is false. */

@@ -52,6 +52,8 @@ export interface TopologyConfig {
         readonly storageDir: string;
     };
     readonly etcdMembers: readonly EtcdMemberSpec[];
+    /** etcd client and peer TLS with a private CA (https URLs, client certificates required). */
+    readonly etcdTls: boolean;
     /** Track drift of every managed file and service (read over SSH on `pulumi refresh`). */
     readonly driftChecks: boolean;
 }
@@ -95,6 +97,7 @@ export const CONFIG_KEYS = [
     "registryUser",
     "registryStorageDir",
     "etcdMembers",
+    "etcdTls",
     "driftChecks",
 ] as const;
 
@@ -273,7 +276,7 @@ function parseHosts(raw: RawConfig, p: Problems): HostSpec[] {
     return hosts;
 }
 
-function parseEtcdMembers(raw: RawConfig, hosts: readonly HostSpec[], p: Problems): EtcdMemberSpec[] {
+function parseEtcdMembers(raw: RawConfig, hosts: readonly HostSpec[], tls: boolean, p: Problems): EtcdMemberSpec[] {
     const v = parseJson(raw.etcdMembers, "etcdMembers", p);
     let entries: { at: string; o: Record<string, unknown> }[];
     if (v === undefined || (Array.isArray(v) && v.length === 0)) {
@@ -307,15 +310,17 @@ function parseEtcdMembers(raw: RawConfig, hosts: readonly HostSpec[], p: Problem
             p.add(`${at}.name`, `must be a name label, got ${JSON.stringify(name)}`);
             return;
         }
+        const want = tls ? "https" : "http";
         const urls: Record<"clientUrl" | "peerUrl", string> = {
-            clientUrl: `http://${host.address}:${ETCD_CLIENT_PORT}`,
-            peerUrl: `http://${name}:${ETCD_PEER_PORT}`,
+            clientUrl: `${want}://${host.address}:${ETCD_CLIENT_PORT}`,
+            peerUrl: `${want}://${name}:${ETCD_PEER_PORT}`,
         };
         for (const k of ["clientUrl", "peerUrl"] as const) {
             if (o[k] === undefined) continue;
             const u = o[k];
             const why = typeof u === "string" ? urlProblem(u) : `must be a URL string, got ${JSON.stringify(u)}`;
             if (why) p.add(`${at}.${k}`, why);
+            else if (!(u as string).startsWith(`${want}://`)) p.add(`${at}.${k}`, `"${u}" must be ${want}:// when etcdTls is ${tls}`);
             else urls[k] = u as string;
         }
         const peerPort = /:([0-9]+)\/?$/.exec(urls.peerUrl)?.[1] ?? String(ETCD_PEER_PORT);
@@ -398,7 +403,8 @@ export function parseConfig(raw: RawConfig, env: { fileReadable?: (path: string)
     }
     if (registryHost) registry = { host: registryHost.name, serverName, auth, user, storageDir };
 
-    const etcdMembers = parseEtcdMembers(raw, hosts, p);
+    const etcdTls = bool(raw, "etcdTls", false, p);
+    const etcdMembers = parseEtcdMembers(raw, hosts, etcdTls, p);
     const driftChecks = bool(raw, "driftChecks", true, p);
 
     // Every name that goes into /etc/hosts must be unique across hosts.
@@ -427,6 +433,7 @@ export function parseConfig(raw: RawConfig, env: { fileReadable?: (path: string)
         firewallUnits,
         registry,
         etcdMembers,
+        etcdTls,
         driftChecks,
     };
 }

@@ -3,7 +3,18 @@ import * as random from "@pulumi/random";
 import { HostBase } from "./hostBase";
 import { hostStep } from "./hostScript";
 import { EtcdMemberSpec } from "./config";
-import { renderEtcdEnv } from "./render";
+import { ETCD_PKI_DIR, renderEtcdEnv } from "./render";
+
+/** A member's TLS material (etcdTls), from the cluster's EtcdPki. */
+export interface EtcdMemberTls {
+    readonly ca: pulumi.Input<string>;
+    /** The member's certificate (server and peer) and key. */
+    readonly cert: pulumi.Input<string>;
+    readonly key: pulumi.Input<string>;
+    /** The client certificate and key etcdctl uses on the host (health checks, member replacement). */
+    readonly clientCert: pulumi.Input<string>;
+    readonly clientKey: pulumi.Input<string>;
+}
 
 export interface EtcdMemberArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
@@ -16,6 +27,8 @@ export interface EtcdMemberArgs {
     readonly members: readonly EtcdMemberSpec[];
     /** ETCD_INITIAL_CLUSTER_TOKEN, shared by all members (see newEtcdClusterToken). */
     readonly clusterToken: pulumi.Input<string>;
+    /** Client and peer TLS; the URLs in `member` must then be https. Default: none (plain http, as documented). */
+    readonly tls?: EtcdMemberTls;
     /** Seconds to wait for the member to report healthy. Default: 300. */
     readonly healthTimeout?: number;
     /** Further resources to wait for: every member's HostBase (peer names must resolve), this host's TimeSync and FirewallOff. */
@@ -44,7 +57,17 @@ export class EtcdMember extends pulumi.ComponentResource {
             scriptDir: args.host.scriptDir,
             script: "etcd.sh",
             params: {
-                ETCD_ENV: pulumi.output(args.clusterToken).apply((t) => renderEtcdEnv(args.member, args.members, t)),
+                ETCD_ENV: pulumi.output(args.clusterToken).apply((t) => renderEtcdEnv(args.member, args.members, t, args.tls !== undefined)),
+                ...(args.tls
+                    ? {
+                          PKI_DIR: ETCD_PKI_DIR,
+                          TLS_CA: args.tls.ca,
+                          TLS_CERT: args.tls.cert,
+                          TLS_KEY: pulumi.secret(args.tls.key),
+                          TLS_CLIENT_CERT: args.tls.clientCert,
+                          TLS_CLIENT_KEY: pulumi.secret(args.tls.clientKey),
+                      }
+                    : {}),
                 NAME: args.member.name,
                 DATA_DIR: args.member.dataDir,
                 CLIENT_URL: args.member.clientUrl,

@@ -166,7 +166,7 @@ export interface HostCheckArgs {
 
 /** Tracks drift of one host step (see the file comment). */
 export class HostCheck extends pulumi.dynamic.Resource {
-    public readonly drift!: pulumi.Output<Record<string, string>>;
+    declare public readonly drift: pulumi.Output<Record<string, string>>;
 
     constructor(name: string, args: HostCheckArgs, opts?: pulumi.CustomResourceOptions) {
         super(

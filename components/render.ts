@@ -112,9 +112,25 @@ function renderNtp(plan: TimePlan): string {
     return lines.join("\n") + "\n";
 }
 
+/** Where etcd.sh puts a member's TLS files (etcdTls): ca.crt, member.crt, member.key, client.crt, client.key. */
+export const ETCD_PKI_DIR = "/etc/etcd/pki";
+
 /** The etcd environment file (/etc/etcd/etcd.conf on EL, /etc/default/etcd on Debian/Ubuntu). */
-export function renderEtcdEnv(member: EtcdMemberSpec, all: readonly EtcdMemberSpec[], token: string): string {
+export function renderEtcdEnv(member: EtcdMemberSpec, all: readonly EtcdMemberSpec[], token: string, tls = false): string {
     const q = (k: string, v: string) => `${k}="${v}"`;
+    const tlsLines = tls
+        ? [
+              // Client and peer TLS with the cluster's CA; both sides must show a certificate it signed.
+              q("ETCD_CERT_FILE", `${ETCD_PKI_DIR}/member.crt`),
+              q("ETCD_KEY_FILE", `${ETCD_PKI_DIR}/member.key`),
+              q("ETCD_TRUSTED_CA_FILE", `${ETCD_PKI_DIR}/ca.crt`),
+              q("ETCD_CLIENT_CERT_AUTH", "true"),
+              q("ETCD_PEER_CERT_FILE", `${ETCD_PKI_DIR}/member.crt`),
+              q("ETCD_PEER_KEY_FILE", `${ETCD_PKI_DIR}/member.key`),
+              q("ETCD_PEER_TRUSTED_CA_FILE", `${ETCD_PKI_DIR}/ca.crt`),
+              q("ETCD_PEER_CLIENT_CERT_AUTH", "true"),
+          ]
+        : [];
     return [
         `# ${HEADER}`,
         q("ETCD_NAME", member.name),
@@ -125,6 +141,7 @@ export function renderEtcdEnv(member: EtcdMemberSpec, all: readonly EtcdMemberSp
         q("ETCD_ADVERTISE_CLIENT_URLS", member.clientUrl),
         q("ETCD_INITIAL_CLUSTER", all.map((m) => `${m.name}=${m.peerUrl}`).join(",")),
         q("ETCD_INITIAL_CLUSTER_TOKEN", token),
+        ...tlsLines,
         // ETCD_INITIAL_CLUSTER_STATE is etcd's default "new"; etcd.sh sets "existing" (systemd drop-in) when it
         // replaces a member whose host lost its data.
         "",

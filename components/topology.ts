@@ -9,6 +9,7 @@ import { TimeSync } from "./timeSync";
 import { FirewallOff } from "./firewallOff";
 import { PrivateRegistry } from "./privateRegistry";
 import { EtcdMember, newEtcdClusterToken } from "./etcdMember";
+import { EtcdPki, memberSans } from "./etcdPki";
 import { renderHostsBlock, renderTimeConfig, timePlan } from "./render";
 
 export interface HostInventoryEntry {
@@ -27,6 +28,8 @@ export interface Topology {
     readonly etcd: EtcdMember[];
     readonly inventory: HostInventoryEntry[];
     readonly etcdClientEndpoints: string[];
+    /** With etcdTls: the CA and client certificate and key for etcd clients (secret). */
+    readonly etcdClientTls?: pulumi.Output<{ ca: string; cert: string; key: string }>;
 }
 
 export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<string>): Topology {
@@ -87,8 +90,13 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
     }
 
     const etcd: EtcdMember[] = [];
+    let etcdClientTls: Topology["etcdClientTls"];
     if (cfg.etcdMembers.length > 0) {
         const token = newEtcdClusterToken("etcd-cluster-token");
+        const pki = cfg.etcdTls ? new EtcdPki("etcd-pki", { members: cfg.etcdMembers.map((m) => ({ name: m.name, sans: memberSans(cfg, m) })) }) : undefined;
+        if (pki) {
+            etcdClientTls = pulumi.secret(pulumi.all([pki.caCert, pki.clientCert, pki.clientKey]).apply(([ca, cert, key]) => ({ ca, cert, key })));
+        }
         const memberHosts = [...new Set(cfg.etcdMembers.map((m) => m.host))].map((n) => hosts[n]);
         for (const m of cfg.etcdMembers) {
             etcd.push(
@@ -97,6 +105,13 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
                     member: m,
                     members: cfg.etcdMembers,
                     clusterToken: token.result,
+                    tls: pki && {
+                        ca: pki.caCert,
+                        cert: pki.certs.apply((c) => c[m.name]),
+                        key: pki.keys.apply((k) => k[m.name]),
+                        clientCert: pki.clientCert,
+                        clientKey: pki.clientKey,
+                    },
                     after: [...memberHosts, timeSync[m.host], firewall[m.host]],
                     driftCheck: cfg.driftChecks,
                 }),
@@ -119,5 +134,6 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
         etcd,
         inventory,
         etcdClientEndpoints: cfg.etcdMembers.map((m) => m.clientUrl),
+        etcdClientTls,
     };
 }

@@ -63,6 +63,15 @@ describe("parseConfig: the documented topology", () => {
         expect(cfg.scriptDir).to.equal("/usr/local/lib/host-topology");
     });
 
+    it("etcd TLS is off by default (the documented http URLs); etcdTls switches the default URLs to https", () => {
+        expect(cfg.etcdTls).to.equal(false);
+        const tls = parseConfig(documentedRaw({ etcdTls: "true" }));
+        expect(tls.etcdTls).to.equal(true);
+        expect(tls.etcdMembers.map((m) => [m.clientUrl, m.peerUrl, m.listenPeerUrl])).to.deep.equal([
+            ["https://192.168.100.2:2379", "https://etcd1:2380", "https://192.168.100.2:2380"],
+        ]);
+    });
+
     it("builds a three-member static cluster when etcdMembers lists three hosts", () => {
         const c = parseConfig(documentedRaw({ etcdMembers: JSON.stringify(["master", "node1", { host: "node2", name: "etcd-c" }]) }));
         expect(c.etcdMembers.map((m) => [m.host, m.name, m.clientUrl, m.peerUrl, m.listenPeerUrl])).to.deep.equal([
@@ -91,6 +100,9 @@ describe("parseConfig: bad input is rejected with the key named", () => {
         ["even etcd member count", documentedRaw({ etcdMembers: '["master","node1"]' }), /^etcdMembers: 2 members: an etcd cluster needs an odd number/],
         ["the notes' hhttp:// URL", documentedRaw({ etcdMembers: '[{"host":"master","clientUrl":"hhttp://192.168.100.2:2379"}]' }), /^etcdMembers\[0\]\.clientUrl: "hhttp:\/\/192\.168\.100\.2:2379": scheme "hhttp" is not http or https/],
         ["URL without port", documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"http://etcd1"}]' }), /^etcdMembers\[0\]\.peerUrl: .* has no port/],
+        ["http URL with etcdTls", documentedRaw({ etcdTls: "true", etcdMembers: '[{"host":"master","clientUrl":"http://192.168.100.2:2379"}]' }), /^etcdMembers\[0\]\.clientUrl: "http:\/\/192\.168\.100\.2:2379" must be https:\/\/ when etcdTls is true/],
+        ["https URL without etcdTls", documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"https://etcd1:2380"}]' }), /^etcdMembers\[0\]\.peerUrl: "https:\/\/etcd1:2380" must be http:\/\/ when etcdTls is false/],
+        ["etcdTls of wrong type", documentedRaw({ etcdTls: "on" }), /^etcdTls: must be true or false/],
         ["duplicate etcd host", documentedRaw({ etcdMembers: '["master","master","node1"]' }), /^etcdMembers: host "master" has more than one member/],
         ["bad domain", documentedRaw({ domain: "danran..com" }), /^domain: must be a DNS domain/],
         ["bad port type", documentedRaw({ sshPort: "twenty-two" }), /^sshPort: must be an integer/],

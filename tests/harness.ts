@@ -43,6 +43,17 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
                     state.bcryptHash = "$2a$10$mockmockmockmockmockmuZ0z9wC1z2Jm8Xq8c3m0O4H9bLx4i6K";
                 }
                 if (args.type === "random:index/randomString:RandomString") state.result = "mocktoken0123456789a";
+                if (args.type === "pulumi-nodejs:dynamic/host-topology:EtcdPki") {
+                    const names: string[] = (args.inputs.members ?? []).map((m: { name: string }) => m.name);
+                    Object.assign(state, {
+                        caCert: "mock-ca-cert",
+                        caKey: "mock-ca-key",
+                        certs: Object.fromEntries(names.map((n) => [n, `mock-cert-${n}`])),
+                        keys: Object.fromEntries(names.map((n) => [n, `mock-key-${n}`])),
+                        clientCert: "mock-client-cert",
+                        clientKey: "mock-client-key",
+                    });
+                }
                 return { id: `${args.name}-id`, state };
             },
             call(args: pulumi.runtime.MockCallArgs): Record<string, any> {

@@ -250,3 +250,42 @@ describe("program under mocks: drift checks", () => {
         expect(res.filter((r) => r.name.endsWith("-check"))).to.deep.equal([]);
     });
 });
+
+describe("program under mocks: etcd TLS (etcdTls)", () => {
+    it("one EtcdPki for the cluster; each member gets its own certificate and key on stdin, kept secret", async () => {
+        const { res, topo } = await build({ etcdTls: "true", etcdMembers: '["master","node1","node2"]' });
+        const pki = byName(res, "etcd-pki");
+        expect(pki.type).to.equal("pulumi-nodejs:dynamic/host-topology:EtcdPki");
+        expect(pki.inputs.members.map((m: any) => m.name)).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
+        expect(pki.inputs.members[1].sans).to.include.members(["DNS:etcd2", "DNS:node1", "DNS:node1.danran.com", "IP:192.168.100.3", "IP:127.0.0.1"]);
+        for (const [run, member] of [["master-etcd1-run", "etcd1"], ["node1-etcd2-run", "etcd2"], ["node2-etcd3-run", "etcd3"]]) {
+            const r = byName(res, run);
+            const p = params(r);
+            expect(p.TLS_CERT).to.equal(`mock-cert-${member}`);
+            expect(p.TLS_KEY).to.equal(`mock-key-${member}`);
+            expect(p.TLS_CA).to.equal("mock-ca-cert");
+            expect(p.TLS_CLIENT_KEY).to.equal("mock-client-key");
+            expect(p.PKI_DIR).to.equal("/etc/etcd/pki");
+            expect(p.ETCD_ENV).to.contain('ETCD_PEER_CLIENT_CERT_AUTH="true"');
+            expect(p.CLIENT_URL).to.match(/^https:\/\//);
+            expect(p.PEER_URL).to.equal(`https://${member}:2380`);
+            expect(p).not.to.have.property("CA_KEY");
+            expect(JSON.stringify(r.inputs)).not.to.contain("mock-ca-key");
+            expect(containsSecret(r.rawInputs.stdin), `${run} stdin secret`).to.equal(true);
+            expect(containsSecret(byName(res, run.replace(/-run$/, "-check")).rawInputs.stdin)).to.equal(true);
+        }
+        expect(topo.etcdClientEndpoints).to.deep.equal(["https://192.168.100.2:2379", "https://192.168.100.3:2379", "https://192.168.100.4:2379"]);
+        expect(await pulumi.isSecret(topo.etcdClientTls!)).to.equal(true);
+        expect(await valueOf(topo.etcdClientTls!)).to.deep.equal({ ca: "mock-ca-cert", cert: "mock-client-cert", key: "mock-client-key" });
+    });
+
+    it("without etcdTls: no PKI, no TLS parameters, plain http as documented", async () => {
+        const { res, topo } = await build();
+        expect(res.filter((r) => r.type.endsWith(":EtcdPki"))).to.deep.equal([]);
+        const p = params(byName(res, "master-etcd1-run"));
+        expect(Object.keys(p).filter((k) => k.startsWith("TLS_") || k === "PKI_DIR")).to.deep.equal([]);
+        expect(p.ETCD_ENV).not.to.contain("ETCD_CERT_FILE");
+        expect(containsSecret(byName(res, "master-etcd1-run").rawInputs.stdin)).to.equal(false);
+        expect(topo.etcdClientTls).to.equal(undefined);
+    });
+});

@@ -120,6 +120,27 @@ describe("rendered files (golden)", () => {
         expect(env).not.to.match(/hhttp|LISTEN_PEER_USER|\\\\/);
     });
 
+    it("etcd with etcdTls: https URLs, client and peer certificates required", () => {
+        const c = parseConfig(documentedRaw({ etcdTls: "true" }));
+        const env = renderEtcdEnv(c.etcdMembers[0], c.etcdMembers, "tok3n", true);
+        golden("etcd-etcd1-tls.env", env);
+        for (const line of [
+            'ETCD_LISTEN_CLIENT_URLS="https://192.168.100.2:2379"',
+            'ETCD_INITIAL_CLUSTER="etcd1=https://etcd1:2380"',
+            'ETCD_CERT_FILE="/etc/etcd/pki/member.crt"',
+            'ETCD_KEY_FILE="/etc/etcd/pki/member.key"',
+            'ETCD_TRUSTED_CA_FILE="/etc/etcd/pki/ca.crt"',
+            'ETCD_CLIENT_CERT_AUTH="true"',
+            'ETCD_PEER_CERT_FILE="/etc/etcd/pki/member.crt"',
+            'ETCD_PEER_KEY_FILE="/etc/etcd/pki/member.key"',
+            'ETCD_PEER_TRUSTED_CA_FILE="/etc/etcd/pki/ca.crt"',
+            'ETCD_PEER_CLIENT_CERT_AUTH="true"',
+        ]) {
+            expect(env.split("\n")).to.include(line);
+        }
+        expect(renderEtcdEnv(cfg.etcdMembers[0], cfg.etcdMembers, "tok3n")).not.to.contain("CERT");
+    });
+
     it("etcd: three members list each other in ETCD_INITIAL_CLUSTER", () => {
         const c = parseConfig(documentedRaw({ etcdMembers: '["master","node1","node2"]' }));
         const env = renderEtcdEnv(c.etcdMembers[1], c.etcdMembers, "tok3n");

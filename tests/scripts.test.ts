@@ -1016,6 +1016,11 @@ describe("host scripts: services, health and failures", function () {
         fs.writeFileSync(`${fresh.state}/etcd-members`, "91bc3c398fb3c146, unstarted, , http://etcd2:2380, , false\n");
         ok(fresh, "etcd.sh", "apply", params);
         expect(mutations(fresh)).not.to.satisfy((m: string[]) => m.some((l) => l.startsWith("etcdctl")));
+        // nor is a founding member its peers list by name (static bootstrap) but that never ran: no client URLs
+        const late = makeHost("debian12");
+        fs.writeFileSync(`${late.state}/etcd-members`, "8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, , false\n");
+        ok(late, "etcd.sh", "apply", params);
+        expect(mutations(late)).not.to.satisfy((m: string[]) => m.some((l) => l.startsWith("etcdctl")));
         // a member with its data in place is never touched
         fs.mkdirSync(path.join(fresh.root, ETCD.DATA_DIR, "member"));
         fs.writeFileSync(`${fresh.state}/etcd-members`, "91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n");
@@ -1080,5 +1085,73 @@ describe("host scripts: drift check", function () {
         expect(out).to.contain("changed /etc/chrony/chrony.conf");
         expect(mode(h, "/etc/chrony/chrony.conf")).to.equal(0o644);
         expect(fs.readdirSync(path.join(h.root, "etc/chrony"))).to.deep.equal(["chrony.conf"]);
+    });
+});
+
+describe("host scripts: etcd TLS (etcdTls)", function () {
+    this.timeout(30000);
+    const TLS = {
+        ...ETCD,
+        CLIENT_URL: "https://192.168.100.2:2379",
+        PKI_DIR: "/etc/etcd/pki",
+        TLS_CA: "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
+        TLS_CERT: "-----BEGIN CERTIFICATE-----\nmember\n-----END CERTIFICATE-----\n",
+        TLS_KEY: "-----BEGIN EC PRIVATE KEY-----\nmember-key-material\n-----END EC PRIVATE KEY-----\n",
+        TLS_CLIENT_CERT: "-----BEGIN CERTIFICATE-----\nclient\n-----END CERTIFICATE-----\n",
+        TLS_CLIENT_KEY: "-----BEGIN EC PRIVATE KEY-----\nclient-key-material\n-----END EC PRIVATE KEY-----\n",
+    };
+
+    for (const family of ["el7", "debian12"]) {
+        it(`${family}: writes the TLS files (member key for the etcd group only), etcdctl shows the client certificate; idempotent; never prints a key`, () => {
+            const h = makeHost(family);
+            const out = ok(h, "etcd.sh", "apply", TLS);
+            const pki = (f: string) => `/etc/etcd/pki/${f}`;
+            expect(read(h, pki("ca.crt"))).to.equal(TLS.TLS_CA);
+            expect(read(h, pki("member.crt"))).to.equal(TLS.TLS_CERT);
+            expect(read(h, pki("member.key"))).to.equal(TLS.TLS_KEY);
+            expect(read(h, pki("client.key"))).to.equal(TLS.TLS_CLIENT_KEY);
+            expect(mode(h, pki("ca.crt"))).to.equal(0o644);
+            expect(mode(h, pki("member.key"))).to.equal(0o640);
+            expect(mode(h, pki("client.key"))).to.equal(0o600);
+            // The etcd group exists only after the package is installed: the key is still given to it.
+            expect(calls(h)).to.contain(`chown root:etcd ${h.root}/etc/etcd/pki/member.key`);
+            const tlsArgs = `--cacert=${h.root}/etc/etcd/pki/ca.crt --cert=${h.root}/etc/etcd/pki/client.crt --key=${h.root}/etc/etcd/pki/client.key`;
+            expect(calls(h)).to.contain(`etcdctl ${tlsArgs} --endpoints=https://192.168.100.2:2379 --command-timeout=3s endpoint health`);
+            expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal(["systemctl enable -q etcd", "systemctl restart --no-block etcd"]);
+            for (const text of [out, calls(h)]) {
+                expect(text).not.to.contain("member-key-material");
+                expect(text).not.to.contain("client-key-material");
+            }
+            expect(ok(h, "etcd.sh", "check", TLS)).not.to.contain("drift");
+
+            clearCalls(h);
+            expectNoChange(ok(h, "etcd.sh", "apply", TLS), family, "etcd");
+            expect(mutations(h)).to.deep.equal([]);
+        });
+    }
+
+    it("a new certificate restarts etcd; a tampered key is drift; turning TLS off removes the files; remove keeps data", () => {
+        const h = makeHost("debian12");
+        ok(h, "etcd.sh", "apply", TLS);
+        clearCalls(h);
+        const renewed = ok(h, "etcd.sh", "apply", { ...TLS, TLS_CERT: TLS.TLS_CERT.replace("member", "member-renewed") });
+        expect(renewed).to.contain("changed /etc/etcd/pki/member.crt");
+        expect(mutations(h)).to.deep.equal(["systemctl restart --no-block etcd"]);
+
+        fs.writeFileSync(path.join(h.root, "/etc/etcd/pki/member.key"), "tampered\n");
+        const drift = ok(h, "etcd.sh", "check", TLS).split("\n").filter((l) => l.startsWith("drift"));
+        expect(drift).to.deep.equal(["drift /etc/etcd/pki/member.crt content differs", "drift /etc/etcd/pki/member.key content differs"]);
+
+        const plain = Object.fromEntries(Object.entries(TLS).filter(([k]) => !k.startsWith("TLS_") && k !== "PKI_DIR"));
+        const off = ok(h, "etcd.sh", "apply", { ...plain, CLIENT_URL: "http://192.168.100.2:2379" });
+        expect(off).to.contain("removed /etc/etcd/pki/member.key");
+        expect(exists(h, "/etc/etcd/pki")).to.equal(false);
+        expect(ok(h, "etcd.sh", "check", { ...plain, CLIENT_URL: "http://192.168.100.2:2379" })).not.to.contain("drift");
+
+        ok(h, "etcd.sh", "apply", TLS);
+        fs.writeFileSync(path.join(h.root, ETCD.DATA_DIR, "db"), "data");
+        ok(h, "etcd.sh", "remove", TLS);
+        expect(exists(h, "/etc/etcd/pki")).to.equal(false);
+        expect(read(h, `${ETCD.DATA_DIR}/db`)).to.equal("data");
     });
 });

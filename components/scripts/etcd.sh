@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # EtcdMember: etcd installed, configured (the environment file), enabled, and healthy. The data dir is kept.
 # Params: ETCD_ENV, NAME, DATA_DIR, CLIENT_URL, PEER_URL, PEER_CLIENT_URLS (the other members, comma-separated),
-# HEALTH_TIMEOUT (seconds).
+# HEALTH_TIMEOUT (seconds); with etcdTls also PKI_DIR, TLS_CA, TLS_CERT, TLS_KEY, TLS_CLIENT_CERT, TLS_CLIENT_KEY
+# (PEM), written to PKI_DIR as ca.crt, member.crt, member.key, client.crt, client.key; etcdctl then uses the
+# client certificate. Without them, TLS files an earlier apply wrote are removed.
 # A member whose data dir is gone (a reinstalled host) while the rest of the cluster runs is replaced:
 # removed from the cluster, added again, and started with ETCD_INITIAL_CLUSTER_STATE=existing.
 set -euo pipefail
@@ -13,7 +15,38 @@ need ETCD_ENV NAME DATA_DIR CLIENT_URL
 read -r -a pkgs <<<"$ETCD_PKGS"
 
 DROPIN=/etc/systemd/system/$ETCD_SVC.service.d/host-topology-join.conf
-peers() { ETCDCTL_API=3 etcdctl --endpoints="${P[PEER_CLIENT_URLS]}" --command-timeout=5s "$@"; }
+PKI_DIR=${P[PKI_DIR]:-/etc/etcd/pki}
+# file name, parameter, mode; "key" = the member key, readable by the etcd group when there is one (the
+# package creates it, so this is decided after the install)
+TLS_FILES=("ca.crt TLS_CA 0644" "member.crt TLS_CERT 0644" "member.key TLS_KEY key" "client.crt TLS_CLIENT_CERT 0644" "client.key TLS_CLIENT_KEY 0600")
+key_mode() { if getent group etcd >/dev/null; then echo "0640 root:etcd"; else echo 0600; fi; }
+ETCDCTL_TLS=()
+if [ -n "${P[TLS_CA]:-}" ]; then
+    need TLS_CERT TLS_KEY TLS_CLIENT_CERT TLS_CLIENT_KEY
+    ETCDCTL_TLS=(--cacert="$ROOT$PKI_DIR/ca.crt" --cert="$ROOT$PKI_DIR/client.crt" --key="$ROOT$PKI_DIR/client.key")
+fi
+tls() { [ ${#ETCDCTL_TLS[@]} -gt 0 ]; }
+# etcdctl with the client certificate when TLS is on (bash 4.2: an empty array needs the +-form under set -u).
+ctl() { ETCDCTL_API=3 etcdctl ${ETCDCTL_TLS[@]+"${ETCDCTL_TLS[@]}"} "$@"; }
+peers() { ctl --endpoints="${P[PEER_CLIENT_URLS]}" --command-timeout=5s "$@"; }
+
+# Writes (TLS on) or removes (TLS off) the member's TLS files; sets tls_changed.
+sync_tls_files() {
+    local entry f param m owner
+    tls_changed=0
+    for entry in "${TLS_FILES[@]}"; do
+        read -r f param m <<<"$entry"
+        if tls; then
+            owner=""
+            [ "$m" != key ] || read -r m owner <<<"$(key_mode)"
+            put_file "$PKI_DIR/$f" "$m" "${P[$param]}" $owner
+        else
+            remove_file "$PKI_DIR/$f"
+        fi
+        [ "$CHANGED" = 0 ] || tls_changed=1
+    done
+    if ! tls; then rmdir "$ROOT$PKI_DIR" 2>/dev/null || true; fi
+}
 
 # Joins an existing cluster when this member has no data but the others have a quorum.
 join_if_replaced() {
@@ -23,7 +56,12 @@ join_if_replaced() {
     list=$(peers member list 2>/dev/null) || return 0 # no quorum without us: a new cluster bootstrapping
     # id, status, name, peer URLs, client URLs, learner
     line=$(printf '%s\n' "$list" | awk -F', ' -v url="${P[PEER_URL]}" '$4 == url')
-    if [ -n "$line" ] && [ "$(cut -d, -f2 <<<"$line" | tr -d ' ')" = unstarted ]; then return 0; fi
+    # A founding member of a static cluster that has not run yet (its peers bootstrapped first): listed by
+    # its name from ETCD_INITIAL_CLUSTER, or as unstarted, but without client URLs, which only a member that
+    # ran publishes. It joins as a new member; nothing to replace.
+    if [ -n "$line" ] && { [ "$(cut -d, -f2 <<<"$line" | tr -d ' ')" = unstarted ] || [ -z "$(cut -d, -f5 <<<"$line" | tr -d ' ')" ]; }; then
+        return 0
+    fi
     if [ -n "$line" ]; then
         peers member remove "$(cut -d, -f1 <<<"$line")" >/dev/null
         echo "changed etcd member ${P[NAME]} removed (its data is gone)"
@@ -35,7 +73,7 @@ join_if_replaced() {
     changed=1
 }
 
-healthy() { ETCDCTL_API=3 etcdctl --endpoints="${P[CLIENT_URL]}" --command-timeout=3s endpoint health >/dev/null 2>&1; }
+healthy() { ctl --endpoints="${P[CLIENT_URL]}" --command-timeout=3s endpoint health >/dev/null 2>&1; }
 
 case "$ACTION" in
 apply)
@@ -43,6 +81,8 @@ apply)
     backup_once "$ETCD_CONF"
     put_file "$ETCD_CONF" 0644 "${P[ETCD_ENV]}"
     changed=$CHANGED
+    sync_tls_files
+    [ "$tls_changed" = 0 ] || changed=1
     data="$ROOT${P[DATA_DIR]}"
     owner=""
     if getent passwd etcd >/dev/null; then owner=etcd:; fi
@@ -73,15 +113,22 @@ apply)
         sleep 2
     done
     echo "healthy ${P[NAME]} ${P[CLIENT_URL]}"
-    ETCDCTL_API=3 etcdctl --endpoints="${P[CLIENT_URL]}" member list 2>/dev/null | sed 's/^/member /' || true
+    ctl --endpoints="${P[CLIENT_URL]}" member list 2>/dev/null | sed 's/^/member /' || true
     ;;
 remove)
     service_off "$ETCD_SVC"
     restore_backup "$ETCD_CONF"
+    for entry in "${TLS_FILES[@]}"; do remove_file "$PKI_DIR/${entry%% *}"; done
+    rmdir "$ROOT$PKI_DIR" 2>/dev/null || true
     if [ -e "$ROOT$DROPIN" ]; then rm -f "$ROOT$DROPIN"; systemctl daemon-reload; echo "removed $DROPIN"; fi
     ;;
 check)
     check_file "$ETCD_CONF" "${P[ETCD_ENV]}" 0644
+    for entry in "${TLS_FILES[@]}"; do
+        read -r f param m <<<"$entry"
+        [ "$m" != key ] || read -r m _ <<<"$(key_mode)"
+        if tls; then check_file "$PKI_DIR/$f" "${P[$param]}" "$m"; else check_absent "$PKI_DIR/$f"; fi
+    done
     check_running "$ETCD_SVC"
     ;;
 esac

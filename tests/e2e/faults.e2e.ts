@@ -154,6 +154,43 @@ describe("end-to-end: faults, bad days and recovery", function () {
         report.push("registry basic auth (opt-in): anonymous push refused (401), push with the generated credentials accepted; the password is in no up/preview output");
     });
 
+    it("opt-in etcd client and peer TLS: a healthy 3-member cluster over https; no client certificate, no access", () => {
+        pristine({ etcdTls: "true", etcdMembers: "[{host: master}, {host: node1}, {host: node2}]" });
+        const [, s] = timed("up with etcdTls (3 members)", () => keep(up(STACK)));
+        const outs = stackOutputs(STACK);
+        expect(outs.etcdClientEndpoints).to.deep.equal(["https://192.168.100.2:2379", "https://192.168.100.3:2379", "https://192.168.100.4:2379"]);
+        const creds = outs.etcdClientTls as { ca: string; cert: string; key: string };
+        expect(creds.key).to.match(/^-----BEGIN (EC )?PRIVATE KEY-----/);
+        // A client with the stack output's credentials (what another project would use), from node2.
+        onHost("node2", "rm -rf /root/etcd-e2e && mkdir -m 0700 /root/etcd-e2e");
+        for (const [f, v] of [["ca.crt", creds.ca], ["client.crt", creds.cert], ["client.key", creds.key]]) onHost("node2", `cat > /root/etcd-e2e/${f}`, { input: v });
+        const eps = `--endpoints=${outs.etcdClientEndpoints.join(",")}`;
+        const ctl = `ETCDCTL_API=3 etcdctl ${eps} --cacert=/root/etcd-e2e/ca.crt --cert=/root/etcd-e2e/client.crt --key=/root/etcd-e2e/client.key --command-timeout=10s`;
+        const list = JSON.parse(onHost("node2", `${ctl} member list -w json`).stdout).members;
+        expect(list.map((m: any) => [m.name, m.peerURLs[0], m.clientURLs[0]]).sort()).to.deep.equal([
+            ["etcd1", "https://etcd1:2380", "https://192.168.100.2:2379"],
+            ["etcd2", "https://etcd2:2380", "https://192.168.100.3:2379"],
+            ["etcd3", "https://etcd3:2380", "https://192.168.100.4:2379"],
+        ]);
+        expect(onHost("node2", `${ctl} endpoint health`).out.match(/is healthy/g)?.length).to.equal(3);
+        onHost("node2", `${ctl} put /e2e/tls over-tls`);
+        // Without a client certificate, and over plain http, nothing is served.
+        const noCert = onHost("node2", `ETCDCTL_API=3 etcdctl --endpoints=https://192.168.100.2:2379 --cacert=/root/etcd-e2e/ca.crt --command-timeout=5s get /e2e/tls`, { allowFail: true });
+        expect(noCert.code, noCert.out).to.not.equal(0);
+        expect(noCert.out).not.to.contain("over-tls");
+        const plain = onHost("node2", `ETCDCTL_API=3 etcdctl --endpoints=http://192.168.100.2:2379 --command-timeout=5s get /e2e/tls`, { allowFail: true });
+        expect(plain.code, plain.out).to.not.equal(0);
+        expect(plain.out).not.to.contain("over-tls");
+        // Peers authenticate each other with certificates too.
+        expect(onHost("master", "grep -c 'CLIENT_CERT_AUTH=\"true\"' /etc/default/etcd").stdout.trim()).to.equal("2");
+        expect(onHost("master", "stat -c '%a %U:%G' /etc/etcd/pki/member.key").stdout.trim()).to.equal("640 root:etcd");
+        keep(preview(STACK, "--refresh --expect-no-changes"));
+        const keyLines = creds.key.split("\n").filter((l) => l && !l.startsWith("-----"));
+        for (const text of logs) for (const l of keyLines) expect(text).to.not.contain(l);
+        report.push(`etcd TLS (opt-in): 3 members over https in ${s.toFixed(1)}s, healthy with the client certificate from the stack output; refused without it (exit ${noCert.code}) and over http (exit ${plain.code}); client key in no output`);
+        phase("destroy (TLS)", () => keep(destroy(STACK)));
+    });
+
     it("no plaintext private key in any output or in the stored state", () => {
         const key = fs.readFileSync(path.join(REPO, ".lab/ssh/id_ed25519"), "utf8");
         const lines = key.split("\n").filter((l) => l && !l.startsWith("-----"));

@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { hostCheckProvider, sshRun, CheckConnection } from "../../components/hostCheck";
+import { etcdPkiProvider } from "../../components/etcdPki";
 import { unwrapSecrets } from "../harness";
 
 const REPO = path.resolve(__dirname, "../..");
@@ -149,6 +150,17 @@ async function upOrPreview(apply: boolean): Promise<void> {
                             await hostCheckProvider.update!(prev.outputs.id, { ...inputs, connection: c, drift: outputs.drift ?? {} }, { ...inputs, connection: c });
                             outputs = { id: prev.outputs.id, drift: {} };
                         }
+                    }
+                } else if (a.type === "pulumi-nodejs:dynamic/host-topology:EtcdPki") {
+                    // As the engine does: create once, then diff/update (new members get certificates). It is
+                    // local (openssl), so a preview computes it too, to show the members' new parameters.
+                    if (!isNew) changed = (await etcdPkiProvider.diff!(prev.outputs.id, prev.outputs, inputs)).changes === true;
+                    if (isNew) {
+                        const r = await etcdPkiProvider.create!(inputs);
+                        outputs = { id: r.id, ...r.outs };
+                    } else if (changed) {
+                        const r = await etcdPkiProvider.update!(prev.outputs.id, prev.outputs, inputs);
+                        outputs = { id: prev.outputs.id, ...r.outs };
                     }
                 } else if (a.type === "command:remote:CopyToRemote") {
                     if (apply && changed) {
