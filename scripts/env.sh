@@ -28,3 +28,14 @@ ensure_stack() {
     mkdir -p "$REPO/.pulumi-state"
     (cd "$REPO" && pulumi stack select --create "$stack" >/dev/null)
 }
+
+# Debian packages the tests and etcdTls need on the machine that runs Pulumi (a fresh Debian may lack them).
+ensure_debs() {
+    local missing=() c
+    for c in "$@"; do command -v "${c%%:*}" >/dev/null || missing+=("${c#*:}"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing ${missing[*]}"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+

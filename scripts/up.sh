@@ -4,7 +4,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 stack="${1:-dev}"
 cd "$REPO"
-phase_start "npm packages"; ensure_node_modules; phase_end
+phase_start "npm packages"; ensure_debs openssl:openssl python3:python3; ensure_node_modules; phase_end
 if [ "$stack" = dev ]; then
     phase_start "lab up"; lab/lab.sh up; phase_end
 fi
