@@ -45,5 +45,7 @@ export const etcdClientEndpoints = topology.etcdClientEndpoints;
 export const etcdClientTls = topology.etcdClientTls;
 /** The registry through nginx, e.g. "http://registry.danran.com" (port 80); undefined without a registry host. */
 export const registryEndpoint = topology.registry?.endpoint;
+/** With registryTls: the CA (PEM) that signed the registry's certificate; every host trusts it. */
+export const registryCaCert = topology.registryCaCert;
 /** Basic-auth credentials of the registry {username, password} (secret); undefined when registryAuth is false. */
 export const registryCredentials = topology.registry?.credentials;

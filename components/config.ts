@@ -48,6 +48,8 @@ export interface TopologyConfig {
         readonly host: string;
         readonly serverName: string;
         readonly auth: boolean;
+        /** nginx serves https on 443 with a certificate from a private CA that every host trusts; 80 redirects. */
+        readonly tls: boolean;
         readonly user: string;
         readonly storageDir: string;
     };
@@ -94,6 +96,7 @@ export const CONFIG_KEYS = [
     "firewallUnits",
     "registryServerName",
     "registryAuth",
+    "registryTls",
     "registryUser",
     "registryStorageDir",
     "etcdMembers",
@@ -395,13 +398,14 @@ export function parseConfig(raw: RawConfig, env: { fileReadable?: (path: string)
     const serverName = str(raw, "registryServerName", `registry.${domain}`);
     if (!isDnsName(serverName)) p.add("registryServerName", `must be a DNS name, got ${JSON.stringify(serverName)}`);
     const auth = bool(raw, "registryAuth", false, p);
+    const registryTls = bool(raw, "registryTls", false, p);
     const user = str(raw, "registryUser", "registry");
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(user)) p.add("registryUser", `must be 1-64 characters of [A-Za-z0-9._-], got ${JSON.stringify(user)}`);
     const storageDir = str(raw, "registryStorageDir", "/var/lib/registry");
     if (!/^\/[A-Za-z0-9._/-]+$/.test(storageDir) || storageDir.split("/").includes("..")) {
         p.add("registryStorageDir", `must be an absolute path, got ${JSON.stringify(storageDir)}`);
     }
-    if (registryHost) registry = { host: registryHost.name, serverName, auth, user, storageDir };
+    if (registryHost) registry = { host: registryHost.name, serverName, auth, tls: registryTls, user, storageDir };
 
     const etcdTls = bool(raw, "etcdTls", false, p);
     const etcdMembers = parseEtcdMembers(raw, hosts, etcdTls, p);

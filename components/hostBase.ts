@@ -14,6 +14,8 @@ export interface HostBaseArgs {
     readonly fqdn: string;
     /** The managed /etc/hosts block: every host of the topology with its FQDN and aliases. */
     readonly hostsBlock: pulumi.Input<string>;
+    /** A CA certificate (PEM) the host trusts system-wide, e.g. the registry's (registryTls). Default: none. */
+    readonly trustedCa?: pulumi.Input<string>;
     /** Remote directory for the host scripts. Default: /usr/local/lib/host-topology. */
     readonly scriptDir?: string;
 }
@@ -63,7 +65,13 @@ export class HostBase extends pulumi.ComponentResource {
             connection: args.connection,
             scriptDir: this.scriptDir,
             script: "hostbase.sh",
-            params: { HOSTNAME: args.hostname, FQDN: args.fqdn, HOSTS_BLOCK: args.hostsBlock, PURGE_SCRIPTS: "1" },
+            params: {
+                HOSTNAME: args.hostname,
+                FQDN: args.fqdn,
+                HOSTS_BLOCK: args.hostsBlock,
+                PURGE_SCRIPTS: "1",
+                ...(args.trustedCa ? { TRUSTED_CA: args.trustedCa } : {}),
+            },
             driftCheck: args.driftCheck,
             dependsOn: [ready, lib],
         });

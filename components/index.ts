@@ -7,5 +7,5 @@ export * from "./timeSync";
 export * from "./firewallOff";
 export * from "./privateRegistry";
 export * from "./etcdMember";
-export * from "./etcdPki";
+export * from "./pki";
 export * from "./topology";

@@ -13,6 +13,8 @@ export interface PrivateRegistryArgs {
     readonly serverName: string;
     /** HTTP basic auth in nginx. Default: false (as in the notes, where it is commented out). */
     readonly auth?: boolean;
+    /** nginx's certificate and key (registryTls): https on 443, port 80 redirects. Default: none (http on 80). */
+    readonly tls?: { readonly cert: pulumi.Input<string>; readonly key: pulumi.Input<string> };
     /** Basic-auth user. Default: "registry". */
     readonly user?: string;
     /** Registry storage, never deleted by the program. Default: /var/lib/registry. */
@@ -25,7 +27,7 @@ export interface PrivateRegistryArgs {
  * A private registry (docker-distribution / docker-registry) on 127.0.0.1:5000 behind an nginx reverse proxy on :80.
  */
 export class PrivateRegistry extends pulumi.ComponentResource {
-    /** `http://<serverName>` (port 80). */
+    /** `http://<serverName>` (port 80), or `https://<serverName>` (port 443) with tls. */
     public readonly endpoint: pulumi.Output<string>;
     /** Basic-auth credentials (secret), undefined when auth is off. */
     public readonly credentials: pulumi.Output<{ username: string; password: string } | undefined>;
@@ -49,7 +51,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
             script: "registry.sh",
             params: {
                 REGISTRY_CONFIG: renderRegistryConfig(storageDir),
-                NGINX_CONF: renderNginxSite(args.serverName, auth),
+                NGINX_CONF: renderNginxSite(args.serverName, auth, args.tls !== undefined),
+                ...(args.tls ? { TLS_CERT: args.tls.cert, TLS_KEY: pulumi.secret(args.tls.key) } : {}),
                 HTPASSWD: htpasswd,
                 STORAGE_DIR: storageDir,
             },
@@ -57,7 +60,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
             checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],
             dependsOn: [args.host, ...(args.after ?? [])],
         });
-        this.endpoint = pulumi.output(`http://${args.serverName}`);
+        this.endpoint = pulumi.output(`${args.tls ? "https" : "http"}://${args.serverName}`);
         this.registerOutputs({ endpoint: this.endpoint, credentials: this.credentials });
     }
 }

@@ -31,7 +31,11 @@ export function renderRegistryConfig(storageDir: string): string {
  * nginx reverse proxy for the registry: every directive of the notes plus the registry's nginx recipe
  * (Docker-Distribution-Api-Version header, chunked transfer, X-Forwarded-Proto, long read timeout).
  */
-export function renderNginxSite(serverName: string, auth: boolean): string {
+/** Where registry.sh puts nginx's certificate and key (registryTls). */
+export const REGISTRY_TLS_CERT = "/etc/nginx/tls/registry.crt";
+export const REGISTRY_TLS_KEY = "/etc/nginx/tls/registry.key";
+
+export function renderNginxSite(serverName: string, auth: boolean, tls = false): string {
     const authLines = auth
         ? ['        auth_basic "Registry realm";', "        auth_basic_user_file /etc/nginx/.ngxpasswd;"]
         : ["        # basic auth is off (registryAuth: false)"];
@@ -41,9 +45,27 @@ export function renderNginxSite(serverName: string, auth: boolean): string {
         "    '' 'registry/2.0';",
         "}",
         "",
+        ...(tls
+            ? [
+                  "# https only (registryTls): plain http is sent to https.",
+                  "server {",
+                  "    listen 80;",
+                  `    server_name ${serverName};`,
+                  "    return 301 https://$host$request_uri;",
+                  "}",
+                  "",
+              ]
+            : []),
         "server {",
-        "    listen 80;",
-        `    server_name ${serverName};`,
+        ...(tls
+            ? [
+                  "    listen 443 ssl;",
+                  `    server_name ${serverName};`,
+                  `    ssl_certificate ${REGISTRY_TLS_CERT};`,
+                  `    ssl_certificate_key ${REGISTRY_TLS_KEY};`,
+                  "    ssl_protocols TLSv1.2 TLSv1.3;",
+              ]
+            : ["    listen 80;", `    server_name ${serverName};`]),
         "    client_max_body_size 0;",
         "    chunked_transfer_encoding on;",
         "",

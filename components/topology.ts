@@ -9,7 +9,7 @@ import { TimeSync } from "./timeSync";
 import { FirewallOff } from "./firewallOff";
 import { PrivateRegistry } from "./privateRegistry";
 import { EtcdMember, newEtcdClusterToken } from "./etcdMember";
-import { EtcdPki, memberSans } from "./etcdPki";
+import { ETCD_CLIENT_CERT_ID, Pki, REGISTRY_CERT_ID, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "./pki";
 import { renderHostsBlock, renderTimeConfig, timePlan } from "./render";
 
 export interface HostInventoryEntry {
@@ -28,12 +28,18 @@ export interface Topology {
     readonly etcd: EtcdMember[];
     readonly inventory: HostInventoryEntry[];
     readonly etcdClientEndpoints: string[];
+    /** With registryTls: the CA that signed the registry's certificate (every host trusts it). */
+    readonly registryCaCert?: pulumi.Output<string>;
     /** With etcdTls: the CA and client certificate and key for etcd clients (secret). */
     readonly etcdClientTls?: pulumi.Output<{ ca: string; cert: string; key: string }>;
 }
 
 export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<string>): Topology {
     const hostsBlock = renderHostsBlock(cfg);
+    // registryTls: the registry's CA, which every host trusts (HostBase), and nginx's certificate.
+    const registryPki = cfg.registry?.tls
+        ? new Pki("registry-pki", { caName: `host-topology registry CA (${cfg.registry.serverName})`, certs: [registryCertRequest(cfg, cfg.registry)] })
+        : undefined;
     const connection = (address: string): Connection => ({
         host: address,
         port: cfg.ssh.port,
@@ -51,6 +57,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             fqdn: `${h.name}.${cfg.domain}`,
             hostsBlock,
             scriptDir: cfg.scriptDir,
+            trustedCa: registryPki?.caCert,
             driftCheck: cfg.driftChecks,
         });
     }
@@ -82,6 +89,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             host: hosts[r.host],
             serverName: r.serverName,
             auth: r.auth,
+            tls: registryPki && registryPki.certFor(REGISTRY_CERT_ID),
             user: r.user,
             storageDir: r.storageDir,
             after: [timeSync[r.host], firewall[r.host]],
@@ -93,9 +101,10 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
     let etcdClientTls: Topology["etcdClientTls"];
     if (cfg.etcdMembers.length > 0) {
         const token = newEtcdClusterToken("etcd-cluster-token");
-        const pki = cfg.etcdTls ? new EtcdPki("etcd-pki", { members: cfg.etcdMembers.map((m) => ({ name: m.name, sans: memberSans(cfg, m) })) }) : undefined;
-        if (pki) {
-            etcdClientTls = pulumi.secret(pulumi.all([pki.caCert, pki.clientCert, pki.clientKey]).apply(([ca, cert, key]) => ({ ca, cert, key })));
+        const pki = cfg.etcdTls ? new Pki("etcd-pki", { caName: "host-topology etcd CA", certs: etcdCertRequests(cfg) }) : undefined;
+        const client = pki?.certFor(ETCD_CLIENT_CERT_ID);
+        if (pki && client) {
+            etcdClientTls = pulumi.secret(pulumi.all([pki.caCert, client.cert, client.key]).apply(([ca, cert, key]) => ({ ca, cert, key })));
         }
         const memberHosts = [...new Set(cfg.etcdMembers.map((m) => m.host))].map((n) => hosts[n]);
         for (const m of cfg.etcdMembers) {
@@ -105,13 +114,13 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
                     member: m,
                     members: cfg.etcdMembers,
                     clusterToken: token.result,
-                    tls: pki && {
-                        ca: pki.caCert,
-                        cert: pki.certs.apply((c) => c[m.name]),
-                        key: pki.keys.apply((k) => k[m.name]),
-                        clientCert: pki.clientCert,
-                        clientKey: pki.clientKey,
-                    },
+                    tls: pki &&
+                        client && {
+                            ca: pki.caCert,
+                            ...pki.certFor(etcdMemberCertId(m.name)),
+                            clientCert: client.cert,
+                            clientKey: client.key,
+                        },
                     after: [...memberHosts, timeSync[m.host], firewall[m.host]],
                     driftCheck: cfg.driftChecks,
                 }),
@@ -135,5 +144,6 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
         inventory,
         etcdClientEndpoints: cfg.etcdMembers.map((m) => m.clientUrl),
         etcdClientTls,
+        registryCaCert: registryPki?.caCert,
     };
 }

@@ -47,6 +47,7 @@ describe("parseConfig: the documented topology", () => {
             host: "master",
             serverName: "registry.danran.com",
             auth: false,
+            tls: false,
             user: "registry",
             storageDir: "/var/lib/registry",
         });
@@ -102,6 +103,7 @@ describe("parseConfig: bad input is rejected with the key named", () => {
         ["URL without port", documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"http://etcd1"}]' }), /^etcdMembers\[0\]\.peerUrl: .* has no port/],
         ["http URL with etcdTls", documentedRaw({ etcdTls: "true", etcdMembers: '[{"host":"master","clientUrl":"http://192.168.100.2:2379"}]' }), /^etcdMembers\[0\]\.clientUrl: "http:\/\/192\.168\.100\.2:2379" must be https:\/\/ when etcdTls is true/],
         ["https URL without etcdTls", documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"https://etcd1:2380"}]' }), /^etcdMembers\[0\]\.peerUrl: "https:\/\/etcd1:2380" must be http:\/\/ when etcdTls is false/],
+        ["registryTls of wrong type", documentedRaw({ registryTls: "1" }), /^registryTls: must be true or false/],
         ["etcdTls of wrong type", documentedRaw({ etcdTls: "on" }), /^etcdTls: must be true or false/],
         ["duplicate etcd host", documentedRaw({ etcdMembers: '["master","master","node1"]' }), /^etcdMembers: host "master" has more than one member/],
         ["bad domain", documentedRaw({ domain: "danran..com" }), /^domain: must be a DNS domain/],

@@ -43,15 +43,13 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
                     state.bcryptHash = "$2a$10$mockmockmockmockmockmuZ0z9wC1z2Jm8Xq8c3m0O4H9bLx4i6K";
                 }
                 if (args.type === "random:index/randomString:RandomString") state.result = "mocktoken0123456789a";
-                if (args.type === "pulumi-nodejs:dynamic/host-topology:EtcdPki") {
-                    const names: string[] = (args.inputs.members ?? []).map((m: { name: string }) => m.name);
+                if (args.type === "pulumi-nodejs:dynamic/host-topology:Pki") {
+                    const ids: string[] = (args.inputs.certs ?? []).map((c: { id: string }) => c.id);
                     Object.assign(state, {
-                        caCert: "mock-ca-cert",
-                        caKey: "mock-ca-key",
-                        certs: Object.fromEntries(names.map((n) => [n, `mock-cert-${n}`])),
-                        keys: Object.fromEntries(names.map((n) => [n, `mock-key-${n}`])),
-                        clientCert: "mock-client-cert",
-                        clientKey: "mock-client-key",
+                        caCert: `mock-ca-cert ${args.name}`,
+                        caKey: `mock-ca-key ${args.name}`,
+                        issued: Object.fromEntries(ids.map((n) => [n, `mock-cert ${n}`])),
+                        keys: Object.fromEntries(ids.map((n) => [n, `mock-key ${n}`])),
                     });
                 }
                 return { id: `${args.name}-id`, state };

@@ -255,37 +255,71 @@ describe("program under mocks: etcd TLS (etcdTls)", () => {
     it("one EtcdPki for the cluster; each member gets its own certificate and key on stdin, kept secret", async () => {
         const { res, topo } = await build({ etcdTls: "true", etcdMembers: '["master","node1","node2"]' });
         const pki = byName(res, "etcd-pki");
-        expect(pki.type).to.equal("pulumi-nodejs:dynamic/host-topology:EtcdPki");
-        expect(pki.inputs.members.map((m: any) => m.name)).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
-        expect(pki.inputs.members[1].sans).to.include.members(["DNS:etcd2", "DNS:node1", "DNS:node1.danran.com", "IP:192.168.100.3", "IP:127.0.0.1"]);
+        expect(pki.type).to.equal("pulumi-nodejs:dynamic/host-topology:Pki");
+        expect(pki.inputs.certs.map((c: any) => [c.id, c.cn, c.usage])).to.deep.equal([
+            ["etcd-member/etcd1", "etcd1", "serverAuth,clientAuth"],
+            ["etcd-member/etcd2", "etcd2", "serverAuth,clientAuth"],
+            ["etcd-member/etcd3", "etcd3", "serverAuth,clientAuth"],
+            ["etcd-client", "etcd-client", "clientAuth"],
+        ]);
+        expect(pki.inputs.certs[1].sans).to.include.members(["DNS:etcd2", "DNS:node1", "DNS:node1.danran.com", "IP:192.168.100.3", "IP:127.0.0.1"]);
         for (const [run, member] of [["master-etcd1-run", "etcd1"], ["node1-etcd2-run", "etcd2"], ["node2-etcd3-run", "etcd3"]]) {
             const r = byName(res, run);
             const p = params(r);
-            expect(p.TLS_CERT).to.equal(`mock-cert-${member}`);
-            expect(p.TLS_KEY).to.equal(`mock-key-${member}`);
-            expect(p.TLS_CA).to.equal("mock-ca-cert");
-            expect(p.TLS_CLIENT_KEY).to.equal("mock-client-key");
+            expect(p.TLS_CERT).to.equal(`mock-cert etcd-member/${member}`);
+            expect(p.TLS_KEY).to.equal(`mock-key etcd-member/${member}`);
+            expect(p.TLS_CA).to.equal("mock-ca-cert etcd-pki");
+            expect(p.TLS_CLIENT_KEY).to.equal("mock-key etcd-client");
             expect(p.PKI_DIR).to.equal("/etc/etcd/pki");
             expect(p.ETCD_ENV).to.contain('ETCD_PEER_CLIENT_CERT_AUTH="true"');
             expect(p.CLIENT_URL).to.match(/^https:\/\//);
             expect(p.PEER_URL).to.equal(`https://${member}:2380`);
-            expect(p).not.to.have.property("CA_KEY");
             expect(JSON.stringify(r.inputs)).not.to.contain("mock-ca-key");
             expect(containsSecret(r.rawInputs.stdin), `${run} stdin secret`).to.equal(true);
             expect(containsSecret(byName(res, run.replace(/-run$/, "-check")).rawInputs.stdin)).to.equal(true);
         }
         expect(topo.etcdClientEndpoints).to.deep.equal(["https://192.168.100.2:2379", "https://192.168.100.3:2379", "https://192.168.100.4:2379"]);
         expect(await pulumi.isSecret(topo.etcdClientTls!)).to.equal(true);
-        expect(await valueOf(topo.etcdClientTls!)).to.deep.equal({ ca: "mock-ca-cert", cert: "mock-client-cert", key: "mock-client-key" });
+        expect(await valueOf(topo.etcdClientTls!)).to.deep.equal({ ca: "mock-ca-cert etcd-pki", cert: "mock-cert etcd-client", key: "mock-key etcd-client" });
     });
 
     it("without etcdTls: no PKI, no TLS parameters, plain http as documented", async () => {
         const { res, topo } = await build();
-        expect(res.filter((r) => r.type.endsWith(":EtcdPki"))).to.deep.equal([]);
+        expect(res.filter((r) => r.type.endsWith(":Pki"))).to.deep.equal([]);
         const p = params(byName(res, "master-etcd1-run"));
         expect(Object.keys(p).filter((k) => k.startsWith("TLS_") || k === "PKI_DIR")).to.deep.equal([]);
         expect(p.ETCD_ENV).not.to.contain("ETCD_CERT_FILE");
         expect(containsSecret(byName(res, "master-etcd1-run").rawInputs.stdin)).to.equal(false);
         expect(topo.etcdClientTls).to.equal(undefined);
+    });
+});
+
+describe("program under mocks: registry TLS (registryTls)", () => {
+    it("nginx gets its certificate and key (secret), every host trusts the registry CA, the endpoint is https", async () => {
+        const { res, topo } = await build({ registryTls: "true" });
+        const pki = byName(res, "registry-pki");
+        expect(pki.type).to.equal("pulumi-nodejs:dynamic/host-topology:Pki");
+        expect(pki.inputs.caName).to.equal("host-topology registry CA (registry.danran.com)");
+        expect(pki.inputs.certs).to.deep.equal([
+            { id: "registry", cn: "registry.danran.com", sans: ["DNS:master", "DNS:master.danran.com", "DNS:registry", "DNS:registry.danran.com", "IP:192.168.100.2"], usage: "serverAuth" },
+        ]);
+        const run = byName(res, "master-registry-run");
+        const p = params(run);
+        expect(p.TLS_CERT).to.equal("mock-cert registry");
+        expect(p.TLS_KEY).to.equal("mock-key registry");
+        expect(p.NGINX_CONF).to.contain("listen 443 ssl;");
+        expect(containsSecret(run.rawInputs.stdin)).to.equal(true);
+        for (const h of ["master", "node1", "node2"]) {
+            const hosts = byName(res, `${h}-hosts-run`);
+            expect(params(hosts).TRUSTED_CA, h).to.equal("mock-ca-cert registry-pki");
+            expect(JSON.stringify(hosts.inputs)).not.to.contain("mock-key registry");
+        }
+        expect(await valueOf(topo.registry!.endpoint)).to.equal("https://registry.danran.com");
+        expect(await valueOf(topo.registryCaCert!)).to.equal("mock-ca-cert registry-pki");
+        // Off by default: no CA, no TLS parameters, http on 80 as documented.
+        const { res: plain, topo: plainTopo } = await build();
+        expect(params(byName(plain, "node1-hosts-run"))).not.to.have.property("TRUSTED_CA");
+        expect(params(byName(plain, "master-registry-run"))).not.to.have.property("TLS_CERT");
+        expect(plainTopo.registryCaCert).to.equal(undefined);
     });
 });

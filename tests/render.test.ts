@@ -79,6 +79,15 @@ describe("rendered files (golden)", () => {
         expect(conf).to.contain("auth_basic_user_file /etc/nginx/.ngxpasswd;");
     });
 
+    it("nginx site with TLS (registryTls): https on 443 with the certificate, port 80 sends to https", () => {
+        const conf = renderNginxSite("registry.danran.com", false, true);
+        golden("nginx-registry-tls.conf", conf);
+        expect(conf).to.contain("    listen 443 ssl;\n    server_name registry.danran.com;\n    ssl_certificate /etc/nginx/tls/registry.crt;\n    ssl_certificate_key /etc/nginx/tls/registry.key;\n");
+        expect(conf).to.contain("    listen 80;\n    server_name registry.danran.com;\n    return 301 https://$host$request_uri;\n");
+        expect(conf.match(/proxy_pass http:\/\/127\.0\.0\.1:5000;/g)).to.have.length(1);
+        expect(renderNginxSite("registry.danran.com", false)).not.to.match(/ssl|443/);
+    });
+
     it("chrony: public servers by default on every host", () => {
         for (const n of ["master", "node1"]) {
             const conf = renderTimeConfig("chrony", timePlan(cfg, host(cfg, n)));

@@ -1155,3 +1155,59 @@ describe("host scripts: etcd TLS (etcdTls)", function () {
         expect(read(h, `${ETCD.DATA_DIR}/db`)).to.equal("data");
     });
 });
+
+describe("host scripts: registry TLS (registryTls)", function () {
+    this.timeout(30000);
+    const CA = "-----BEGIN CERTIFICATE-----\nregistry-ca\n-----END CERTIFICATE-----\n";
+    const TLS = { TLS_CERT: "-----BEGIN CERTIFICATE-----\nnginx\n-----END CERTIFICATE-----\n", TLS_KEY: "-----BEGIN EC PRIVATE KEY-----\nnginx-key-material\n-----END EC PRIVATE KEY-----\n" };
+
+    for (const [family, anchor, update] of [
+        ["debian12", "/usr/local/share/ca-certificates/host-topology-registry.crt", "update-ca-certificates"],
+        ["el9", "/etc/pki/ca-trust/source/anchors/host-topology-registry.crt", "update-ca-trust extract"],
+    ]) {
+        it(`${family}: hostbase trusts the CA (${anchor}), rebuilds the trust store only on a change, and removes it`, () => {
+            const h = makeHost(family);
+            ok(h, "hostbase.sh", "apply", { ...HOSTBASE, TRUSTED_CA: CA });
+            expect(read(h, anchor)).to.equal(CA);
+            expect(mode(h, anchor)).to.equal(0o644);
+            expect(calls(h).split("\n").filter((l) => l.startsWith("update-ca"))).to.deep.equal([update]);
+            expect(ok(h, "hostbase.sh", "check", { ...HOSTBASE, TRUSTED_CA: CA })).not.to.contain("drift");
+            clearCalls(h);
+            expectNoChange(ok(h, "hostbase.sh", "apply", { ...HOSTBASE, TRUSTED_CA: CA }), family, "hostbase");
+            expect(calls(h)).not.to.contain("update-ca");
+            fs.writeFileSync(path.join(h.root, anchor), "tampered\n");
+            expect(ok(h, "hostbase.sh", "check", { ...HOSTBASE, TRUSTED_CA: CA })).to.contain(`drift ${anchor} content differs`);
+            // registryTls turned off: the anchor goes, the store is rebuilt
+            clearCalls(h);
+            expect(ok(h, "hostbase.sh", "apply", HOSTBASE)).to.contain(`removed ${anchor}`);
+            expect(exists(h, anchor)).to.equal(false);
+            expect(calls(h).split("\n").filter((l) => l.startsWith("update-ca"))).to.deep.equal([update]);
+            ok(h, "hostbase.sh", "apply", { ...HOSTBASE, TRUSTED_CA: CA });
+            ok(h, "hostbase.sh", "remove", { ...HOSTBASE, TRUSTED_CA: CA });
+            expect(exists(h, anchor)).to.equal(false);
+        });
+    }
+
+    it("registry: nginx's certificate and key written (key 0600), nginx reloaded on a change, key never printed; off removes them", () => {
+        const h = makeHost("debian12");
+        const out = ok(h, "registry.sh", "apply", registryParams(TLS));
+        expect(read(h, "/etc/nginx/tls/registry.crt")).to.equal(TLS.TLS_CERT);
+        expect(read(h, "/etc/nginx/tls/registry.key")).to.equal(TLS.TLS_KEY);
+        expect(mode(h, "/etc/nginx/tls/registry.key")).to.equal(0o600);
+        expect(out + calls(h)).not.to.contain("nginx-key-material");
+        expect(ok(h, "registry.sh", "check", registryParams(TLS))).not.to.contain("drift");
+        clearCalls(h);
+        expectNoChange(ok(h, "registry.sh", "apply", registryParams(TLS)), "debian12", "registry");
+        clearCalls(h);
+        const renewed = ok(h, "registry.sh", "apply", registryParams({ ...TLS, TLS_CERT: TLS.TLS_CERT.replace("nginx", "nginx-renewed") }));
+        expect(renewed).to.contain("changed /etc/nginx/tls/registry.crt");
+        expect(mutations(h)).to.deep.equal(["systemctl reload nginx"]);
+        fs.rmSync(path.join(h.root, "/etc/nginx/tls/registry.key"));
+        expect(ok(h, "registry.sh", "check", registryParams(TLS))).to.contain("drift /etc/nginx/tls/registry.key missing");
+        ok(h, "registry.sh", "apply", registryParams());
+        expect(exists(h, "/etc/nginx/tls")).to.equal(false);
+        ok(h, "registry.sh", "apply", registryParams(TLS));
+        ok(h, "registry.sh", "remove", registryParams(TLS));
+        expect(exists(h, "/etc/nginx/tls")).to.equal(false);
+    });
+});

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # HostBase: hostname and the managed /etc/hosts block (every host, FQDN, aliases).
-# Params: HOSTNAME, FQDN, HOSTS_BLOCK; PURGE_SCRIPTS=1 removes the uploaded scripts on remove.
+# Params: HOSTNAME, FQDN, HOSTS_BLOCK; PURGE_SCRIPTS=1 removes the uploaded scripts on remove; TRUSTED_CA (PEM,
+# registryTls): a CA the host trusts system-wide (the family's anchor file, then its trust store is rebuilt).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -73,6 +74,18 @@ purge_scripts() {
     if rmdir "$dir" 2>/dev/null; then echo "removed $dir"; else echo "removed scripts from $dir"; fi
 }
 
+# The system trust anchor: added (TRUSTED_CA given) or removed; the trust store is rebuilt only on a change.
+sync_trust() {
+    local ca=${P[TRUSTED_CA]:-}
+    if [ -n "$ca" ] && [ "$ACTION" = apply ]; then
+        command -v "${CA_UPDATE%% *}" >/dev/null 2>&1 || pkg_install ca-certificates
+        put_file "$CA_ANCHOR" 0644 "$ca"
+    else
+        remove_file "$CA_ANCHOR"
+    fi
+    if [ "$CHANGED" = 1 ]; then $CA_UPDATE >/dev/null 2>&1 || die "$CA_UPDATE failed"; echo "changed trust store"; fi
+}
+
 if [ "$ACTION" != check ] && ! markers_ok; then
     die "$HOSTS has unmatched host-topology block markers (BEGIN/END); fix the file by hand"
 fi
@@ -92,10 +105,12 @@ apply)
     fi
     content=$(desired_hosts; printf x)
     put_file "$HOSTS" 0644 "${content%x}"
+    sync_trust
     ;;
 remove)
     content=$(without_block; printf x)
     put_file "$HOSTS" 0644 "${content%x}"
+    sync_trust
     if [ "$(param_or PURGE_SCRIPTS 0)" = 1 ]; then purge_scripts; fi
     ;;
 check)
@@ -104,6 +119,7 @@ check)
     markers_ok || echo "drift $HOSTS unmatched block markers"
     want=$(desired_hosts; printf x)
     file_is "$ROOT$HOSTS" "${want%x}" || echo "drift $HOSTS managed block or conflicting lines differ"
+    if [ -n "${P[TRUSTED_CA]:-}" ]; then check_file "$CA_ANCHOR" "${P[TRUSTED_CA]}" 0644; else check_absent "$CA_ANCHOR"; fi
     ;;
 esac
 finish

@@ -104,6 +104,7 @@ detect_family() {
             ETCD_PKGS="etcd" ETCD_SVC=etcd ETCD_CONF=/etc/etcd/etcd.conf
             CHRONY_SVC=chronyd CHRONY_CONF=/etc/chrony.conf
             NGINX_GROUP=nginx
+            CA_ANCHOR=/etc/pki/ca-trust/source/anchors/host-topology-registry.crt CA_UPDATE="update-ca-trust extract"
             if [ "$FAMILY" = el7 ]; then NTP_PKG=ntp NTP_SVC=ntpd NTP_CONF=/etc/ntp.conf; else NTP_PKG="" NTP_SVC="" NTP_CONF=""; fi
             ;;
         debian12 | ubuntu2204 | ubuntu2404)
@@ -113,6 +114,7 @@ detect_family() {
             ETCD_PKGS="etcd-server etcd-client" ETCD_SVC=etcd ETCD_CONF=/etc/default/etcd
             CHRONY_SVC=chrony CHRONY_CONF=/etc/chrony/chrony.conf
             NGINX_GROUP=www-data
+            CA_ANCHOR=/usr/local/share/ca-certificates/host-topology-registry.crt CA_UPDATE=update-ca-certificates
             if [ "$FAMILY" = ubuntu2204 ]; then NTP_PKG=ntp NTP_SVC=ntp NTP_CONF=/etc/ntp.conf; else NTP_PKG=ntpsec NTP_SVC=ntpsec NTP_CONF=/etc/ntpsec/ntp.conf; fi
             ;;
     esac

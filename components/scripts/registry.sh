@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PrivateRegistry: docker-distribution / docker-registry on 127.0.0.1:5000 behind nginx on :80.
-# Params: REGISTRY_CONFIG, NGINX_CONF, HTPASSWD (empty: no basic auth), STORAGE_DIR, HEALTH_TIMEOUT (seconds).
-# The storage dir is never deleted. HTPASSWD is a secret: it is never printed.
+# Params: REGISTRY_CONFIG, NGINX_CONF, HTPASSWD (empty: no basic auth), STORAGE_DIR, HEALTH_TIMEOUT (seconds);
+# TLS_CERT, TLS_KEY (registryTls: nginx's certificate and key; without them such files are removed).
+# The storage dir is never deleted. HTPASSWD and TLS_KEY are secrets: they are never printed.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,6 +13,8 @@ STORAGE_DIR=$(param_or STORAGE_DIR /var/lib/registry)
 [[ $STORAGE_DIR == /* ]] || die "STORAGE_DIR must be an absolute path"
 SITE=/etc/nginx/conf.d/registry.conf
 HTPASSWD_FILE=/etc/nginx/.ngxpasswd
+TLS_CERT_FILE=/etc/nginx/tls/registry.crt
+TLS_KEY_FILE=/etc/nginx/tls/registry.key
 SELINUX_MARK="$STATE_DIR/registry.selinux-boolean"
 
 # The registry's listen address (http.addr in its config; the program renders 127.0.0.1:5000).
@@ -87,6 +90,16 @@ apply)
         remove_file "$HTPASSWD_FILE"
     fi
     [ "$CHANGED" = 1 ] && nginx_changed=1
+    if [ -n "${P[TLS_CERT]:-}" ]; then
+        put_file "$TLS_CERT_FILE" 0644 "${P[TLS_CERT]}"
+        [ "$CHANGED" = 1 ] && nginx_changed=1
+        put_file "$TLS_KEY_FILE" 0600 "${P[TLS_KEY]}"
+        [ "$CHANGED" = 1 ] && nginx_changed=1
+    else
+        remove_file "$TLS_CERT_FILE"
+        remove_file "$TLS_KEY_FILE"
+        rmdir "$ROOT/etc/nginx/tls" 2>/dev/null || true
+    fi
     if ! out=$(nginx -t 2>&1); then
         if [ $had_site = 1 ]; then printf '%s' "${previous%x}" >"$ROOT$SITE"; else rm -f "$ROOT$SITE"; fi
         die "nginx rejected $SITE (previous version put back): $out"
@@ -96,6 +109,9 @@ apply)
 remove)
     restore_backup "$SITE"
     restore_backup "$HTPASSWD_FILE"
+    remove_file "$TLS_CERT_FILE"
+    remove_file "$TLS_KEY_FILE"
+    rmdir "$ROOT/etc/nginx/tls" 2>/dev/null || true
     if unit_active nginx; then systemctl reload nginx || true; fi
     service_off "$REG_SVC"
     restore_backup "$REG_CONF"
@@ -107,6 +123,13 @@ check)
     check_file "$REG_CONF" "${P[REGISTRY_CONFIG]}" 0644
     check_file "$SITE" "${P[NGINX_CONF]}" 0644
     if [ -n "${P[HTPASSWD]}" ]; then check_file "$HTPASSWD_FILE" "${P[HTPASSWD]}" 0640; else check_absent "$HTPASSWD_FILE"; fi
+    if [ -n "${P[TLS_CERT]:-}" ]; then
+        check_file "$TLS_CERT_FILE" "${P[TLS_CERT]}" 0644
+        check_file "$TLS_KEY_FILE" "${P[TLS_KEY]}" 0600
+    else
+        check_absent "$TLS_CERT_FILE"
+        check_absent "$TLS_KEY_FILE"
+    fi
     check_running "$REG_SVC"
     check_running nginx
     ;;

@@ -154,6 +154,31 @@ describe("end-to-end: faults, bad days and recovery", function () {
         report.push("registry basic auth (opt-in): anonymous push refused (401), push with the generated credentials accepted; the password is in no up/preview output");
     });
 
+    it("opt-in registry TLS: https on 443 with a certificate every host trusts; port 80 redirects", () => {
+        pristine({ registryTls: "true" });
+        const [, s] = timed("up with registryTls", () => keep(up(STACK)));
+        const outs = stackOutputs(STACK);
+        expect(outs.registryEndpoint).to.equal("https://registry.danran.com");
+        expect(outs.registryCaCert).to.match(/^-----BEGIN CERTIFICATE-----/);
+        phase("skopeo on node1 (apt)", () => onHost("node1", "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends skopeo >/dev/null"));
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oci-"));
+        buildImage(dir, 1);
+        sh(`tar -C ${dir} -cf - . | lab/lab.sh ssh node1 'rm -rf /root/img && mkdir -p /root/img && tar -C /root/img -xf -'`);
+        fs.rmSync(dir, { recursive: true, force: true });
+        // TLS verification on (skopeo's default): node1 trusts the registry CA through its system store.
+        onHost("node1", "skopeo copy --quiet oci:/root/img:v1 docker://registry.danran.com/e2e/tls:v1");
+        expect(JSON.parse(onHost("node1", "skopeo inspect docker://registry.danran.com/e2e/tls:v1").stdout).Layers).to.have.length(1);
+        expect(onHost("node2", "grep -c 'BEGIN CERTIFICATE' /usr/local/share/ca-certificates/host-topology-registry.crt").stdout.trim()).to.equal("1");
+        const redirect = onHost("node1", `exec 3<>/dev/tcp/192.168.100.2/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 300 <&3`).stdout;
+        expect(redirect).to.match(/^HTTP\/1\.1 301/);
+        expect(redirect).to.match(/Location: https:\/\/registry\.danran\.com\/v2\//);
+        keep(preview(STACK, "--refresh --expect-no-changes"));
+        phase("destroy (registry TLS)", () => keep(destroy(STACK)));
+        expect(onHost("node1", "test -e /usr/local/share/ca-certificates/host-topology-registry.crt", { allowFail: true }).code).to.not.equal(0);
+        expect(onHost("master", "test -e /etc/nginx/tls", { allowFail: true }).code).to.not.equal(0);
+        report.push(`registry TLS (opt-in): up in ${s.toFixed(1)}s; skopeo on node1 pushed and inspected over https with verification on (system trust); port 80 answers 301 to https; destroy removed the trust anchor and nginx's key`);
+    });
+
     it("opt-in etcd client and peer TLS: a healthy 3-member cluster over https; no client certificate, no access", () => {
         pristine({ etcdTls: "true", etcdMembers: "[{host: master}, {host: node1}, {host: node2}]" });
         const [, s] = timed("up with etcdTls (3 members)", () => keep(up(STACK)));

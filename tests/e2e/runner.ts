@@ -13,7 +13,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { hostCheckProvider, sshRun, CheckConnection } from "../../components/hostCheck";
-import { etcdPkiProvider } from "../../components/etcdPki";
+import { pkiProvider } from "../../components/pki";
 import { unwrapSecrets } from "../harness";
 
 const REPO = path.resolve(__dirname, "../..");
@@ -151,15 +151,15 @@ async function upOrPreview(apply: boolean): Promise<void> {
                             outputs = { id: prev.outputs.id, drift: {} };
                         }
                     }
-                } else if (a.type === "pulumi-nodejs:dynamic/host-topology:EtcdPki") {
+                } else if (a.type === "pulumi-nodejs:dynamic/host-topology:Pki") {
                     // As the engine does: create once, then diff/update (new members get certificates). It is
                     // local (openssl), so a preview computes it too, to show the members' new parameters.
-                    if (!isNew) changed = (await etcdPkiProvider.diff!(prev.outputs.id, prev.outputs, inputs)).changes === true;
+                    if (!isNew) changed = (await pkiProvider.diff!(prev.outputs.id, prev.outputs, inputs)).changes === true;
                     if (isNew) {
-                        const r = await etcdPkiProvider.create!(inputs);
+                        const r = await pkiProvider.create!(inputs);
                         outputs = { id: r.id, ...r.outs };
                     } else if (changed) {
-                        const r = await etcdPkiProvider.update!(prev.outputs.id, prev.outputs, inputs);
+                        const r = await pkiProvider.update!(prev.outputs.id, prev.outputs, inputs);
                         outputs = { id: prev.outputs.id, ...r.outs };
                     }
                 } else if (a.type === "command:remote:CopyToRemote") {
