@@ -38,7 +38,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
     const hostsBlock = renderHostsBlock(cfg);
     // registryTls: the registry's CA, which every host trusts (HostBase), and nginx's certificate.
     const registryPki = cfg.registry?.tls
-        ? new Pki("registry-pki", { caName: `host-topology registry CA (${cfg.registry.serverName})`, certs: [registryCertRequest(cfg, cfg.registry)] })
+        ? new Pki("registry-pki", { caName: "host-topology registry CA", certs: [registryCertRequest(cfg, cfg.registry)] })
         : undefined;
     const connection = (address: string): Connection => ({
         host: address,

@@ -299,7 +299,7 @@ describe("program under mocks: registry TLS (registryTls)", () => {
         const { res, topo } = await build({ registryTls: "true" });
         const pki = byName(res, "registry-pki");
         expect(pki.type).to.equal("pulumi-nodejs:dynamic/host-topology:Pki");
-        expect(pki.inputs.caName).to.equal("host-topology registry CA (registry.danran.com)");
+        expect(pki.inputs.caName).to.equal("host-topology registry CA");
         expect(pki.inputs.certs).to.deep.equal([
             { id: "registry", cn: "registry.danran.com", sans: ["DNS:master", "DNS:master.danran.com", "DNS:registry", "DNS:registry.danran.com", "IP:192.168.100.2"], usage: "serverAuth" },
         ]);
