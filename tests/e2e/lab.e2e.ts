@@ -4,7 +4,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ENGINE, HOSTS, buildImage, HostName, REPO, changeSummary, changedResources, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
+import { ENGINE, HOSTS, buildImage, HostName, REPO, changeSummary, changedResources, destroy, engineBuilt, engineProject, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
 
 const STACK = "dev";
 const ALL: HostName[] = ["master", "node1", "node2"];
@@ -203,20 +203,15 @@ describe("end-to-end on the lab: drift (preview --refresh shows it, up --refresh
         // The engine runs dynamic providers (scripts/engine.sh builds it), but not this program's command and
         // random resources (their plugins cannot be had): this proves refresh/diff/repair of the HostCheck
         // provider with the engine itself, on node1's hosts step with the parameters the program applied.
-        const bin = path.join(REPO, ".tools/bin");
-        if (!fs.existsSync(path.join(bin, "pulumi")) || !fs.existsSync(path.join(bin, "pulumi-resource-pulumi-nodejs"))) {
+        if (!engineBuilt()) {
             console.log("      skipped: no engine in .tools/bin (scripts/engine.sh did not build it)");
             this.skip();
         }
-        const dir = path.join(REPO, ".lab/engine-proof");
-        sh(`rm -rf ${dir} && mkdir -p ${dir}/state && ln -s ${REPO}/node_modules ${dir}/node_modules`);
-        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: hostcheck-engine-proof\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
-        fs.writeFileSync(path.join(dir, "package.json"), '{"name": "hostcheck-engine-proof", "private": true}\n');
-        fs.writeFileSync(path.join(dir, "tsconfig.json"), '{"compilerOptions": {"strict": true, "target": "es2022", "module": "commonjs", "esModuleInterop": true, "skipLibCheck": true}}\n');
         const run = JSON.parse(exportedState(STACK)).resources["command:remote:Command::node1-hosts-run"].inputs;
-        fs.writeFileSync(path.join(dir, "stdin.txt"), run.stdin);
-        fs.writeFileSync(
-            path.join(dir, "index.ts"),
+        const stdinFile = path.join(REPO, ".lab/engine-proof-stdin.txt");
+        fs.writeFileSync(stdinFile, run.stdin, { mode: 0o600 });
+        const p = engineProject(
+            "engine-proof",
             `import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { HostCheck } from "${REPO}/components/hostCheck";
@@ -225,16 +220,11 @@ new HostCheck("node1-hosts-check", {
     connection: pulumi.secret({ host: "192.168.100.3", port: 22, user: "root", privateKey: fs.readFileSync("${REPO}/.lab/ssh/id_ed25519", "utf8"), dialErrorLimit: 3 }),
     script: \`bash \${d}/hostbase.sh\`,
     files: { [\`\${d}/hostbase.sh\`]: fs.readFileSync("${REPO}/components/scripts/hostbase.sh", "utf8"), [\`\${d}/lib.sh\`]: fs.readFileSync("${REPO}/components/scripts/lib.sh", "utf8") },
-    stdin: fs.readFileSync("${dir}/stdin.txt", "utf8"),
+    stdin: fs.readFileSync("${stdinFile}", "utf8"),
 });
 `,
         );
-        const env = `cd ${dir} && PATH=${bin}:$PATH PULUMI_BACKEND_URL=file://${dir}/state PULUMI_CONFIG_PASSPHRASE=proof PULUMI_SKIP_UPDATE_CHECK=1 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`;
-        const p = (args: string, o: { allowFail?: boolean } = {}) => sh(`${env} pulumi ${args} --stack proof --non-interactive --color never`, o);
-        phase("engine: stack init + up", () => {
-            sh(`${env} pulumi stack init proof --non-interactive`);
-            p("up --yes --skip-preview");
-        });
+        phase("engine: up", () => p("up --yes --skip-preview"));
         p("preview --refresh --expect-no-changes");
         onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
         const drifted = phase("engine: preview --refresh --diff", () => p("preview --refresh --diff"));

@@ -175,3 +175,26 @@ export function buildImage(dir: string, mb: number): string {
     return layerDigest;
 }
 
+/** The Pulumi engine built by scripts/engine.sh (CLI, nodejs language host, dynamic-provider launcher), if any. */
+export const ENGINE_BIN = path.join(REPO, ".tools/bin");
+export function engineBuilt(): boolean {
+    return fs.existsSync(path.join(ENGINE_BIN, "pulumi")) && fs.existsSync(path.join(ENGINE_BIN, "pulumi-resource-pulumi-nodejs"));
+}
+
+/**
+ * A small Pulumi TypeScript project under .lab/<name> with its own file backend, run by the engine in .tools/bin,
+ * for the program's dynamic resources (which the engine runs without the command/random provider plugins).
+ * Returns `pulumi ARGS --stack proof` in that project.
+ */
+export function engineProject(name: string, indexTs: string): (args: string, o?: { allowFail?: boolean }) => RunResult {
+    const dir = path.join(REPO, ".lab", name);
+    sh(`rm -rf ${dir} && mkdir -p ${dir}/state && ln -s ${REPO}/node_modules ${dir}/node_modules`);
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n`);
+    fs.writeFileSync(path.join(dir, "package.json"), `{"name": "${name}", "private": true}\n`);
+    fs.writeFileSync(path.join(dir, "tsconfig.json"), '{"compilerOptions": {"strict": true, "target": "es2022", "module": "commonjs", "esModuleInterop": true, "skipLibCheck": true}}\n');
+    fs.writeFileSync(path.join(dir, "index.ts"), indexTs);
+    const env = `cd ${dir} && PATH=${ENGINE_BIN}:$PATH PULUMI_BACKEND_URL=file://${dir}/state PULUMI_CONFIG_PASSPHRASE=proof PULUMI_SKIP_UPDATE_CHECK=1 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`;
+    sh(`${env} pulumi stack init proof --non-interactive`);
+    return (args, o = {}) => sh(`${env} pulumi ${args} --stack proof --non-interactive --color never`, o);
+}
+
