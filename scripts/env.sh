@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the entry scripts: one place for paths, the engine on PATH, the local backend and npm deps.
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO

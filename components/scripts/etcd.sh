@@ -39,7 +39,7 @@ sync_tls_files() {
         if tls; then
             owner=""
             [ "$m" != key ] || read -r m owner <<<"$(key_mode)"
-            put_file "$PKI_DIR/$f" "$m" "${P[$param]}" $owner
+            put_file "$PKI_DIR/$f" "$m" "${P[$param]}" "$owner"
         else
             remove_file "$PKI_DIR/$f"
         fi
