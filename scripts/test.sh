@@ -5,6 +5,9 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$REPO"
 phase_start "npm packages"; ensure_debs openssl:openssl python3:python3; ensure_node_modules; phase_end
+phase_start "shellcheck"; ensure_debs shellcheck:shellcheck
+(cd components/scripts && shellcheck -x -S warning ./*.sh) && shellcheck -x -S warning scripts/*.sh lab/lab.sh .ci/run
+phase_end
 phase_start "unit tests"; npm test; phase_end
 if [ "${SKIP_E2E:-0}" = 1 ]; then echo "SKIP_E2E=1: end-to-end suite skipped"; exit 0; fi
 # The real engine deploys the stacks when `pulumi` and the command/random provider plugins are on PATH. Built
