@@ -252,7 +252,7 @@ describe("program under mocks: drift checks", () => {
 });
 
 describe("program under mocks: etcd TLS (etcdTls)", () => {
-    it("one EtcdPki for the cluster; each member gets its own certificate and key on stdin, kept secret", async () => {
+    it("one Pki for the etcd cluster; each member gets its own certificate and key on stdin, kept secret", async () => {
         const { res, topo } = await build({ etcdTls: "true", etcdMembers: '["master","node1","node2"]' });
         const pki = byName(res, "etcd-pki");
         expect(pki.type).to.equal("pulumi-nodejs:dynamic/host-topology:Pki");
