@@ -1,0 +1,85 @@
+// The lab tool itself (lab/lab.sh): idempotent up, recovery after a crash, reset of one host, a down that
+// leaves nothing behind, and the route check that refuses to send traffic anywhere but the lab bridge.
+// Leaves the lab up with pristine hosts.
+import { expect } from "chai";
+import { REPO, onHost, phase, sh } from "./util";
+
+const LAB = `${REPO}/.lab`;
+
+/** host -> systemd-nspawn pid, from `lab.sh status`. */
+function pids(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const m of sh("lab/lab.sh status").stdout.matchAll(/^(master|node1|node2)\s+\S+\s+(\S+)\s+(\S+)/gm)) out[m[1]] = `${m[2]} ssh=${m[3]}`;
+    return out;
+}
+
+/** What the lab adds to this machine: namespaces, links, NAT/forward rules, overlay mounts. */
+function footprint(): { netns: string[]; links: string[]; rules: string[]; mounts: string[] } {
+    return {
+        netns: sh("ip netns list").stdout.split("\n").map((l) => l.split(" ")[0]).filter((n) => n.startsWith("lab-")),
+        links: sh("ip -o link show").stdout.split("\n").map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter((n) => n === "labbr0" || n.startsWith("vl-")),
+        rules: sh("(iptables -w -t nat -S; iptables -w -t filter -S) | grep -- '--comment host-topology-lab' || true").stdout.split("\n").filter(Boolean),
+        mounts: sh("cat /proc/mounts").stdout.split("\n").filter((l) => l.split(" ")[1]?.startsWith(`${LAB}/hosts/`)),
+    };
+}
+
+describe("end-to-end: the lab tool (lab/lab.sh)", function () {
+    this.timeout(0);
+
+    it("up is idempotent: a second up keeps the running hosts", () => {
+        const before = pids();
+        expect(Object.values(before).every((p) => /^\d+ ssh=yes$/.test(p)), JSON.stringify(before)).to.equal(true);
+        phase("lab up (already up)", () => sh("lab/lab.sh up"));
+        expect(pids()).to.deep.equal(before);
+    });
+
+    it("recovers after a crash: systemd-nspawn killed and its pid file lost", () => {
+        const pid = pids().node2.split(" ")[0];
+        const name = onHost("node2", "hostname").stdout.trim(); // lab-node2 on a pristine host, node2 once applied
+        sh(`kill -9 ${pid}; rm -f ${LAB}/hosts/node2/pid; sleep 1`);
+        expect(sh("lab/lab.sh status").stdout).to.match(/^node2\s+\S+\s+-\s+-\s+(orphaned|stopped)/m);
+        phase("lab up (recovery)", () => sh("lab/lab.sh up"));
+        expect(pids().node2).to.match(/^\d+ ssh=yes$/);
+        expect(pids().node2.split(" ")[0]).to.not.equal(pid);
+        expect(onHost("node2", "hostname").stdout.trim()).to.equal(name);
+        expect(footprint().netns.sort()).to.deep.equal(["lab-master", "lab-node1", "lab-node2"]);
+    });
+
+    it("reset HOST gives that host a pristine disk and leaves the others alone", () => {
+        onHost("node1", "echo x > /root/e2e-marker");
+        onHost("master", "echo x > /root/e2e-marker");
+        phase("lab reset node1", () => sh("lab/lab.sh reset node1"));
+        expect(onHost("node1", "test -e /root/e2e-marker", { allowFail: true }).code).to.not.equal(0);
+        expect(onHost("master", "cat /root/e2e-marker").stdout.trim()).to.equal("x");
+        onHost("master", "rm -f /root/e2e-marker");
+    });
+
+    it("down removes every namespace, link, NAT/forward rule and mount it added; refuses to run over a foreign route", () => {
+        const forwardBefore = sh(`cat ${LAB}/ip_forward.before`).stdout.trim();
+        const up = footprint();
+        expect(up.links).to.include("labbr0");
+        expect(up.rules.length).to.equal(3);
+        expect(up.mounts.length).to.be.greaterThan(0);
+        try {
+            phase("lab down", () => sh("lab/lab.sh down"));
+            expect(footprint()).to.deep.equal({ netns: [], links: [], rules: [], mounts: [] });
+            expect(sh("cat /proc/sys/net/ipv4/ip_forward").stdout.trim()).to.equal(forwardBefore);
+            expect(sh("lab/lab.sh down").code).to.equal(0); // idempotent
+
+            // The lab subnet routed through another device: up refuses, ssh refuses; nothing is sent.
+            // (a veth pair whose other end has no address: whatever went there would reach nothing)
+            sh("ip link add labtest0 type veth peer name labtest1 && ip addr add 192.168.100.250/24 dev labtest0 && ip link set labtest1 up && ip link set labtest0 up");
+            const refusedUp = sh("lab/lab.sh up", { allowFail: true });
+            expect(refusedUp.code).to.not.equal(0);
+            expect(refusedUp.out).to.match(/refusing: 192\.168\.100\.0\/24 is already routed through another device/);
+            const refusedSsh = sh("lab/lab.sh ssh node1 true", { allowFail: true });
+            expect(refusedSsh.code).to.not.equal(0);
+            expect(refusedSsh.out).to.match(/refusing to send traffic to 192\.168\.100\.3: its route does not go through labbr0/);
+            expect(footprint().links).to.deep.equal([]);
+        } finally {
+            sh("ip link del labtest0 2>/dev/null || true");
+            phase("lab up (after down)", () => sh("lab/lab.sh up"));
+        }
+        expect(Object.values(pids()).every((p) => /^\d+ ssh=yes$/.test(p))).to.equal(true);
+    });
+});
