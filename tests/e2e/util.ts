@@ -35,7 +35,16 @@ export function sh(cmd: string, opts: { allowFail?: boolean; input?: string; qui
 
 /** Runs a command as root on a lab host (lab/lab.sh ssh checks the route goes through the lab bridge). */
 export function onHost(host: HostName, cmd: string, opts: { allowFail?: boolean; input?: string } = {}): RunResult {
-    return sh(`lab/lab.sh ssh ${host} ${shellQuote(cmd)}`, opts);
+    // ssh exits 255 when it could not connect: a transient failure is retried (twice, 2 s apart) and said.
+    for (let attempt = 1; ; attempt++) {
+        const r = sh(`lab/lab.sh ssh ${host} ${shellQuote(cmd)}`, { ...opts, allowFail: true });
+        if (r.code !== 255 || attempt === 3) {
+            if (r.code !== 0 && !opts.allowFail) throw new Error(`command failed (${r.code}) on ${host}: ${cmd}\n${r.out.split("\n").slice(-60).join("\n")}`);
+            return r;
+        }
+        console.log(`      (ssh to ${host} failed to connect, attempt ${attempt}; retrying)`);
+        sh("sleep 2");
+    }
 }
 
 export function shellQuote(s: string): string {
@@ -53,7 +62,8 @@ export const ENGINE: "pulumi" | "runner" =
         ? "runner"
         : "pulumi";
 
-function engine(stack: string, args: string, opts: { allowFail?: boolean } = {}): RunResult {
+/** `pulumi ARGS --stack STACK` with the engine on PATH (scripts/env.sh puts .tools/bin first). */
+export function engine(stack: string, args: string, opts: { allowFail?: boolean } = {}): RunResult {
     return sh(`pulumi ${args} --stack ${stack} --non-interactive --color never`, opts);
 }
 
