@@ -65,6 +65,15 @@ selinux_allow_proxy() {
     fi
 }
 
+# nginx's certificate and key gone (registryTls off, or remove); CHANGED=1 if anything was there.
+remove_tls() {
+    local any=0
+    remove_file "$TLS_CERT_FILE"; [ "$CHANGED" = 0 ] || any=1
+    remove_file "$TLS_KEY_FILE"; [ "$CHANGED" = 0 ] || any=1
+    rmdir "$ROOT/etc/nginx/tls" 2>/dev/null || true
+    CHANGED=$any
+}
+
 case "$ACTION" in
 apply)
     pkg_install "$REG_PKG" nginx
@@ -96,9 +105,8 @@ apply)
         put_file "$TLS_KEY_FILE" 0600 "${P[TLS_KEY]}"
         [ "$CHANGED" = 1 ] && nginx_changed=1
     else
-        remove_file "$TLS_CERT_FILE"
-        remove_file "$TLS_KEY_FILE"
-        rmdir "$ROOT/etc/nginx/tls" 2>/dev/null || true
+        remove_tls
+        [ "$CHANGED" = 1 ] && nginx_changed=1
     fi
     if ! out=$(nginx -t 2>&1); then
         if [ $had_site = 1 ]; then printf '%s' "${previous%x}" >"$ROOT$SITE"; else rm -f "$ROOT$SITE"; fi
@@ -109,9 +117,7 @@ apply)
 remove)
     restore_backup "$SITE"
     restore_backup "$HTPASSWD_FILE"
-    remove_file "$TLS_CERT_FILE"
-    remove_file "$TLS_KEY_FILE"
-    rmdir "$ROOT/etc/nginx/tls" 2>/dev/null || true
+    remove_tls
     if unit_active nginx; then systemctl reload nginx || true; fi
     service_off "$REG_SVC"
     restore_backup "$REG_CONF"
