@@ -28,8 +28,6 @@ export interface PkiInputs {
 }
 
 export interface PkiOutputs extends PkiInputs {
-    /** The requests the issued certificates answer (inputs as of the last create/update). */
-    readonly requested: readonly CertRequest[];
     readonly caCert: string;
     readonly caKey: string;
     /** request id -> certificate / private key (PEM). */
@@ -108,7 +106,7 @@ function issueAll(ca: { cert: string; key: string }, inputs: PkiInputs, old?: Pk
     const certs: Record<string, string> = {};
     const keys: Record<string, string> = {};
     for (const c of inputs.certs) {
-        const before = old?.requested?.find((o) => o.id === c.id);
+        const before = old?.certs.find((o) => o.id === c.id);
         if (old && before && JSON.stringify(before) === JSON.stringify(c) && old.days === inputs.days && old.issued[c.id]) {
             certs[c.id] = old.issued[c.id];
             keys[c.id] = old.keys[c.id];
@@ -125,19 +123,19 @@ export const pkiProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: PkiInputs) {
         const ca = newCa(inputs.caName, inputs.days);
         const { certs, keys } = issueAll(ca, inputs);
-        const outs: PkiOutputs = { ...inputs, requested: inputs.certs, caCert: ca.cert, caKey: ca.key, issued: certs, keys };
+        const outs: PkiOutputs = { ...inputs, caCert: ca.cert, caKey: ca.key, issued: certs, keys };
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         return { id: require("crypto").randomBytes(8).toString("hex"), outs };
     },
     async diff(_id: string, olds: PkiOutputs, news: PkiInputs) {
-        const changed = JSON.stringify(olds.requested) !== JSON.stringify(news.certs) || olds.days !== news.days || olds.caName !== news.caName;
+        const changed = JSON.stringify(olds.certs) !== JSON.stringify(news.certs) || olds.days !== news.days || olds.caName !== news.caName;
         // A new CA name is a new CA (every holder of the old one must change): replace; the rest updates in place.
         return { changes: changed, replaces: olds.caName !== news.caName ? ["caName"] : [], deleteBeforeReplace: false };
     },
     async update(_id: string, olds: PkiOutputs, news: PkiInputs) {
         // The CA stays; only new or changed certificates are issued again.
         const { certs, keys } = issueAll({ cert: olds.caCert, key: olds.caKey }, news, olds);
-        const outs: PkiOutputs = { ...olds, ...news, requested: news.certs, issued: certs, keys };
+        const outs: PkiOutputs = { ...olds, ...news, issued: certs, keys };
         return { outs };
     },
 };
@@ -161,7 +159,7 @@ export class Pki extends pulumi.dynamic.Resource {
         super(
             pkiProvider,
             name,
-            { caName: args.caName, certs: args.certs, days: args.days ?? 3650, requested: undefined, caCert: undefined, caKey: undefined, issued: undefined, keys: undefined },
+            { caName: args.caName, certs: args.certs, days: args.days ?? 3650, caCert: undefined, caKey: undefined, issued: undefined, keys: undefined },
             { ...opts, additionalSecretOutputs: ["caKey", "keys"] },
             "host-topology",
             "Pki",

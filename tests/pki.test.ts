@@ -110,7 +110,7 @@ describe("etcd PKI (openssl)", function () {
         expect(next.issued[id3]).not.to.equal(pki.issued[id3]);
         expect(new crypto.X509Certificate(next.issued[id3]).subjectAltName).to.contain("DNS:etcd3.example");
         expect(new crypto.X509Certificate(next.issued[id3]).verify(new crypto.X509Certificate(pki.caCert).publicKey)).to.equal(true);
-        expect(next.requested).to.deep.equal(changed);
+        expect(next.certs).to.deep.equal(changed);
         // A request that is gone takes its certificate with it.
         const fewer = (await pkiProvider.update!("id", next, { ...inputs, certs: changed.filter((r) => r.id !== "registry") })).outs as PkiOutputs;
         expect(Object.keys(fewer.issued)).not.to.include("registry");
