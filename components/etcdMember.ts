@@ -5,7 +5,7 @@ import { hostStep } from "./hostScript";
 import { EtcdMemberSpec } from "./config";
 import { ETCD_PKI_DIR, renderEtcdEnv } from "./render";
 
-/** A member's TLS material (etcdTls), from the cluster's EtcdPki. */
+/** A member's TLS material (etcdTls), from the cluster's Pki. */
 export interface EtcdMemberTls {
     readonly ca: pulumi.Input<string>;
     /** The member's certificate (server and peer) and key. */

@@ -44,16 +44,20 @@ export function memberSans(cfg: Pick<TopologyConfig, "domain" | "hosts">, m: Etc
     const names = [m.name, m.host, `${m.host}.${cfg.domain}`, "localhost", "127.0.0.1"];
     if (host) names.push(host.address);
     for (const u of [m.clientUrl, m.peerUrl, m.listenPeerUrl]) names.push(/^[a-z]+:\/\/([^/:]+)/i.exec(u)?.[1] ?? "");
-    const sans = new Set(names.filter((n) => n).map((n) => (isIPv4(n) ? `IP:${n}` : `DNS:${n}`)));
-    return [...sans].sort();
+    return sanList(names);
+}
+
+/** subjectAltName entries for names and addresses: IP:… or DNS:…, unique, sorted. */
+function sanList(names: readonly string[]): string[] {
+    return [...new Set(names.filter((n) => n).map((n) => (isIPv4(n) ? `IP:${n}` : `DNS:${n}`)))].sort();
 }
 
 /** Runs openssl in `dir`; a missing openssl is an error that says what needs it. */
 function openssl(dir: string, args: string[]): void {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const r = require("child_process").spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
-    if (r.error) throw new Error(`etcdTls: cannot run openssl on this machine (${r.error.message}); install openssl`);
-    if (r.status !== 0) throw new Error(`etcdTls: openssl ${args.join(" ")} failed: ${r.stderr}`);
+    if (r.error) throw new Error(`TLS (etcdTls/registryTls): cannot run openssl on this machine (${r.error.message}); install openssl`);
+    if (r.status !== 0) throw new Error(`TLS (etcdTls/registryTls): openssl ${args.join(" ")} failed: ${r.stderr}`);
 }
 
 /** Runs fn in a private temp dir that is removed afterwards (it holds private keys). */
@@ -63,7 +67,7 @@ function inTempDir<T>(fn: (dir: string, write: (f: string, s: string) => void, r
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const path = require("path");
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const dir: string = fs.mkdtempSync(path.join(require("os").tmpdir(), "etcd-pki-"));
+    const dir: string = fs.mkdtempSync(path.join(require("os").tmpdir(), "host-topology-pki-"));
     try {
         return fn(
             dir,
@@ -182,8 +186,7 @@ export const REGISTRY_CERT_ID = "registry";
 export function registryCertRequest(cfg: Pick<TopologyConfig, "domain" | "hosts">, r: { host: string; serverName: string }): CertRequest {
     const host = cfg.hosts.find((h) => h.name === r.host);
     const names = [r.serverName, r.serverName.split(".")[0], r.host, `${r.host}.${cfg.domain}`, ...(host ? [host.address] : [])];
-    const sans = [...new Set(names.map((n) => (isIPv4(n) ? `IP:${n}` : `DNS:${n}`)))].sort();
-    return { id: REGISTRY_CERT_ID, cn: r.serverName, sans, usage: "serverAuth" };
+    return { id: REGISTRY_CERT_ID, cn: r.serverName, sans: sanList(names), usage: "serverAuth" };
 }
 
 /** The etcd cluster's certificates: one per member (server and peer) and one client certificate. */

@@ -236,8 +236,9 @@ install_language_nodejs_fallback() {
 }
 
 # ---- 3. provider plugins: pulumi-resource-command, pulumi-resource-random ------------------
-# go_provider NAME MODULE VERSION VERSION_VAR PLAIN_VERSION: builds MODULE/cmd/NAME at VERSION (a tag or a
-# pseudo-version) from a wrapper module that keeps MODULE's replaces; VERSION_VAR=PLAIN_VERSION via -ldflags.
+# go_provider NAME MODULE VERSION VERSION_VAR PLAIN_VERSION: builds MODULE/cmd/NAME at VERSION (a tag, or
+# "pseudo:MODULE@TAG:BASE" for pseudo_of, resolved only when a build is due) from a wrapper module that keeps
+# MODULE's replaces; VERSION_VAR=PLAIN_VERSION via -ldflags.
 # A refusal by the proxy is remembered (stamp) and reported as MISSING.
 go_provider() {
   local name="$1" module="$2" version="$3" version_var="$4" plain="$5" amb out d="$SRC/$1"
@@ -250,6 +251,10 @@ go_provider() {
   if refused "$name"; then
     log "$name: proxy refused it before: $(head -n1 "$STAMPS/$name.refused")"
     MISSING+=("$name v$plain"); return
+  fi
+  if [[ $version == pseudo:* ]]; then
+    version="${version#pseudo:}"
+    version="$(pseudo_of "${version%:*}" "${version##*:}")"
   fi
   log "$name: building $module@$version"
   if ! out="$(mod_json "$module@$version" 2>&1)" || jq -e '.Error' <<<"$out" >/dev/null 2>&1; then
@@ -278,7 +283,7 @@ go_provider() {
 install_command_provider() {
   # pulumi-command tags only vX and sdk/vX: its provider module is had by the pseudo-version of the commit
   # that tag v1.2.1 points at.
-  go_provider pulumi-resource-command "$COMMAND_MODULE" "$(pseudo_of "$COMMAND_ROOT_MODULE@v$COMMAND_VERSION" v0.0.0)" \
+  go_provider pulumi-resource-command "$COMMAND_MODULE" "pseudo:$COMMAND_ROOT_MODULE@v$COMMAND_VERSION:v0.0.0" \
     "$COMMAND_MODULE/pkg/version.Version" "$COMMAND_VERSION"
 }
 
