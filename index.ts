@@ -37,15 +37,18 @@ const privateKey: pulumi.Output<string> =
 
 const topology = buildTopology(cfg, privateKey);
 
+// Outputs that do not apply to a stack are null (a StackReference reads null; undefined would be dropped with a
+// warning at every run).
+
 /** name, fqdn, address, roles and OS of every host. */
 export const inventory = topology.inventory;
 /** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
 export const etcdClientEndpoints = topology.etcdClientEndpoints;
-/** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); undefined otherwise. */
-export const etcdClientTls = topology.etcdClientTls;
-/** The registry through nginx, e.g. "http://registry.danran.com" (port 80); undefined without a registry host. */
-export const registryEndpoint = topology.registry?.endpoint;
-/** With registryTls: the CA (PEM) that signed the registry's certificate; every host trusts it. */
-export const registryCaCert = topology.registryCaCert;
-/** Basic-auth credentials of the registry {username, password} (secret); undefined when registryAuth is false. */
-export const registryCredentials = topology.registry?.credentials;
+/** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); null otherwise. */
+export const etcdClientTls = topology.etcdClientTls ?? null;
+/** The registry through nginx, e.g. "http://registry.danran.com" (port 80); null without a registry host. */
+export const registryEndpoint = topology.registry?.endpoint ?? null;
+/** With registryTls: the CA (PEM) that signed the registry's certificate; every host trusts it. null otherwise. */
+export const registryCaCert = topology.registryCaCert ?? null;
+/** Basic-auth credentials of the registry {username, password} (secret); null when registryAuth is false. */
+export const registryCredentials = topology.registry ? topology.registry.credentials.apply((c) => c ?? null) : null;

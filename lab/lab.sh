@@ -30,7 +30,7 @@ SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 SECURITY=http://deb.debian.org/debian-security
 INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,ca-certificates,procps,iputils-ping,netbase
-BASE_VERSION=2 # bump when the base's configuration below changes (.lab/base is configured again)
+BASE_VERSION=3 # bump when the base's configuration below changes (.lab/base is configured again)
 KEY="$LAB/ssh/id_ed25519"
 SSH_WAIT=${LAB_SSH_WAIT:-120}       # seconds for sshd to answer after boot
 SYSTEMD_WAIT=${LAB_SYSTEMD_WAIT:-120} # seconds for systemd to finish booting
@@ -162,8 +162,12 @@ EOF
     echo "nameserver $dns" >"$b/etc/resolv.conf"
     rm -f "$b/etc/hostname" # debootstrap copies this machine's
     printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$b/etc/hosts"
-    # A container has no console login to offer and no kernel modules to load.
-    for u in getty@tty1.service console-getty.service systemd-modules-load.service; do
+    # A container has no console login to offer and no kernel modules to load. Nor a per-user service manager
+    # (user@.service), which root's SSH sessions would start: on a cgroup v1 machine systemd in the container
+    # cannot kill its cgroup ("Failed to kill control group ... Input/output error"), so stopping it 10 s after
+    # the last logout hangs until its 2-minute timeout ("Processes still around after final SIGKILL") and every
+    # login in that window waits for it. logind sessions work without it.
+    for u in getty@tty1.service console-getty.service systemd-modules-load.service user@.service; do
         ln -sf /dev/null "$b/etc/systemd/system/$u"
     done
     rm -f "$b"/var/cache/apt/archives/*.deb "$b"/var/cache/apt/*.bin
