@@ -7,6 +7,11 @@ export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$REPO/.pulumi-state}"
 # The lab's passphrase; real stacks set their own PULUMI_CONFIG_PASSPHRASE (or another secrets provider).
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-host-topology-lab}"
 export PULUMI_SKIP_UPDATE_CHECK=1
+# With the offline plugin mirror (scripts/engine.sh installs from it), a missing plugin fails at once instead of
+# trying a download that cannot succeed; without it, pulumi downloads plugins itself.
+if [ -n "${PULUMI_PLUGIN_MIRROR:-}" ] || [ -d "$REPO/../shared/pulumi-plugins" ]; then
+    export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-true}"
+fi
 export PULUMI_SKIP_CONFIRMATIONS=1
 
 phase_start() { PHASE_NAME="$1"; PHASE_T0=$(date +%s); echo "==> $1"; }
@@ -23,10 +28,10 @@ ensure_node_modules() {
     fi
 }
 
-# The stack, created on first use (file backend).
+# The stack, created on first use.
 ensure_stack() {
     local stack="$1"
-    mkdir -p "$REPO/.pulumi-state"
+    case "$PULUMI_BACKEND_URL" in file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;; esac
     (cd "$REPO" && pulumi stack select --create "$stack" >/dev/null)
 }
 

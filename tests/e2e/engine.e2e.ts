@@ -1,78 +1,165 @@
-// The real Pulumi engine (CLI v3.259 built by scripts/engine.sh) runs the program's Pki dynamic resource, which
-// needs no host: preview, create, a second up that changes nothing, an update that keeps the CA, the private
-// keys encrypted in the exported state and hidden in stack outputs, destroy. (The engine cannot run the full
-// program: the command and random provider plugins cannot be had here, see README.)
+// What only a real engine shows: the SSH key set with `pulumi config set --secret`, another project reading the
+// stack through a StackReference, an `up` interrupted by SIGINT and one killed with SIGKILL (the next `up`, with the
+// README's recovery steps, converges), two `up`s of one stack at the same moment (the backend's lock refuses one),
+// and no plaintext secret in the exported state.
 import { expect } from "chai";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { REPO, changeSummary, engineBuilt, engineProject, phase } from "./util";
+import { HOSTS, REPO, Running, changeSummary, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util";
 
-describe("end-to-end: the Pulumi engine runs the Pki (etcdTls/registryTls certificates)", function () {
+const STACK = "e2e-engine";
+const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
+const CONSUMER = path.join(REPO, "tests/consumer");
+const KEY = path.join(REPO, ".lab/ssh/id_ed25519");
+const ETCD = `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379`;
+
+/** The seed's checks that say the topology is there: names, etcd, the registry through nginx. */
+function topologyWorks(): void {
+    for (const h of ["master", "node1", "node2"] as const) {
+        expect(onHost(h, "getent hosts registry.danran.com").stdout.split(/\s+/)[0], `registry.danran.com on ${h}`).to.equal(HOSTS.master);
+        expect(onHost(h, "getent hosts node2.danran.com").stdout.split(/\s+/)[0], `node2.danran.com on ${h}`).to.equal(HOSTS.node2);
+    }
+    expect(onHost("master", `${ETCD} endpoint health`).out).to.match(/is healthy/);
+    // Basic auth is on in this stack: the registry answers 401 to anonymous clients through nginx.
+    expect(onHost("node1", "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3").stdout).to.equal("HTTP/1.1 401");
+}
+
+/** The exported state parses, has no pending operations and holds the resources of a converged stack. */
+function stateIsWhole(min = 40): any {
+    const dep = JSON.parse(exportedState(STACK)).deployment;
+    expect(dep.pending_operations ?? [], "pending operations").to.deep.equal([]);
+    expect(dep.resources.length).to.be.at.least(min);
+    return dep;
+}
+
+function consumer(args: string, o: { allowFail?: boolean } = {}) {
+    return sh(`cd ${CONSUMER} && pulumi ${args} --stack consumer --non-interactive --color never`, o);
+}
+
+describe("end-to-end: what the real engine shows (secret key config, StackReference, interruptions, locking)", function () {
     this.timeout(0);
+    let creds: { username: string; password: string };
+    const leftovers: Running[] = [];
 
-    it("creates, keeps, updates in place and keeps the keys secret", function () {
-        if (!engineBuilt()) {
-            console.log("      skipped: no engine in .tools/bin (scripts/engine.sh did not build it)");
-            this.skip();
-        }
-        const members = path.join(REPO, ".lab/engine-pki-members.json");
-        fs.mkdirSync(path.dirname(members), { recursive: true });
-        fs.writeFileSync(members, JSON.stringify(["master", "node1", "node2"]));
-        const p = engineProject(
-            "engine-pki",
-            `import * as fs from "fs";
-import * as pulumi from "@pulumi/pulumi";
-import { parseConfig } from "${REPO}/components/config";
-import { ETCD_CLIENT_CERT_ID, Pki, etcdCertRequests } from "${REPO}/components/pki";
-const hosts = [
-    { name: "master", address: "192.168.100.2", roles: ["master", "etcd", "registry"] },
-    { name: "node1", address: "192.168.100.3", roles: ["node"] },
-    { name: "node2", address: "192.168.100.4", roles: ["node"] },
-];
-const etcdMembers = fs.readFileSync("${members}", "utf8");
-const cfg = parseConfig({ hosts: JSON.stringify(hosts), sshPrivateKey: "<secret>", etcdTls: "true", etcdMembers });
-const pki = new Pki("etcd-pki", { caName: "host-topology etcd CA", certs: etcdCertRequests(cfg) });
-export const caCert = pki.caCert;
-export const clientKey = pki.certFor(ETCD_CLIENT_CERT_ID).key;
-export const issued = pki.issued;
-`,
-        );
-        phase("engine: preview (Pki)", () => p("preview"));
-        const first = phase("engine: up (Pki)", () => p("up --yes --skip-preview"));
-        expect(changeSummary(first.out).created).to.equal(2); // the stack and the Pki
-        const outs = JSON.parse(p("stack output --json --show-secrets").stdout);
-        const ca = new crypto.X509Certificate(outs.caCert);
-        expect(ca.subject).to.equal("CN=host-topology etcd CA");
-        expect(Object.keys(outs.issued).sort()).to.deep.equal(["etcd-client", "etcd-member/etcd1", "etcd-member/etcd2", "etcd-member/etcd3"]);
-        for (const cert of Object.values(outs.issued) as string[]) expect(new crypto.X509Certificate(cert).verify(ca.publicKey)).to.equal(true);
+    before(() => {
+        phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
+        // The dev stack's hosts with registry basic auth, and the key in the stack's secret config as the README says.
+        const dev = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*$/m, "");
+        fs.writeFileSync(FILE, `${dev.replace(/^  host-topology:sshPrivateKeyPath:.*\n/m, "").trimEnd()}\n  host-topology:registryAuth: true\n`);
+        freshStack(STACK);
+        engine(STACK, "config set --secret host-topology:sshPrivateKey", { input: fs.readFileSync(KEY, "utf8") });
+    });
 
-        // Secret: hidden in outputs, encrypted in the state.
-        expect(JSON.parse(p("stack output --json").stdout).clientKey).to.equal("[secret]");
-        const state = p("stack export").stdout;
-        const keyLines = (outs.clientKey as string).split("\n").filter((l) => l && !l.startsWith("-----"));
-        for (const l of keyLines) expect(state).not.to.contain(l);
+    after(() => {
+        leftovers.forEach(killGroup);
+        consumer("stack rm --force --yes", { allowFail: true });
+        sh(`rm -f ${CONSUMER}/Pulumi.consumer.yaml`);
+        removeStack(STACK);
+        sh(`rm -f ${FILE}`);
+        sh("lab/lab.sh reset");
+    });
+
+    it("`pulumi config set --secret sshPrivateKey < key`: stored encrypted, shown as [secret]", () => {
+        const yaml = fs.readFileSync(FILE, "utf8");
+        expect(yaml).to.match(/host-topology:sshPrivateKey:\n\s+secure: /);
+        expect(yaml).to.not.contain("OPENSSH PRIVATE KEY");
+        expect(yaml).to.not.match(/sshPrivateKeyPath/);
+        expect(engine(STACK, "config get host-topology:sshPrivateKey").stdout).to.contain("BEGIN OPENSSH PRIVATE KEY");
+        expect(engine(STACK, "config").stdout).to.match(/sshPrivateKey\s+\[secret\]/);
+    });
+
+    it("SIGINT during a long step: pulumi finishes the steps in flight and stops; the next up converges", async () => {
+        const run = spawnPulumi(STACK, "up --yes --skip-preview");
+        leftovers.push(run);
+        // The registry step installs docker-registry and nginx: seconds of apt on the master.
+        await run.waitFor(/master-registry-run\s+creating/);
+        process.kill(run.child.pid!, "SIGINT");
+        const code = await run.exited;
+        console.log(`      SIGINT: pulumi exited ${code}; ${run.out().split("\n").filter((l) => /cancel|interrupt|\^C/i.test(l)).slice(0, 2).join(" | ")}`);
+        expect(code, run.out().slice(-2000)).to.not.equal(0);
+        // A graceful stop: the state is valid and records no operation in flight.
+        const dep = JSON.parse(exportedState(STACK)).deployment;
+        expect(dep.pending_operations ?? []).to.deep.equal([]);
+        const created = (dep.resources ?? []).length;
+        expect(created, "some resources were created before the interrupt").to.be.greaterThan(2);
+        const second = phase("up after SIGINT", () => up(STACK));
+        expect(changeSummary(second.out).created ?? 0, second.out.slice(-2000)).to.be.greaterThan(0);
+        topologyWorks();
+        preview(STACK, "--expect-no-changes");
+        stateIsWhole();
+    });
+
+    it("SIGKILL of pulumi mid-apply: `pulumi refresh --clear-pending-creates`, then up, converge", async () => {
+        phase("destroy", () => engine(STACK, "destroy --yes --skip-preview"));
+        const run = spawnPulumi(STACK, "up --yes --skip-preview");
+        leftovers.push(run);
+        await run.waitFor(/master-registry-run\s+creating/);
+        process.kill(run.child.pid!, "SIGKILL");
+        expect(await run.exited).to.equal(137);
+        killGroup(run); // what the killed pulumi leaves running (its plugins), as CI ends a cancelled job
+        const pending = JSON.parse(exportedState(STACK)).deployment.pending_operations ?? [];
+        console.log(`      SIGKILL: ${pending.length} pending operation(s) in the state: ${pending.map((p: any) => `${p.type} ${p.resource.urn.split("::").pop()}`).join(", ")}`);
+        expect(pending.length, "the kill left operations in flight").to.be.greaterThan(0);
+        // The README's recovery for a killed up: the stale lock it left goes with `pulumi cancel`; the pending creates
+        // are dropped (the scripts are idempotent, so a step that was running is simply run again); then up.
+        const locked = up(STACK, "", { allowFail: true });
+        expect(locked.code).to.not.equal(0);
+        expect(locked.out).to.match(/the stack is currently locked by 1 lock\(s\)/);
+        engine(STACK, "cancel --yes");
+        phase("refresh --clear-pending-creates", () => engine(STACK, "refresh --yes --skip-preview --clear-pending-creates"));
+        phase("up after SIGKILL", () => up(STACK));
+        topologyWorks();
+        preview(STACK, "--expect-no-changes");
+        stateIsWhole();
+    });
+
+    it("two `pulumi up` of one stack at the same moment: the lock refuses one, the stack stays whole", async () => {
+        onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
+        const a = spawnPulumi(STACK, "up --yes --skip-preview --refresh");
+        leftovers.push(a);
+        await a.waitFor(/Updating \(|Refreshing|refreshing/);
+        const b = spawnPulumi(STACK, "up --yes --skip-preview --refresh");
+        leftovers.push(b);
+        const [ca, cb] = await Promise.all([a.exited, b.exited]);
+        console.log(`      concurrent ups: A exit ${ca}, B exit ${cb}: ${b.out().split("\n").find((l) => /lock/i.test(l))?.trim() ?? ""}`);
+        expect([ca, cb].filter((c) => c === 0).length, `exactly one applies\nA:\n${a.out().slice(-1500)}\nB:\n${b.out().slice(-1500)}`).to.equal(1);
+        const refused = ca === 0 ? b : a;
+        expect(refused.out()).to.match(/locked/i);
+        expect(onHost("node1", "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
+        preview(STACK, "--expect-no-changes");
+        stateIsWhole();
+    });
+
+    it("another project reads the outputs through a StackReference and uses them; the credentials stay secret", () => {
+        creds = stackOutputs(STACK).registryCredentials;
+        expect(creds.password).to.match(/^[A-Za-z0-9]{32}$/);
+        consumer("stack rm --force --yes", { allowFail: true });
+        consumer("stack init");
+        consumer(`config set topologyStack organization/host-topology/${STACK}`);
+        const r = phase("consumer: pulumi up", () => consumer("up --yes --skip-preview"));
+        expect(r.out).to.not.contain(creds.password);
+        const outs = JSON.parse(consumer("stack output --json").stdout);
+        expect(outs.registryCredentials).to.equal("[secret]");
+        expect(outs.registry).to.equal("http://registry.danran.com");
+        expect(outs.etcdEndpoint).to.equal(`http://${HOSTS.master}:2379`);
+        expect(outs.probeResult).to.match(/^etcd \{"etcdserver":"3\.\d+\.\d+"/m);
+        expect(outs.probeResult).to.match(/^anonymous 401$/m);
+        expect(outs.probeResult).to.match(/^authenticated 200$/m);
+        expect(JSON.parse(consumer("stack output --json --show-secrets").stdout).registryCredentials).to.deep.equal(creds);
+        const state = consumer("stack export").stdout;
+        expect(state).to.not.contain(creds.password);
         expect(state).to.contain("ciphertext");
-        expect(state).to.contain(outs.caCert.split("\n")[1]); // the certificate itself is not secret
+        consumer("destroy --yes --skip-preview");
+    });
 
-        phase("engine: second up (no changes)", () => p("up --yes --skip-preview --expect-no-changes"));
-
-        // Two more members: an update in place; the CA and the existing certificates stay.
-        fs.writeFileSync(members, JSON.stringify(["master", "node1", "node2", "node1", "node2"].map((h, i) => ({ host: h, name: `etcd${i + 1}` }))));
-        const bad = p("preview", { allowFail: true });
-        expect(bad.code).to.not.equal(0); // a host with two members is bad input, named at preview
-        expect(bad.out).to.match(/etcdMembers: host "node1" has more than one member/);
-        fs.writeFileSync(members, JSON.stringify([{ host: "master" }, { host: "node1", name: "etcd2" }, { host: "node2", name: "etcd9" }]));
-        const pre = p("preview --diff");
-        expect(pre.out).to.match(/~ 1 to update/);
-        expect(pre.out).not.to.match(/to replace/);
-        phase("engine: up (update)", () => p("up --yes --skip-preview"));
-        const after = JSON.parse(p("stack output --json --show-secrets").stdout);
-        expect(after.caCert).to.equal(outs.caCert);
-        expect(after.clientKey).to.equal(outs.clientKey);
-        expect(after.issued["etcd-member/etcd1"]).to.equal(outs.issued["etcd-member/etcd1"]);
-        expect(after.issued["etcd-member/etcd9"]).to.be.a("string");
-        expect(after.issued).not.to.have.property("etcd-member/etcd3");
-        phase("engine: destroy (Pki)", () => p("destroy --yes --skip-preview"));
+    it("the exported state holds no plaintext private key or password", () => {
+        const state = exportedState(STACK);
+        for (const l of fs.readFileSync(KEY, "utf8").split("\n").filter((x) => x && !x.startsWith("-----"))) expect(state).to.not.contain(l);
+        expect(state).to.not.contain(creds.password);
+        // The htpasswd line (bcrypt) goes to the host on stdin as a secret: not even the hash is readable.
+        const hash = onHost("master", "cut -d: -f2 /etc/nginx/.ngxpasswd").stdout.trim();
+        expect(hash).to.match(/^\$2[aby]\$/);
+        expect(state).to.not.contain(hash);
+        expect(state).to.contain("ciphertext");
     });
 });

@@ -3,7 +3,7 @@ import { expect } from "chai";
 import * as cp from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { ENGINE, REPO, buildImage, destroy, freshStack, onHost, phase, preview, removeStack, sh, shellQuote, stackOutputs, up } from "./util";
+import { REPO, buildImage, destroy, exportedState, freshStack, onHost, phase, preview, removeStack, sh, shellQuote, stackOutputs, up } from "./util";
 import * as os from "os";
 
 const STACK = "e2e-faults";
@@ -38,12 +38,16 @@ describe("end-to-end: faults, bad days and recovery", function () {
     this.timeout(0);
     const logs: string[] = [];
     const keep = <T extends { out: string }>(r: T): T => (logs.push(r.out), r);
+    /** Secret values seen in this run's stacks (registry password, TLS private key lines), looked for afterwards. */
+    const secrets: string[] = [];
+    /** The exported state after each opt-in security deployment. */
+    const states: string[] = [];
 
     after(() => {
         removeStack(STACK);
         sh(`rm -f ${FILE}`);
         sh("lab/lab.sh reset"); // pristine hosts for whatever runs next
-        console.log(`\n  Fault report (${ENGINE === "pulumi" ? "Pulumi engine" : "runner, not the Pulumi engine"}):\n${report.map((l) => `    ${l}`).join("\n")}`);
+        console.log(`\n  Fault report (${sh("pulumi version").stdout.trim()}):\n${report.map((l) => `    ${l}`).join("\n")}`);
     });
 
     it("wrong SSH key: a clear error after bounded retries, nothing applied", () => {
@@ -51,10 +55,11 @@ describe("end-to-end: faults, bad days and recovery", function () {
         pristine({ sshPrivateKeyPath: ".lab/e2e-wrong-key" });
         const [r, s] = timed("up with a wrong key", () => keep(up(STACK, "", { allowFail: true })));
         expect(r.code).to.not.equal(0);
-        expect(r.out).to.match(/192\.168\.100\.[234]:22: ssh: All configured authentication methods failed \(after 5 attempts\)/);
+        // The command provider's error, on the readiness step of each host (the resource's name names the host).
+        expect(r.out).to.match(/(master|node1|node2)-ready \*\*creating failed\*\* error: after 5 failed attempts: ssh: handshake failed: ssh: unable to authenticate/);
         expect(s).to.be.lessThan(120);
         expect(onHost("master", "test -e /usr/local/lib/host-topology", { allowFail: true }).code).to.not.equal(0);
-        report.push(`wrong key: failed in ${s.toFixed(1)}s after 5 attempts per host: ${/\S+: ssh: [^\n]*/.exec(r.out)?.[0]}`);
+        report.push(`wrong key: failed in ${s.toFixed(1)}s after 5 attempts per host: ${/\S+-ready \*\*creating failed\*\* [^\n]*/.exec(r.out)?.[0]}`);
     });
 
     it("a service that fails to start: the error names the host and unit with the journal tail; fixed, a re-run converges", () => {
@@ -88,7 +93,7 @@ describe("end-to-end: faults, bad days and recovery", function () {
 
     it("a host stopped in the middle of up, then restarted: a re-run converges", async () => {
         pristine();
-        const args = ENGINE === "pulumi" ? `pulumi up --yes --skip-preview --stack ${STACK}` : `npx ts-node --transpile-only tests/e2e/runner.ts up --stack ${STACK}`;
+        const args = `pulumi up --yes --skip-preview --stack ${STACK} --non-interactive`;
         const t0 = Date.now();
         const child = cp.spawn("bash", ["-c", args], { cwd: REPO });
         let out = "";
@@ -139,6 +144,8 @@ describe("end-to-end: faults, bad days and recovery", function () {
         const creds = stackOutputs(STACK).registryCredentials;
         expect(creds.username).to.equal("registry");
         expect(creds.password).to.match(/^[A-Za-z0-9]{32}$/);
+        secrets.push(creds.password);
+        states.push(exportedState(STACK));
         expect(onHost("master", "stat -c '%a %U:%G' /etc/nginx/.ngxpasswd").stdout.trim()).to.equal("640 root:www-data");
         phase("skopeo on node1 (apt)", () => onHost("node1", "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends skopeo >/dev/null"));
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oci-"));
@@ -160,6 +167,10 @@ describe("end-to-end: faults, bad days and recovery", function () {
         const outs = stackOutputs(STACK);
         expect(outs.registryEndpoint).to.equal("https://registry.danran.com");
         expect(outs.registryCaCert).to.match(/^-----BEGIN CERTIFICATE-----/);
+        const tlsKey = onHost("master", "cat /etc/nginx/tls/registry.key").stdout.split("\n").filter((l) => l && !l.startsWith("-----"));
+        expect(tlsKey.length).to.be.greaterThan(0);
+        secrets.push(...tlsKey);
+        states.push(exportedState(STACK));
         phase("skopeo on node1 (apt)", () => onHost("node1", "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends skopeo >/dev/null"));
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oci-"));
         buildImage(dir, 1);
@@ -211,18 +222,21 @@ describe("end-to-end: faults, bad days and recovery", function () {
         expect(onHost("master", "stat -c '%a %U:%G' /etc/etcd/pki/member.key").stdout.trim()).to.equal("640 root:etcd");
         keep(preview(STACK, "--refresh --expect-no-changes"));
         const keyLines = creds.key.split("\n").filter((l) => l && !l.startsWith("-----"));
+        secrets.push(...keyLines);
+        states.push(exportedState(STACK));
         for (const text of logs) for (const l of keyLines) expect(text).to.not.contain(l);
         report.push(`etcd TLS (opt-in): 3 members over https in ${s.toFixed(1)}s, healthy with the client certificate from the stack output; refused without it (exit ${noCert.code}) and over http (exit ${plain.code}); client key in no output`);
         phase("destroy (TLS)", () => keep(destroy(STACK)));
     });
 
-    it("no plaintext private key in any output or in the stored state", () => {
+    it("no plaintext private key, password or TLS key in any output or in the stored state", () => {
         const key = fs.readFileSync(path.join(REPO, ".lab/ssh/id_ed25519"), "utf8");
         const lines = key.split("\n").filter((l) => l && !l.startsWith("-----"));
-        const state = fs.existsSync(path.join(REPO, ".lab/runner", `${STACK}.json`)) ? fs.readFileSync(path.join(REPO, ".lab/runner", `${STACK}.json`), "utf8") : "";
-        for (const l of lines) {
-            for (const text of [...logs, state]) expect(text).to.not.contain(l);
+        expect(states.length).to.equal(3);
+        for (const state of states) expect(state).to.contain("ciphertext");
+        for (const l of [...lines, ...secrets]) {
+            for (const text of [...logs, ...states]) expect(text).to.not.contain(l);
         }
-        report.push(`secrets: ${logs.length} command outputs and the stored state checked, no line of the private key in them`);
+        report.push(`secrets: ${logs.length} command outputs and 3 exported states (registry auth, registry TLS, etcd TLS) checked: no line of the SSH key, registry password or TLS private key (${secrets.length} secret values) in them`);
     });
 });

@@ -2,6 +2,7 @@
 // leaves nothing behind, and the route check that refuses to send traffic anywhere but the lab bridge.
 // Leaves the lab up with pristine hosts.
 import { expect } from "chai";
+import * as cp from "child_process";
 import { REPO, onHost, phase, sh } from "./util";
 
 const LAB = `${REPO}/.lab`;
@@ -23,8 +24,41 @@ function footprint(): { netns: string[]; links: string[]; rules: string[]; mount
     };
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Seconds each of n logins (`lab.sh ssh HOST true`) took; after every 10th a pause of 11 s. */
+async function loginTimes(host: string, n: number): Promise<number[]> {
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+        // The last session ended more than 10 s ago: logind stops the user's service manager now
+        // (UserStopDelaySec=10s), and this login arrives while it stops.
+        if (i > 0 && i % 10 === 0) await sleep(11_000);
+        const t0 = Date.now();
+        await new Promise<void>((resolve, reject) =>
+            cp.execFile("lab/lab.sh", ["ssh", host, "true"], { cwd: REPO, timeout: 180_000 }, (err) => (err ? reject(err) : resolve())),
+        );
+        times.push((Date.now() - t0) / 1000);
+    }
+    return times;
+}
+
 describe("end-to-end: the lab tool (lab/lab.sh)", function () {
     this.timeout(0);
+
+    it("logins stay fast after a reset: 50 per host, across systemd's user-manager stop delay, none over 5 s", async () => {
+        phase("lab reset", () => sh("lab/lab.sh reset"));
+        const hosts = ["master", "node1", "node2"];
+        const times = await phase("150 logins", () => Promise.all(hosts.map((h) => loginTimes(h, 50))));
+        hosts.forEach((h, i) => {
+            const t = [...times[i]].sort((a, b) => a - b);
+            console.log(`      ${h}: ${t.length} logins, median ${t[t.length >> 1].toFixed(2)}s, max ${t[t.length - 1].toFixed(2)}s`);
+        });
+        for (const [i, h] of hosts.entries()) {
+            expect(Math.max(...times[i]), `slowest login to ${h}`).to.be.lessThan(5);
+            const stuck = onHost(h as "master", "journalctl --no-pager -o cat | grep -c 'Processes still around' || true", { allowFail: true }).stdout.trim();
+            expect(stuck, `user manager stop hung on ${h}`).to.equal("0");
+        }
+    });
 
     it("up is idempotent: a second up keeps the running hosts", () => {
         const before = pids();

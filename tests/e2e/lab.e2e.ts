@@ -4,7 +4,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ENGINE, HOSTS, buildImage, HostName, REPO, changeSummary, changedResources, destroy, engineBuilt, engineProject, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
+import { HOSTS, buildImage, HostName, REPO, changeSummary, changedResources, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
 
 const STACK = "dev";
 const ALL: HostName[] = ["master", "node1", "node2"];
@@ -34,7 +34,7 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
 
     before(() => {
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
-        console.log(`      deploying with: ${ENGINE === "pulumi" ? "the Pulumi engine" : "tests/e2e/runner.ts (NOT the Pulumi engine: the program's own commands and uploads over SSH in its dependency order)"}`);
+        console.log(`      deploying with: ${sh("pulumi version").stdout.trim()} (${sh("readlink -f \"$(command -v pulumi)\"").stdout.trim()})`);
         // A pristine lab: forget what an earlier run applied (its hosts were reset).
         phase("stack init", () => freshStack(STACK));
         // Test clients on the nodes, and an enabled firewall unit that the program must turn off.
@@ -199,53 +199,11 @@ describe("end-to-end on the lab: drift (preview --refresh shows it, up --refresh
         phase("no drift after", () => preview(STACK, "--refresh --expect-no-changes"));
     });
 
-    it("the same drift through the real Pulumi engine (CLI v3.259 built here) on the program's HostCheck", function () {
-        // The engine runs dynamic providers (scripts/engine.sh builds it), but not this program's command and
-        // random resources (their plugins cannot be had): this proves refresh/diff/repair of the HostCheck
-        // provider with the engine itself, on node1's hosts step with the parameters the program applied.
-        if (!engineBuilt()) {
-            console.log("      skipped: no engine in .tools/bin (scripts/engine.sh did not build it)");
-            this.skip();
-        }
-        const run = JSON.parse(exportedState(STACK)).resources["command:remote:Command::node1-hosts-run"].inputs;
-        const stdinFile = path.join(REPO, ".lab/engine-proof-stdin.txt");
-        fs.writeFileSync(stdinFile, run.stdin, { mode: 0o600 });
-        const p = engineProject(
-            "engine-proof",
-            `import * as fs from "fs";
-import * as pulumi from "@pulumi/pulumi";
-import { HostCheck } from "${REPO}/components/hostCheck";
-const d = "/usr/local/lib/host-topology";
-new HostCheck("node1-hosts-check", {
-    connection: pulumi.secret({ host: "192.168.100.3", port: 22, user: "root", privateKey: fs.readFileSync("${REPO}/.lab/ssh/id_ed25519", "utf8"), dialErrorLimit: 3 }),
-    script: \`bash \${d}/hostbase.sh\`,
-    files: { [\`\${d}/hostbase.sh\`]: fs.readFileSync("${REPO}/components/scripts/hostbase.sh", "utf8"), [\`\${d}/lib.sh\`]: fs.readFileSync("${REPO}/components/scripts/lib.sh", "utf8") },
-    stdin: fs.readFileSync("${stdinFile}", "utf8"),
-});
-`,
-        );
-        phase("engine: up", () => p("up --yes --skip-preview"));
-        p("preview --refresh --expect-no-changes");
-        onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
-        const drifted = phase("engine: preview --refresh --diff", () => p("preview --refresh --diff"));
-        expect(drifted.out).to.match(/\+ \/etc\/hosts: "managed block or conflicting lines differ"/);
-        expect(drifted.out).to.match(/~ 1 to update/);
-        const repaired = phase("engine: up --refresh", () => p("up --refresh --yes --skip-preview"));
-        expect(repaired.out).to.match(/node1-hosts-check updated/);
-        expect(onHost("node1", "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal("192.168.100.2");
-        p("preview --refresh --expect-no-changes");
-        const state = p("stack export").stdout;
-        const key = fs.readFileSync(path.join(REPO, ".lab/ssh/id_ed25519"), "utf8");
-        for (const line of key.split("\n").filter((l) => l && !l.startsWith("-----"))) expect(state).to.not.contain(line);
-        expect(state).to.contain("ciphertext");
-        p("destroy --yes --skip-preview");
-    });
-
     it("keeps secrets secret in the refreshed state", () => {
         const state = exportedState(STACK);
         const key = fs.readFileSync(path.join(REPO, ".lab/ssh/id_ed25519"), "utf8");
         for (const line of key.split("\n").filter((l) => l && !l.startsWith("-----"))) expect(state).to.not.contain(line);
-        if (ENGINE === "pulumi") expect(state).to.contain("ciphertext");
+        expect(state).to.contain("ciphertext");
     });
 });
 

@@ -51,80 +51,70 @@ export function shellQuote(s: string): string {
     return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * How stacks are deployed: the real Pulumi engine when it and the command provider plugin are on PATH;
- * otherwise tests/e2e/runner.ts, which executes the program's own resources over SSH in its dependency order
- * (captured under Pulumi mocks). The suite says which one it uses.
- */
-export const ENGINE: "pulumi" | "runner" =
-    process.env.E2E_ENGINE === "runner" ||
-    sh("command -v pulumi && command -v pulumi-resource-command && command -v pulumi-resource-random", { allowFail: true }).code !== 0
-        ? "runner"
-        : "pulumi";
-
-/** `pulumi ARGS --stack STACK` with the engine on PATH (scripts/env.sh puts .tools/bin first). */
-export function engine(stack: string, args: string, opts: { allowFail?: boolean } = {}): RunResult {
+/** `pulumi ARGS --stack STACK` (scripts/env.sh puts the engine of scripts/engine.sh first on PATH). */
+export function engine(stack: string, args: string, opts: { allowFail?: boolean; input?: string } = {}): RunResult {
     return sh(`pulumi ${args} --stack ${stack} --non-interactive --color never`, opts);
-}
-
-function runner(stack: string, args: string, opts: { allowFail?: boolean } = {}): RunResult {
-    return sh(`npx ts-node --transpile-only tests/e2e/runner.ts ${args} --stack ${stack}`, opts);
 }
 
 type Opts = { allowFail?: boolean };
 /** `pulumi up` with flags among --refresh, --expect-no-changes. */
 export function up(stack: string, flags = "", o: Opts = {}): RunResult {
-    return ENGINE === "pulumi" ? engine(stack, `up --yes --skip-preview ${flags}`, o) : runner(stack, `up ${flags}`, o);
+    return engine(stack, `up --yes --skip-preview ${flags}`, o);
 }
 /** `pulumi preview` with flags among --refresh, --expect-no-changes, --diff. */
 export function preview(stack: string, flags = "", o: Opts = {}): RunResult {
-    return ENGINE === "pulumi" ? engine(stack, `preview ${flags}`, o) : runner(stack, `preview ${flags.replace("--diff", "")}`, o);
+    return engine(stack, `preview ${flags}`, o);
 }
 export function destroy(stack: string, o: Opts = {}): RunResult {
-    return ENGINE === "pulumi" ? engine(stack, "destroy --yes --skip-preview", o) : runner(stack, "destroy", o);
+    return engine(stack, "destroy --yes --skip-preview", o);
 }
 export function stackOutputs(stack: string): Record<string, any> {
-    return JSON.parse((ENGINE === "pulumi" ? engine(stack, "stack output --json --show-secrets") : runner(stack, "output")).stdout);
+    return JSON.parse(engine(stack, "stack output --json --show-secrets").stdout);
 }
-/** The stack's state as stored (the engine's export, or the runner's state file). */
+/** The stack's state as the backend stores it (`pulumi stack export`). */
 export function exportedState(stack: string): string {
-    return ENGINE === "pulumi" ? engine(stack, "stack export").out : fs.readFileSync(path.join(REPO, ".lab/runner", `${stack}.json`), "utf8");
+    return engine(stack, "stack export").stdout;
 }
 /** A new, empty stack (its Pulumi.<stack>.yaml is kept). */
 export function freshStack(stack: string): void {
-    if (ENGINE === "pulumi") {
-        sh("mkdir -p .pulumi-state");
-        engine(stack, "stack rm --force --yes --preserve-config", { allowFail: true });
-        engine(stack, "stack init");
-    } else {
-        runner(stack, "rm");
-    }
+    removeStack(stack);
+    engine(stack, "stack init");
 }
 export function removeStack(stack: string): void {
-    if (ENGINE === "pulumi") engine(stack, "stack rm --force --yes --preserve-config", { allowFail: true });
-    else runner(stack, "rm");
+    engine(stack, "stack rm --force --yes --preserve-config", { allowFail: true });
 }
 
-/** Names of the resources a preview/up reports as changing. */
+/**
+ * Names of the resources a preview/up reports as changing: `preview --diff` prints a header per step
+ * (`~ TYPE: (update)`) followed by its `[urn=...::NAME]`; `up` prints `~  TYPE NAME updated (1s)`.
+ */
 export function changedResources(out: string): string[] {
     const names = new Set<string>();
-    for (const m of out.matchAll(/^\s+[~+-] \S+ (\S+) (?:created|updated|deleted|\(create\)|\(update\)|\(delete\))\s*$/gm)) names.add(m[1]);
-    for (const m of out.matchAll(/^\s*[~+-]+\s+\S+\s+(\S+)\s+(?:update|create|delete|replace)/gm)) names.add(m[1]);
+    for (const m of out.matchAll(/^\s*(?:[~+-]|\+-|-\+)\s+\S+: \((?:update|create|delete|replace|create-replacement|delete-replaced)\)\n(?:\s+\[id=.*\]\n)?\s+\[urn=\S*::([^\]\s]+)\]/gm)) names.add(m[1]);
+    for (const m of out.matchAll(/^\s*(?:[~+-]|\+-|-\+)\s+\S+\s+(\S+)\s+(?:created|updated|deleted|replaced)\b/gm)) names.add(m[1]);
     return [...names].sort();
 }
 
 const timings: [string, number][] = [];
 
-/** Times a phase and records it for the summary printed at the end. */
+/** Times a phase (sync, or until its promise settles) and records it for the summary printed at the end. */
 export function phase<T>(name: string, fn: () => T): T {
     const t0 = Date.now();
-    try {
-        return fn();
-    } finally {
+    const done = () => {
         const s = (Date.now() - t0) / 1000;
         timings.push([name, s]);
         console.log(`      [phase] ${name}: ${s.toFixed(1)}s`);
+    };
+    let r: T;
+    try {
+        r = fn();
+    } catch (e) {
+        done();
+        throw e;
     }
+    if (r instanceof Promise) return r.finally(done) as T;
+    done();
+    return r;
 }
 
 export function printTimings(): void {
@@ -185,16 +175,9 @@ export function buildImage(dir: string, mb: number): string {
     return layerDigest;
 }
 
-/** The Pulumi engine built by scripts/engine.sh (CLI, nodejs language host, dynamic-provider launcher), if any. */
-export const ENGINE_BIN = path.join(REPO, ".tools/bin");
-export function engineBuilt(): boolean {
-    return fs.existsSync(path.join(ENGINE_BIN, "pulumi")) && fs.existsSync(path.join(ENGINE_BIN, "pulumi-resource-pulumi-nodejs"));
-}
-
 /**
- * A small Pulumi TypeScript project under .lab/<name> with its own file backend, run by the engine in .tools/bin,
- * for the program's dynamic resources (which the engine runs without the command/random provider plugins).
- * Returns `pulumi ARGS --stack proof` in that project.
+ * A small Pulumi TypeScript project under .lab/<name> with its own file backend (for one of the program's parts on
+ * its own). Returns `pulumi ARGS --stack proof` in that project.
  */
 export function engineProject(name: string, indexTs: string): (args: string, o?: { allowFail?: boolean }) => RunResult {
     const dir = path.join(REPO, ".lab", name);
@@ -203,8 +186,64 @@ export function engineProject(name: string, indexTs: string): (args: string, o?:
     fs.writeFileSync(path.join(dir, "package.json"), `{"name": "${name}", "private": true}\n`);
     fs.writeFileSync(path.join(dir, "tsconfig.json"), '{"compilerOptions": {"strict": true, "target": "es2022", "module": "commonjs", "esModuleInterop": true, "skipLibCheck": true}}\n');
     fs.writeFileSync(path.join(dir, "index.ts"), indexTs);
-    const env = `cd ${dir} && PATH=${ENGINE_BIN}:$PATH PULUMI_BACKEND_URL=file://${dir}/state PULUMI_CONFIG_PASSPHRASE=proof PULUMI_SKIP_UPDATE_CHECK=1 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`;
+    const env = `cd ${dir} && PULUMI_BACKEND_URL=file://${dir}/state PULUMI_CONFIG_PASSPHRASE=proof PULUMI_SKIP_UPDATE_CHECK=1 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`;
     sh(`${env} pulumi stack init proof --non-interactive`);
     return (args, o = {}) => sh(`${env} pulumi ${args} --stack proof --non-interactive --color never`, o);
 }
 
+
+/** A `pulumi` command running in the background, in its own process group (as a CI job runs it). */
+export interface Running {
+    child: cp.ChildProcess;
+    /** stdout and stderr so far */
+    out(): string;
+    /** Resolves with the exit code (a signal counts as 128 + its number). */
+    exited: Promise<number>;
+    /** Resolves when the output matches re; rejects after timeoutS or when the command ends first. */
+    waitFor(re: RegExp, timeoutS?: number): Promise<void>;
+}
+
+export function spawnPulumi(stack: string, args: string, cwd = REPO): Running {
+    const child = cp.spawn("bash", ["-c", `exec pulumi ${args} --stack ${stack} --non-interactive --color never`], { cwd, detached: true });
+    let out = "";
+    let done = false;
+    const listeners: (() => void)[] = [];
+    const feed = (d: Buffer) => {
+        out += d.toString();
+        listeners.forEach((l) => l());
+    };
+    child.stdout!.on("data", feed);
+    child.stderr!.on("data", feed);
+    const exited = new Promise<number>((resolve) =>
+        child.on("close", (code, signal) => {
+            done = true;
+            listeners.forEach((l) => l());
+            resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
+        }),
+    );
+    const waitFor = (re: RegExp, timeoutS = 300) =>
+        new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutS}s waiting for ${re} in: pulumi ${args}\n${out.slice(-2000)}`)), timeoutS * 1000);
+            const check = () => {
+                if (re.test(out)) {
+                    clearTimeout(timer);
+                    resolve();
+                } else if (done) {
+                    clearTimeout(timer);
+                    reject(new Error(`pulumi ${args} ended before ${re} appeared:\n${out.slice(-2000)}`));
+                }
+            };
+            listeners.push(check);
+            check();
+        });
+    return { child, out: () => out, exited, waitFor };
+}
+
+/** Ends what is left of a background command's process group (plugins of a killed pulumi), as CI does for a cancelled job. */
+export function killGroup(r: Running): void {
+    try {
+        process.kill(-r.child.pid!, "SIGKILL");
+    } catch {
+        /* already gone */
+    }
+}
