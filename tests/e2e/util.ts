@@ -81,6 +81,8 @@ export function freshStack(stack: string): void {
     engine(stack, "stack init");
 }
 export function removeStack(stack: string): void {
+    // A lock left by a killed run of an earlier test would refuse the removal.
+    engine(stack, "cancel --yes", { allowFail: true });
     engine(stack, "stack rm --force --yes --preserve-config", { allowFail: true });
 }
 
