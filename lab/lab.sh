@@ -4,6 +4,7 @@
 # generates and NAT so they install packages from Debian's mirror as real hosts do.
 #
 #   lab/lab.sh up                  build the base image once (cached), create network + hosts, boot, wait
+#                                  (LAB_NODES=N: master and node1..nodeN at 192.168.100.2, .3, ...; default 2)
 #                                  for sshd and systemd; recovers what a crash left (namespaces, links,
 #                                  mounts, orphaned containers, pid files)
 #   lab/lab.sh reset [HOST...]     back to pristine: stop, drop the overlay layer, boot again (seconds)
@@ -35,8 +36,7 @@ KEY="$LAB/ssh/id_ed25519"
 SSH_WAIT=${LAB_SSH_WAIT:-120}       # seconds for sshd to answer after boot
 SYSTEMD_WAIT=${LAB_SYSTEMD_WAIT:-120} # seconds for systemd to finish booting
 STOP_WAIT=${LAB_STOP_WAIT:-30}     # seconds for an orderly halt before the container is killed
-declare -A ADDR=([master]=192.168.100.2 [node1]=192.168.100.3 [node2]=192.168.100.4)
-NAMES=(master node1 node2)
+MAX_NODES=200 # addresses .3 to .202
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }
@@ -74,8 +74,41 @@ ensure_tools() {
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
+# The hosts: master and node1..nodeN at 192.168.100.2, .3, ... N is LAB_NODES when given (up remembers it in
+# $LAB/nodes for the commands after it), else the remembered count, else 2: the documented three hosts.
+node_count() {
+    local n=${LAB_NODES:-}
+    if [ -z "$n" ]; then n=$(cat "$LAB/nodes" 2>/dev/null || echo 2); fi
+    [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le "$MAX_NODES" ] ||
+        die "LAB_NODES must be a number of nodes from 1 to $MAX_NODES, got '$n'"
+    echo "$((10#$n))"
+}
+declare -A ADDR=()
+NAMES=()
+set_hosts() {
+    local i n
+    n=$(node_count)
+    NAMES=(master)
+    ADDR=([master]=192.168.100.2)
+    for i in $(seq 1 "$n"); do
+        NAMES+=("node$i")
+        ADDR[node$i]=192.168.100.$((2 + i))
+    done
+}
+set_hosts
+
 host_ip() { [ -n "${ADDR[${1:-}]:-}" ] || die "unknown host '${1:-}' (hosts: ${NAMES[*]})"; echo "${ADDR[$1]}"; }
 hdir() { echo "$LAB/hosts/$1"; }
+
+# Hosts of a larger lab than the current one (a host dir beyond nodeN): stopped by up, down and reset.
+extra_hosts() {
+    local d n
+    for d in "$LAB"/hosts/node*; do
+        [ -d "$d" ] || continue
+        n=${d##*/}
+        [ -n "${ADDR[$n]:-}" ] || echo "$n"
+    done
+}
 
 # The resolver the hosts use: the machine's, unless it is a loopback stub (unreachable from a namespace);
 # then the upstream servers of systemd-resolved or of a DHCP lease.
@@ -430,6 +463,8 @@ cmd_up() {
     ensure_tools
     t=$(now); build_base; log "phase base image: $(since "$t")"
     t=$(now); ensure_network; log "phase network: $(since "$t")"
+    node_count >"$LAB/nodes"
+    for n in $(extra_hosts); do remove_host "$n"; done
     t=$(now)
     for n in "${NAMES[@]}"; do boot_host "$n"; done
     log "phase boot (mounts, namespaces, nspawn): $(since "$t")"
@@ -439,7 +474,17 @@ cmd_up() {
     t=$(now)
     for n in "${NAMES[@]}"; do wait_systemd "$n"; done
     log "phase systemd wait: $(since "$t")"
-    log "up: $(since "$t0")"
+    log "up: ${#NAMES[@]} hosts in $(since "$t0")"
+}
+
+# A host beyond the current count: stopped, out of the network; its disk is kept.
+remove_host() {
+    local n=$1
+    log "$n: not in this lab of ${#NAMES[@]} hosts: stopping it"
+    stop_host "$n" kill
+    [ -n "$(foreign_pids "$n")" ] && return 0
+    ip netns del "lab-$n" 2>/dev/null || rm -f "/run/netns/lab-$n"
+    ip link del "vl-$n" 2>/dev/null || true
 }
 
 # reset [HOST...]: the given hosts (default all) back to pristine: killed at once (their disk is dropped),
@@ -460,10 +505,11 @@ cmd_reset() {
 
 cmd_down() {
     need_root
-    local n f inuse=()
-    for n in "${NAMES[@]}"; do stop_host "$n" halt & done
+    local n f inuse=() all
+    mapfile -t all < <(printf '%s\n' "${NAMES[@]}"; extra_hosts)
+    for n in "${all[@]}"; do stop_host "$n" halt & done
     wait
-    for n in "${NAMES[@]}"; do
+    for n in "${all[@]}"; do
         f=$(foreign_pids "$n")
         if [ -n "$f" ]; then
             # shellcheck disable=SC2086
@@ -490,9 +536,19 @@ cmd_down() {
     log "down: hosts stopped; namespaces, links, mounts and NAT/forward rules removed (disks kept in $LAB/hosts)"
 }
 
+# Resident memory of all of a host's processes, in MiB.
+host_mem() {
+    local p kb=0 v
+    for p in $(host_pids "$1"); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        kb=$((kb + ${v:-0}))
+    done
+    echo "$((kb / 1024))M"
+}
+
 cmd_status() {
-    local n p ip st ssh fu r
-    printf '%-7s %-14s %-8s %-4s %-10s %s\n' HOST ADDRESS PID SSH SYSTEMD FAILED-UNITS
+    local n p ip st ssh fu r total=0 m
+    printf '%-7s %-14s %-8s %-4s %-10s %-6s %s\n' HOST ADDRESS PID SSH SYSTEMD MEM FAILED-UNITS
     for n in "${NAMES[@]}"; do
         ip=${ADDR[$n]}
         if p=$(nspawn_pid "$n"); then
@@ -504,13 +560,15 @@ cmd_status() {
             else
                 ssh=no; st="?"; fu=""
             fi
-            printf '%-7s %-14s %-8s %-4s %-10s %s\n' "$n" "$ip" "$p" "$ssh" "$st" "${fu:--}"
+            m=$(host_mem "$n"); total=$((total + ${m%M}))
+            printf '%-7s %-14s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" "$p" "$ssh" "$st" "$m" "${fu:--}"
         elif [ -n "$(host_pids "$n")" ]; then
-            printf '%-7s %-14s %-8s %-4s %-10s %s\n' "$n" "$ip" - - "orphaned (systemd-nspawn gone; up restarts it)" -
+            printf '%-7s %-14s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" - - "orphaned (systemd-nspawn gone; up restarts it)" - -
         else
-            printf '%-7s %-14s %-8s %-4s %-10s %s\n' "$n" "$ip" - - stopped -
+            printf '%-7s %-14s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" - - stopped - -
         fi
     done
+    echo "memory: ${total}M resident in all hosts (${#NAMES[@]} hosts; MEM counts each host's processes)"
     if ip link show "$BRIDGE" >/dev/null 2>&1; then
         echo "bridge $BRIDGE: present ($(ip -4 -br addr show dev "$BRIDGE" | awk '{print $2, $3}'))"
     else
