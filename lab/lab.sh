@@ -78,7 +78,8 @@ ensure_tools() {
 # $LAB/nodes for the commands after it), else the remembered count, else 2: the documented three hosts.
 node_count() {
     local n=${LAB_NODES:-}
-    if [ -z "$n" ]; then n=$(cat "$LAB/nodes" 2>/dev/null || echo 2); fi
+    if [ -z "$n" ]; then n=$(cat "$LAB/nodes" 2>/dev/null || true); fi
+    [ -n "$n" ] || n=2
     [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le "$MAX_NODES" ] ||
         die "LAB_NODES must be a number of nodes from 1 to $MAX_NODES, got '$n'"
     echo "$((10#$n))"
@@ -463,7 +464,7 @@ cmd_up() {
     ensure_tools
     t=$(now); build_base; log "phase base image: $(since "$t")"
     t=$(now); ensure_network; log "phase network: $(since "$t")"
-    node_count >"$LAB/nodes"
+    echo "$((${#NAMES[@]} - 1))" >"$LAB/nodes"
     for n in $(extra_hosts); do remove_host "$n"; done
     t=$(now)
     for n in "${NAMES[@]}"; do boot_host "$n"; done

@@ -67,6 +67,21 @@ const FAMILIES: Record<string, Family> = {
         nginxGroup: "www-data",
         firewall: { units: "firewalld iptables ufw nftables", present: { nftables: "enabled" }, ufw: false },
     },
+    // Debian 13 (trixie): every name and path as on Debian 12 (checked against trixie's packages, see
+    // tests/debian13-notes.md). The os-release is trixie's own. firewalld 2.x no longer conflicts with
+    // nftables.service (Debian 12's 1.3 did), so both can be on before the first apply.
+    debian13: {
+        osRelease:
+            'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\nVERSION_ID="13"\nVERSION="13 (trixie)"\nVERSION_CODENAME=trixie\n' +
+            'DEBIAN_VERSION_FULL=13.8\nID=debian\nHOME_URL="https://www.debian.org/"\n',
+        pm: "apt-get",
+        chrony: APT_CHRONY,
+        ntp: NTPSEC,
+        registry: APT_REGISTRY,
+        etcd: APT_ETCD,
+        nginxGroup: "www-data",
+        firewall: { units: "firewalld iptables ufw nftables", present: { firewalld: "enabled", nftables: "enabled" }, ufw: false },
+    },
     ubuntu2204: {
         osRelease: 'NAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\nID_LIKE=debian\n',
         pm: "apt-get",
@@ -320,6 +335,13 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(out).to.match(new RegExp(`^ok hostbase family=${family}$`, "m"));
                 expect(read(h, "/etc/hosts")).to.equal(BEGIN + BLOCK + END);
                 expectNoChange(ok(h, "hostbase.sh", "apply", HOSTBASE), family, "hostbase");
+                expect(ok(h, "hostbase.sh", "check", HOSTBASE)).to.equal(`ok hostbase family=${family}\n`);
+
+                clearCalls(h);
+                expect(ok(h, "hostbase.sh", "remove", HOSTBASE)).to.contain(`ok hostbase family=${family}`);
+                expect(read(h, "/etc/hosts")).to.equal("");
+                expect(mutations(h)).to.deep.equal([]);
+                expect(ok(h, "hostbase.sh", "check", HOSTBASE)).to.equal(`drift /etc/hosts managed block or conflicting lines differ\nok hostbase family=${family}\n`);
             });
 
             it(`timesync chrony: ${f.pm} installs ${f.chrony.pkg}, ${f.chrony.conf} written, ${f.chrony.svc} enabled; idempotent; restart only on change; remove restores`, () => {
@@ -333,6 +355,7 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(has(h, f.chrony.svc, "enabled") && has(h, f.chrony.svc, "active")).to.equal(true);
                 // the package's own config is kept for remove
                 expect(fs.readFileSync(`${h.root}/var/lib/host-topology/backup${f.chrony.conf}`, "utf8")).to.equal(pkgDefault("chrony", f.chrony.conf));
+                expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal(`ok timesync family=${family}\n`);
 
                 clearCalls(h);
                 expectNoChange(ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }), family, "timesync");
@@ -352,6 +375,11 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(read(h, f.chrony.conf)).to.equal(pkgDefault("chrony", f.chrony.conf));
                 expect(has(h, f.chrony.svc, "enabled") || has(h, f.chrony.svc, "active")).to.equal(false);
                 expect(exists(h, `/var/lib/host-topology/backup${f.chrony.conf}`)).to.equal(false);
+                clearCalls(h);
+                expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal(
+                    `drift ${f.chrony.conf} content differs\ndrift service:${f.chrony.svc} disabled,inactive (want enabled,active)\nok timesync family=${family}\n`,
+                );
+                expect(mutations(h)).to.deep.equal([]);
             });
 
             if (f.ntp) {
@@ -366,6 +394,10 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                     expect(has(h, f.chrony.svc, "enabled") || has(h, f.chrony.svc, "active")).to.equal(false);
                     expect(out).to.contain(`changed service:${f.chrony.svc} disabled,stopped`);
                     expect(out).to.contain(`ok timesync family=${family}`);
+                    expect(ok(h, "timesync.sh", "check", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" })).to.equal(`ok timesync family=${family}\n`);
+                    ok(h, "timesync.sh", "remove", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" });
+                    expect(read(h, ntp.conf)).to.equal(pkgDefault(ntp.pkg, ntp.conf));
+                    expect(has(h, ntp.svc, "enabled") || has(h, ntp.svc, "active")).to.equal(false);
                 });
             } else {
                 it("timesync ntp: rejected (EL8/9 have no ntp), nothing installed", () => {
@@ -430,6 +462,7 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(out).to.contain(`healthy ${f.registry.svc} http://127.0.0.1:${registryPort}/v2/`);
                 expect(out).to.contain(`ok registry family=${family}`);
                 expect(out + calls(h)).not.to.contain("S3cr3t");
+                expect(ok(h, "registry.sh", "check", p)).to.equal(`ok registry family=${family}\n`);
 
                 clearCalls(h);
                 expectNoChange(ok(h, "registry.sh", "apply", p), family, "registry");
@@ -459,6 +492,18 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(has(h, f.registry.svc, "enabled") || has(h, f.registry.svc, "active")).to.equal(false);
                 expect(has(h, "nginx", "active")).to.equal(true);
                 expect(mutations(h)).to.include("systemctl reload nginx");
+                clearCalls(h);
+                expect(ok(h, "registry.sh", "check", p)).to.equal(
+                    [
+                        `drift ${f.registry.conf} content differs`,
+                        "drift /etc/nginx/conf.d/registry.conf missing",
+                        "drift /etc/nginx/.ngxpasswd missing",
+                        `drift service:${f.registry.svc} disabled,inactive (want enabled,active)`,
+                        `ok registry family=${family}`,
+                        "",
+                    ].join("\n"),
+                );
+                expect(mutations(h)).to.deep.equal([]);
             });
 
             it(`registry: ${f.registry.svc} failing to start is an error naming the host and unit, with the journal tail`, () => {
@@ -485,6 +530,7 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(out).to.contain("healthy etcd1 http://192.168.100.2:2379");
                 expect(out).to.contain("member 8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false");
                 expect(out).to.contain(`ok etcd family=${family}`);
+                expect(ok(h, "etcd.sh", "check", ETCD)).to.equal(`ok etcd family=${family}\n`);
 
                 clearCalls(h);
                 expectNoChange(ok(h, "etcd.sh", "apply", ETCD), family, "etcd");
@@ -495,6 +541,11 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(read(h, f.etcd.conf)).to.equal(pkgDefault(f.etcd.pkgs[0], f.etcd.conf));
                 expect(read(h, `${ETCD.DATA_DIR}/db`)).to.equal("data");
                 expect(has(h, "etcd", "enabled") || has(h, "etcd", "active")).to.equal(false);
+                clearCalls(h);
+                expect(ok(h, "etcd.sh", "check", ETCD)).to.equal(
+                    `drift ${f.etcd.conf} content differs\ndrift service:${f.etcd.svc} disabled,inactive (want enabled,active)\nok etcd family=${family}\n`,
+                );
+                expect(mutations(h)).to.deep.equal([]);
             });
         });
     }
@@ -618,9 +669,12 @@ describe("host scripts: OS detection", function () {
         ['ID="ol"\nVERSION_ID="9.2"', "el9"],
         ['ID="centos"\nVERSION_ID="9"', "el9"],
         ["ID=debian\nVERSION_ID='12'", "debian12"],
+        ['ID=debian\nVERSION_ID="13"', "debian13"],
+        ["ID=debian\nVERSION_ID=13", "debian13"],
         ["ID=ubuntu\nVERSION_ID=22.04", "ubuntu2204"],
         ['ID=ubuntu\nVERSION_ID="24.04"', "ubuntu2404"],
         ['ID=debian\nVERSION_ID="11"', null],
+        ['ID=debian\nVERSION_ID="14"', null],
         ['ID=ubuntu\nVERSION_ID="20.04"', null],
         ['ID="centos"\nVERSION_ID="6"', null],
         ['ID="rocky"\nVERSION_ID="10.0"', null],
@@ -1028,6 +1082,21 @@ describe("host scripts: services, health and failures", function () {
         ok(fresh, "etcd.sh", "apply", params);
         expect(calls(fresh)).not.to.match(/member (remove|add)/);
     });
+
+    it("etcd 3.5 (Debian 13): peers without a quorum time out on member list; the member starts as a new cluster member, nothing removed or added", () => {
+        const h = makeHost("debian13");
+        const peers = "http://192.168.100.2:2379,http://192.168.100.4:2379";
+        const params = { ...ETCD, NAME: "etcd2", PEER_URL: "http://etcd2:2380", PEER_CLIENT_URLS: peers };
+        fs.writeFileSync(`${h.state}/etcd-no-quorum`, peers);
+        const out = ok(h, "etcd.sh", "apply", params);
+        expect(calls(h)).to.contain(`etcdctl --endpoints=${peers} --command-timeout=5s member list (ETCDCTL_API=3)`);
+        expect(calls(h)).not.to.match(/member (remove|add)/);
+        expect(exists(h, "/etc/systemd/system/etcd.service.d/host-topology-join.conf")).to.equal(false);
+        expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal(["systemctl enable -q etcd", "systemctl restart --no-block etcd"]);
+        expect(out).to.contain("healthy etcd2 http://192.168.100.2:2379");
+        expect(out + calls(h)).not.to.contain("context deadline exceeded");
+        expect(out).to.contain("ok etcd family=debian13");
+    });
 });
 
 // =====================================================================================================
@@ -1101,7 +1170,7 @@ describe("host scripts: etcd TLS (etcdTls)", function () {
         TLS_CLIENT_KEY: "-----BEGIN EC PRIVATE KEY-----\nclient-key-material\n-----END EC PRIVATE KEY-----\n",
     };
 
-    for (const family of ["el7", "debian12"]) {
+    for (const family of ["el7", "debian12", "debian13"]) {
         it(`${family}: writes the TLS files (member key for the etcd group only), etcdctl shows the client certificate; idempotent; never prints a key`, () => {
             const h = makeHost(family);
             const out = ok(h, "etcd.sh", "apply", TLS);
@@ -1163,6 +1232,7 @@ describe("host scripts: registry TLS (registryTls)", function () {
 
     for (const [family, anchor, update] of [
         ["debian12", "/usr/local/share/ca-certificates/host-topology-registry.crt", "update-ca-certificates"],
+        ["debian13", "/usr/local/share/ca-certificates/host-topology-registry.crt", "update-ca-certificates"],
         ["el9", "/etc/pki/ca-trust/source/anchors/host-topology-registry.crt", "update-ca-trust extract"],
     ]) {
         it(`${family}: hostbase trusts the CA (${anchor}), rebuilds the trust store only on a change, and removes it`, () => {
