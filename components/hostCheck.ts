@@ -20,8 +20,13 @@ interface CheckProps {
     connection: CheckConnection;
     /** e.g. "bash /usr/local/lib/host-topology/etcd.sh" */
     script: string;
-    /** The step's script and lib.sh, remote path -> content: a repair puts them back first (a reset host). */
+    /**
+     * The step's script and lib.sh, remote path -> sha256 of the program's copy. A repair puts them back first (a
+     * reset host), read from `sourceDir` and checked against these hashes; the state keeps only the hashes.
+     */
     files: Record<string, string>;
+    /** Where the program's copies are, relative to the project directory (the provider's working directory). */
+    sourceDir: string;
     /** The step's parameters (same stdin as apply). */
     stdin: string;
     /** Drifted items, item -> reason. Desired: {}. */
@@ -122,8 +127,14 @@ async function check(p: CheckProps): Promise<Record<string, string>> {
 
 /** Puts the step's scripts back (atomically) and runs its idempotent apply. */
 async function repair(p: CheckProps): Promise<void> {
-    for (const [f, content] of Object.entries(p.files ?? {})) {
-        await sshRun(p.connection, `mkdir -p "$(dirname '${f}')" && cat > '${f}.tmp' && mv -f '${f}.tmp' '${f}'`, content);
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const fs = require("fs"), path = require("path"), crypto = require("crypto");
+    for (const [f, sha] of Object.entries(p.files ?? {})) {
+        const local = path.join(p.sourceDir, path.basename(f));
+        const content: Buffer = fs.readFileSync(local);
+        const got = crypto.createHash("sha256").update(content).digest("hex");
+        if (got !== sha) throw new Error(`${local} (sha256 ${got}) is not the version this program applies (${sha}): run pulumi from the project that deployed the stack`);
+        await sshRun(p.connection, `mkdir -p "$(dirname '${f}')" && cat > '${f}.tmp' && mv -f '${f}.tmp' '${f}'`, content.toString("utf8"));
     }
     await sshRun(p.connection, `${p.script} apply`, p.stdin);
 }
@@ -161,6 +172,7 @@ export interface HostCheckArgs {
     readonly connection: pulumi.Input<CheckConnection>;
     readonly script: pulumi.Input<string>;
     readonly files: pulumi.Input<Record<string, string>>;
+    readonly sourceDir: pulumi.Input<string>;
     readonly stdin: pulumi.Input<string>;
 }
 

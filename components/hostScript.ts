@@ -110,10 +110,9 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
                     dialErrorLimit: c.dialErrorLimit ?? 10,
                 })),
                 script: `bash ${remotePath}`,
-                files: {
-                    [remotePath]: fs.readFileSync(path.join(SCRIPTS_DIR, args.script), "utf8"),
-                    [`${args.scriptDir}/lib.sh`]: fs.readFileSync(path.join(SCRIPTS_DIR, "lib.sh"), "utf8"),
-                },
+                files: { [remotePath]: sha, [`${args.scriptDir}/lib.sh`]: scriptSha256("lib.sh") },
+                // The program and the dynamic provider both run in the project directory.
+                sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) || ".",
                 stdin,
             },
             { parent, dependsOn: [run, ...(args.checkAfter ?? [])] },

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { hostCheckProvider, parseCheckOutput } from "../components/hostCheck";
 
 const conn = { host: "192.0.2.10", port: 22, user: "root", privateKey: "k" };
-const props = (drift: Record<string, string>, stdin = "A=Yg==\n") => ({ connection: conn, script: "bash /x/etcd.sh", files: { "/x/etcd.sh": "#!/bin/bash\n" }, stdin, drift });
+const props = (drift: Record<string, string>, stdin = "A=Yg==\n") => ({ connection: conn, script: "bash /x/etcd.sh", files: { "/x/etcd.sh": "0".repeat(64) }, sourceDir: "components/scripts", stdin, drift });
 
 describe("HostCheck (drift detection)", () => {
     it("parses `drift <item> <reason>` lines and ignores the rest", () => {

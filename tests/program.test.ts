@@ -1,6 +1,8 @@
 // The program under Pulumi mocks: which resources exist per host, their parents, inputs, secrets and
 // dependency edges (read from the mock monitor's registerResource requests).
 import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
 import { containsSecret, recorded, resetRecorded, settle, setupMocks, Recorded, valueOf } from "./harness";
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
@@ -235,7 +237,10 @@ describe("program under mocks: drift checks", () => {
             expect(check.inputs.drift).to.deep.equal({});
             const remotePath = run.inputs.create.split(" ")[1];
             expect(Object.keys(check.inputs.files).sort()).to.deep.equal([remotePath, "/usr/local/lib/host-topology/lib.sh"].sort());
-            expect(check.inputs.files[remotePath]).to.match(/^#!\/usr\/bin\/env bash\n/);
+            // The state keeps the scripts' hashes; a repair reads the scripts from sourceDir.
+            expect(check.inputs.files[remotePath]).to.equal(scriptSha256(path.basename(remotePath)));
+            expect(check.inputs.files["/usr/local/lib/host-topology/lib.sh"]).to.equal(scriptSha256("lib.sh"));
+            expect(fs.existsSync(path.join(check.inputs.sourceDir, path.basename(remotePath)))).to.equal(true);
             // A reset host is repaired base first: the hosts step's check restores the scripts.
             const host = run.name.split("-")[0];
             if (!run.name.endsWith("-hosts-run")) expect(check.dependencies).to.include(byName(res, `${host}-hosts-check`).urn);
