@@ -257,6 +257,19 @@ ensure_network() {
     rule filter FORWARD -o "$BRIDGE" -d "$SUBNET" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 }
 
+# systemd in every host takes inotify instances of this machine's (all containers run as root here): the default
+# of 128 runs out at about 20 hosts ("Failed to allocate manager object: Too many open files"). Raised to 32 per
+# host when lower; down restores the value it found.
+ensure_limits() {
+    local f=/proc/sys/fs/inotify/max_user_instances want have
+    want=$((128 + 32 * ${#NAMES[@]}))
+    have=$(cat "$f")
+    [ "$have" -lt "$want" ] || return 0
+    [ -f "$LAB/inotify_instances.before" ] || echo "$have" >"$LAB/inotify_instances.before"
+    echo "$want" >"$f"
+    log "fs.inotify.max_user_instances raised from $have to $want for ${#NAMES[@]} hosts"
+}
+
 # The processes in a host's namespace that are not that host's (another lab's containers, strays).
 foreign_pids() {
     local n=$1 p mine
@@ -463,6 +476,7 @@ cmd_up() {
     need_root
     ensure_tools
     t=$(now); build_base; log "phase base image: $(since "$t")"
+    ensure_limits
     t=$(now); ensure_network; log "phase network: $(since "$t")"
     echo "$((${#NAMES[@]} - 1))" >"$LAB/nodes"
     for n in $(extra_hosts); do remove_host "$n"; done
@@ -526,6 +540,10 @@ cmd_down() {
     fi
     ip link del "$BRIDGE" 2>/dev/null || true
     remove_rules
+    if [ -f "$LAB/inotify_instances.before" ]; then
+        cat "$LAB/inotify_instances.before" >/proc/sys/fs/inotify/max_user_instances
+        rm -f "$LAB/inotify_instances.before"
+    fi
     if [ -f "$LAB/ip_forward.before" ]; then
         cat "$LAB/ip_forward.before" >/proc/sys/net/ipv4/ip_forward
         rm -f "$LAB/ip_forward.before"
