@@ -258,11 +258,11 @@ ensure_network() {
 }
 
 # systemd in every host takes inotify instances of this machine's (all containers run as root here): the default
-# of 128 runs out at about 20 hosts ("Failed to allocate manager object: Too many open files"). Raised to 32 per
-# host when lower; down restores the value it found.
+# of 128 runs out at about 20 hosts ("Failed to allocate manager object: Too many open files"). Raised by 32 per
+# host beyond the documented three when lower; down restores the value it found.
 ensure_limits() {
     local f=/proc/sys/fs/inotify/max_user_instances want have
-    want=$((128 + 32 * ${#NAMES[@]}))
+    want=$((128 + 32 * (${#NAMES[@]} - 3)))
     have=$(cat "$f")
     [ "$have" -lt "$want" ] || return 0
     [ -f "$LAB/inotify_instances.before" ] || echo "$have" >"$LAB/inotify_instances.before"
