@@ -155,8 +155,10 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
         phase("second pulumi up", () => {
             const second = up(STACK, "--expect-no-changes");
             expect(changeSummary(second.out).unchanged ?? 0).to.be.greaterThan(20);
+            expect(second.out, "no warnings on a plain up").to.not.match(/warning/i);
         });
-        phase("preview --expect-no-changes", () => preview(STACK, "--expect-no-changes"));
+        const pre = phase("preview --expect-no-changes", () => preview(STACK, "--expect-no-changes"));
+        expect(pre.out, "no warnings on a plain preview").to.not.match(/warning/i);
     });
 
     it("destroy removes the managed config, keeps etcd data and registry storage; a new up brings the data back", () => {
