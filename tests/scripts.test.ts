@@ -67,8 +67,8 @@ const FAMILIES: Record<string, Family> = {
         nginxGroup: "www-data",
         firewall: { units: "firewalld iptables ufw nftables", present: { nftables: "enabled" }, ufw: false },
     },
-    // Debian 13 (trixie): every name and path as on Debian 12 (checked against trixie's packages, see
-    // tests/debian13-notes.md). The os-release is trixie's own. firewalld 2.x no longer conflicts with
+    // Debian 13 (trixie): every name and path as on Debian 12 (checked against trixie's packages and units in a
+    // trixie chroot). The os-release is trixie's own. firewalld 2.x no longer conflicts with
     // nftables.service (Debian 12's 1.3 did), so both can be on before the first apply.
     debian13: {
         osRelease:
