@@ -113,8 +113,9 @@ detect_family() {
         # etcd-client 3.5.16 (unit etcd.service, EnvironmentFile=-/etc/default/etcd, User=etcd), chrony 4.6
         # (chrony.service, /etc/chrony/chrony.conf), ntpsec 1.2.3 (ntpsec.service, /etc/ntpsec/ntp.conf; trixie
         # has no ntp package at all), nginx 1.26 (user www-data, conf.d), ca-certificates (update-ca-certificates).
-        # Only the versions differ (etcd 3.4 -> 3.5: see tests/debian13-notes.md), and units moved from
-        # /lib/systemd/system to /usr/lib/systemd/system, which the scripts never name.
+        # Only the versions differ (etcd 3.4 -> 3.5 accepts every variable the scripts write and prints member
+        # list/health as 3.4 does), and units moved from /lib/systemd/system to /usr/lib/systemd/system, which the
+        # scripts never name.
         debian12 | debian13 | ubuntu2204 | ubuntu2404)
             PM=apt
             REG_PKG=docker-registry REG_SVC=docker-registry REG_USER=docker-registry
