@@ -4,6 +4,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO
 export PATH="$REPO/.tools/bin:$PATH"
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$REPO/.pulumi-state}"
+# A file backend's directory must exist before the first `pulumi stack init`.
+case "$PULUMI_BACKEND_URL" in file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;; esac
 # The lab's passphrase; real stacks set their own PULUMI_CONFIG_PASSPHRASE (or another secrets provider).
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-host-topology-lab}"
 export PULUMI_SKIP_UPDATE_CHECK=1
