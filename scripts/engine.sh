@@ -84,19 +84,19 @@ ambient() {
   return 1
 }
 
+# mirror_sum NAME-PREFIX: the checksum SHA256SUMS lists for its tarball (cheap: what a warm run compares with the stamp)
+mirror_sum() { awk -v n="$1-linux-amd64.tar.gz" '$2 == n || $2 == "*" n {print $1}' "$MIRROR/SHA256SUMS" 2>/dev/null; }
+
 # mirror_file NAME-PREFIX: the mirror's tarball for it, its checksum verified against SHA256SUMS
 mirror_file() {
   local f="$MIRROR/$1-linux-amd64.tar.gz" want have
   [[ -f "$f" ]] || fail "$(basename "$f") is not in the plugin mirror $MIRROR"
-  want="$(awk -v n="$(basename "$f")" '$2 == n || $2 == "*" n {print $1}' "$MIRROR/SHA256SUMS" 2>/dev/null)"
+  want="$(mirror_sum "$1")"
   [[ -n "$want" ]] || fail "$(basename "$f") is not listed in $MIRROR/SHA256SUMS"
   have="$(sha256sum "$f" | cut -d' ' -f1)"
   [[ "$have" == "$want" ]] || fail "$(basename "$f"): sha256 $have does not match SHA256SUMS ($want)"
   printf '%s\n' "$f"
 }
-
-# mirror_sum NAME-PREFIX: its line of SHA256SUMS (cheap: what a warm run compares with the stamp)
-mirror_sum() { awk -v n="$1-linux-amd64.tar.gz" '$2 == n || $2 == "*" n {print $1}' "$MIRROR/SHA256SUMS" 2>/dev/null; }
 
 # mod_json MODULE@VERSION: `go mod download -json` from a scratch module
 mod_json() {

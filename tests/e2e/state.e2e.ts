@@ -5,8 +5,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, Running, killGroup, onHost, phase, sh } from "./util";
-import * as cp from "child_process";
+import { HOSTS, REPO, Running, killGroup, onHost, phase, sh, spawnPulumi } from "./util";
 
 const WORK = path.join(REPO, ".lab/team");
 const STACK = "team";
@@ -27,24 +26,7 @@ function pulumiIn(dir: string, backend: string, args: string, o: { allowFail?: b
 }
 
 function spawnIn(dir: string, backend: string, args: string): Running {
-    const child = cp.spawn("bash", ["-c", `cd ${dir} && exec pulumi ${args} --stack ${STACK} --non-interactive --color never`], {
-        detached: true,
-        env: { ...process.env, PULUMI_BACKEND_URL: backend, PGPASSFILE: PGPASS },
-    });
-    let out = "";
-    const listeners: (() => void)[] = [];
-    child.stdout.on("data", (d) => ((out += d), listeners.forEach((l) => l())));
-    child.stderr.on("data", (d) => ((out += d), listeners.forEach((l) => l())));
-    const exited = new Promise<number>((r) => child.on("close", (c) => r(c ?? -1)));
-    const waitFor = (re: RegExp, timeoutS = 120) =>
-        new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}:\n${out.slice(-1500)}`)), timeoutS * 1000);
-            const check = () => re.test(out) && (clearTimeout(timer), resolve());
-            listeners.push(check);
-            check();
-            exited.then(() => (clearTimeout(timer), re.test(out) ? resolve() : reject(new Error(`ended before ${re}:\n${out.slice(-1500)}`))));
-        });
-    return { child, out: () => out, exited, waitFor };
+    return spawnPulumi(STACK, args, { cwd: dir, env: { PULUMI_BACKEND_URL: backend, PGPASSFILE: PGPASS } });
 }
 
 /** Every row of the state table, its `data` decoded (the CLI stores each DIY file as base64 in a json column). */

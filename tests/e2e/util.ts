@@ -207,8 +207,12 @@ export interface Running {
     waitFor(re: RegExp, timeoutS?: number): Promise<void>;
 }
 
-export function spawnPulumi(stack: string, args: string, cwd = REPO): Running {
-    const child = cp.spawn("bash", ["-c", `exec pulumi ${args} --stack ${stack} --non-interactive --color never`], { cwd, detached: true });
+export function spawnPulumi(stack: string, args: string, opts: { cwd?: string; env?: Record<string, string> } = {}): Running {
+    const child = cp.spawn("bash", ["-c", `exec pulumi ${args} --stack ${stack} --non-interactive --color never`], {
+        cwd: opts.cwd ?? REPO,
+        env: { ...process.env, ...opts.env },
+        detached: true,
+    });
     let out = "";
     let done = false;
     const listeners: (() => void)[] = [];
