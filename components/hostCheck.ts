@@ -107,8 +107,9 @@ function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeoutMs: n
         });
         conn.on("close", () => settle(new Error(`${where}: ssh: connection closed${ready ? ` while running "${cmd}"` : " before the session was ready"}\n${tail()}`)));
         conn.connect({ host: c.host, port: c.port, username: c.user, privateKey: c.privateKey, readyTimeout: 20000,
-            // A host that vanishes mid-command (no RST) is noticed within about 30 s.
-            keepaliveInterval: 5000, keepaliveCountMax: 6 });
+            // A host that vanishes mid-command (no RST) is noticed within about 2 min. 30 s was too short: a loaded
+            // CI machine once left a healthy master's sshd silent that long while nginx was re-enabled.
+            keepaliveInterval: 15000, keepaliveCountMax: 8 });
     });
 }
 

@@ -3,9 +3,16 @@
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO
 export PATH="$REPO/.tools/bin:$PATH"
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$REPO/.pulumi-state}"
+# The file backend without gocloud's ".attrs" sidecar files (metadata=skip): before each checkpoint's atomic rename,
+# fileblob truncates and rewrites dev.json.attrs in place, so a pulumi killed in that instant left it empty and every
+# later command failed with "failed to load checkpoint: EOF". Sidecars of older runs are never updated again; they go.
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$REPO/.pulumi-state?metadata=skip}"
+if [ "$PULUMI_BACKEND_URL" = "file://$REPO/.pulumi-state?metadata=skip" ] && [ -d "$REPO/.pulumi-state/.pulumi" ]; then
+    find "$REPO/.pulumi-state/.pulumi" -name '*.attrs' -type f -delete
+fi
 # A file backend's directory must exist before the first `pulumi stack init`.
-case "$PULUMI_BACKEND_URL" in file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;; esac
+file_backend_dir() { case "$PULUMI_BACKEND_URL" in file://*) local d="${PULUMI_BACKEND_URL#file://}"; mkdir -p "${d%%\?*}" ;; esac; }
+file_backend_dir
 # The lab's passphrase; real stacks set their own PULUMI_CONFIG_PASSPHRASE (or another secrets provider).
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-host-topology-lab}"
 export PULUMI_SKIP_UPDATE_CHECK=1
@@ -33,7 +40,7 @@ ensure_node_modules() {
 # The stack, created on first use.
 ensure_stack() {
     local stack="$1"
-    case "$PULUMI_BACKEND_URL" in file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;; esac
+    file_backend_dir
     (cd "$REPO" && pulumi stack select --create "$stack" >/dev/null)
 }
 

@@ -36,6 +36,17 @@ function consumer(args: string, o: { allowFail?: boolean } = {}) {
     return sh(`cd ${CONSUMER} && pulumi ${args} --stack consumer --non-interactive --color never`, o);
 }
 
+/** Resolves when the file backend's checkpoint of the stack records an operation in flight (written by atomic rename). */
+async function pendingOnDisk(stack: string, timeoutS = 120): Promise<void> {
+    const file = path.join(REPO, ".pulumi-state/.pulumi/stacks/host-topology", `${stack}.json`);
+    for (let i = 0; i < timeoutS * 10; i++) {
+        const pending = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")).checkpoint?.latest?.pending_operations : undefined;
+        if ((pending ?? []).length > 0) return;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no pending operation in ${file} after ${timeoutS}s`);
+}
+
 describe("end-to-end: what the real engine shows (secret key config, StackReference, interruptions, locking)", function () {
     this.timeout(0);
     let creds: { username: string; password: string };
@@ -94,9 +105,14 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         const run = spawnPulumi(STACK, "up --yes --skip-preview");
         leftovers.push(run);
         await run.waitFor(/master-registry-run\s+creating/);
+        // The display runs ahead of the checkpoint: kill once the state on disk records a step in flight.
+        await pendingOnDisk(STACK);
         process.kill(run.child.pid!, "SIGKILL");
         expect(await run.exited).to.equal(137);
         killGroup(run); // what the killed pulumi leaves running (its plugins), as CI ends a cancelled job
+        // The file backend writes each checkpoint with an atomic rename and (metadata=skip) no sidecar that a kill
+        // could leave truncated: an empty dev.json.attrs once made every later command fail "failed to load checkpoint: EOF".
+        expect(sh(`find ${REPO}/.pulumi-state -name '*.attrs'`).stdout.trim()).to.equal("");
         const pending = JSON.parse(exportedState(STACK)).deployment.pending_operations ?? [];
         console.log(`      SIGKILL: ${pending.length} pending operation(s) in the state: ${pending.map((p: any) => `${p.type} ${p.resource.urn.split("::").pop()}`).join(", ")}`);
         expect(pending.length, "the kill left operations in flight").to.be.greaterThan(0);

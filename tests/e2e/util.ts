@@ -78,7 +78,7 @@ export function exportedState(stack: string): string {
 /** A new, empty stack (its Pulumi.<stack>.yaml is kept). */
 export function freshStack(stack: string): void {
     const backend = process.env.PULUMI_BACKEND_URL ?? "";
-    if (backend.startsWith("file://")) fs.mkdirSync(backend.slice("file://".length), { recursive: true });
+    if (backend.startsWith("file://")) fs.mkdirSync(backend.slice("file://".length).split("?")[0], { recursive: true });
     removeStack(stack);
     engine(stack, "stack init");
 }
