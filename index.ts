@@ -26,7 +26,7 @@ function readable(path: string): boolean {
 
 let cfg;
 try {
-    cfg = parseConfig(raw as RawConfig, { fileReadable: readable });
+    cfg = parseConfig(raw as RawConfig, { fileReadable: readable, readFile: (p) => fs.readFileSync(p, "utf8") });
 } catch (e) {
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;
@@ -42,6 +42,8 @@ const topology = buildTopology(cfg, privateKey);
 
 /** name, fqdn, address, roles and OS of every host. */
 export const inventory = topology.inventory;
+/** The SSH host key of every host (and of the proxy as "proxy"), `type base64`: pinned or recorded at first contact. */
+export const hostKeys = pulumi.all(Object.fromEntries(Object.entries(topology.hostKeys).map(([n, k]) => [n, k.publicKey])));
 /** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
 export const etcdClientEndpoints = topology.etcdClientEndpoints;
 /** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); null otherwise. */

@@ -1,5 +1,6 @@
 // Parsing and validation of the stack configuration. Pure functions: no Pulumi runtime, no host access,
 // so bad input fails at `pulumi preview` before anything is touched, with one error naming every bad key.
+import { PublicKey, keyLine, lookupKnownHosts, parsePublicKey } from "./sshKeys";
 
 export const ROLES = ["master", "node", "etcd", "registry"] as const;
 export type Role = (typeof ROLES)[number];
@@ -10,6 +11,18 @@ export interface HostSpec {
     readonly address: string;
     readonly roles: readonly Role[];
     readonly aliases: readonly string[];
+    /** The host key every SSH connection must see (`type base64`): from hosts[i].hostKey or sshKnownHostsPath. */
+    readonly hostKey?: string;
+}
+
+/** strict: every host (and the proxy) needs a pinned key; accept-new: a host without one is trusted on first contact. */
+export type HostKeyPolicy = "strict" | "accept-new";
+
+export interface ProxySpec {
+    readonly host: string;
+    readonly port: number;
+    readonly user: string;
+    readonly hostKey?: string;
 }
 
 export interface EtcdMemberSpec {
@@ -36,7 +49,12 @@ export interface TopologyConfig {
         readonly privateKeyPath?: string;
         readonly dialErrorLimit: number;
         readonly perDialTimeout: number;
+        readonly hostKeyPolicy: HostKeyPolicy;
+        /** A bastion every host is reached through (connection.proxy). */
+        readonly proxy?: ProxySpec;
     };
+    /** Package lists older than this (seconds) are refreshed before an install. */
+    readonly packageListsMaxAge: number;
     readonly scriptDir: string;
     readonly time: {
         readonly implementation: TimeImplementation;
@@ -89,6 +107,9 @@ export const CONFIG_KEYS = [
     "sshPrivateKeyPath",
     "sshDialErrorLimit",
     "sshPerDialTimeout",
+    "sshHostKeyPolicy",
+    "sshKnownHostsPath",
+    "sshProxy",
     "scriptDir",
     "timeImplementation",
     "timeServers",
@@ -102,6 +123,7 @@ export const CONFIG_KEYS = [
     "etcdMembers",
     "etcdTls",
     "driftChecks",
+    "packageListsMaxAge",
 ] as const;
 
 export const DEFAULT_TIME_SERVERS = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"];
@@ -111,6 +133,7 @@ export const ETCD_PEER_PORT = 2380;
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const UNIT = /^[A-Za-z0-9@._-]+$/;
+const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 export function isIPv4(s: string): boolean {
     const parts = s.split(".");
@@ -206,6 +229,53 @@ function findDuplicates(values: readonly string[]): Set<string> {
     return dups;
 }
 
+/** A pinned host key: `type base64 [comment]`, stored as `type base64`. */
+function hostKeyValue(v: unknown, at: string, p: Problems): string | undefined {
+    if (typeof v !== "string") {
+        p.add(at, `must be a public key line such as "ssh-ed25519 AAAA...", got ${JSON.stringify(v)}`);
+        return undefined;
+    }
+    const k = parsePublicKey(v);
+    if (typeof k === "string") {
+        p.add(at, `${k}; got ${JSON.stringify(v.slice(0, 60))}`);
+        return undefined;
+    }
+    return keyLine(k);
+}
+
+/** Durations as Ansible and systemd write them: 3600, 90s, 30m, 1h, 2d; 0 = always. */
+export function parseDuration(v: string): number | undefined {
+    const m = /^([0-9]+)\s*(s|m|h|d)?$/.exec(v.trim());
+    if (!m) return undefined;
+    return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "s" | "m" | "h" | "d"];
+}
+
+function parseProxy(raw: RawConfig, defaultUser: string, defaultPort: number, p: Problems): ProxySpec | undefined {
+    const v = parseJson(raw.sshProxy, "sshProxy", p);
+    if (v === undefined) return undefined;
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+        p.add("sshProxy", "must be an object {host, port?, user?, hostKey?}");
+        return undefined;
+    }
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!["host", "port", "user", "hostKey"].includes(k)) p.add(`sshProxy.${k}`, "is not a known proxy property (host, port, user, hostKey)");
+    if (typeof o.host !== "string" || !(isIPv4(o.host) || isDnsName(o.host))) {
+        p.add("sshProxy.host", `must be an IPv4 address or DNS name, got ${JSON.stringify(o.host)}`);
+    }
+    let port = defaultPort;
+    if (o.port !== undefined) {
+        if (typeof o.port !== "number" || !Number.isInteger(o.port) || o.port < 1 || o.port > 65535) p.add("sshProxy.port", `must be a port number 1-65535, got ${JSON.stringify(o.port)}`);
+        else port = o.port;
+    }
+    let user = defaultUser;
+    if (o.user !== undefined) {
+        if (typeof o.user !== "string" || !USER.test(o.user)) p.add("sshProxy.user", `must be a user name, got ${JSON.stringify(o.user)}`);
+        else user = o.user;
+    }
+    const hostKey = o.hostKey === undefined ? undefined : hostKeyValue(o.hostKey, "sshProxy.hostKey", p);
+    return { host: typeof o.host === "string" ? o.host : "", port, user, ...(hostKey ? { hostKey } : {}) };
+}
+
 function parseHosts(raw: RawConfig, p: Problems): HostSpec[] {
     const v = parseJson(raw.hosts, "hosts", p);
     if (v === undefined) {
@@ -225,7 +295,7 @@ function parseHosts(raw: RawConfig, p: Problems): HostSpec[] {
         }
         const o = h as Record<string, unknown>;
         for (const k of Object.keys(o)) {
-            if (!["name", "address", "roles", "aliases"].includes(k)) p.add(`${at}.${k}`, "is not a known host property");
+            if (!["name", "address", "roles", "aliases", "hostKey"].includes(k)) p.add(`${at}.${k}`, "is not a known host property");
         }
         const name = o.name;
         if (typeof name !== "string" || !isLabel(name)) {
@@ -259,11 +329,13 @@ function parseHosts(raw: RawConfig, p: Problems): HostSpec[] {
                 aliases = o.aliases.filter((a): a is string => typeof a === "string");
             }
         }
+        const hostKey = o.hostKey === undefined ? undefined : hostKeyValue(o.hostKey, `${at}.hostKey`, p);
         hosts.push({
             name: typeof name === "string" ? name : "",
             address: typeof address === "string" ? address : "",
             roles,
             aliases,
+            ...(hostKey ? { hostKey } : {}),
         });
     });
     for (const d of findDuplicates(hosts.map((h) => h.name).filter((n) => n))) {
@@ -349,17 +421,62 @@ function parseEtcdMembers(raw: RawConfig, hosts: readonly HostSpec[], tls: boole
  * Parses and validates the raw stack config. Returns the typed topology, or throws one ConfigError that
  * lists every problem with its property path.
  */
-export function parseConfig(raw: RawConfig, env: { fileReadable?: (path: string) => boolean } = {}): TopologyConfig {
+export function parseConfig(
+    raw: RawConfig,
+    env: { fileReadable?: (path: string) => boolean; readFile?: (path: string) => string } = {},
+): TopologyConfig {
     const p = new Problems();
 
     const domain = str(raw, "domain", "danran.com");
     if (!isDnsName(domain) || !domain.includes(".")) p.add("domain", `must be a DNS domain such as danran.com, got ${JSON.stringify(domain)}`);
 
-    const hosts = parseHosts(raw, p);
+    let hosts = parseHosts(raw, p);
 
     const sshUser = str(raw, "sshUser", "root");
-    if (sshUser !== "root") p.add("sshUser", `must be root (the host scripts install packages and write /etc), got ${JSON.stringify(sshUser)}`);
+    if (!USER.test(sshUser)) p.add("sshUser", `must be a user name (root, or a user with passwordless sudo), got ${JSON.stringify(sshUser)}`);
     const sshPort = int(raw, "sshPort", 22, 1, 65535, p);
+    const policy = str(raw, "sshHostKeyPolicy", "strict");
+    if (policy !== "strict" && policy !== "accept-new") p.add("sshHostKeyPolicy", `must be strict or accept-new, got ${JSON.stringify(policy)}`);
+    let proxy = parseProxy(raw, sshUser, sshPort, p);
+    // Keys from a known_hosts file, for hosts (and the proxy) without hostKey: looked up by address, FQDN and name.
+    const knownHostsPath = raw.sshKnownHostsPath || undefined;
+    let knownHosts: string | undefined;
+    if (knownHostsPath && env.readFile) {
+        try {
+            knownHosts = env.readFile(knownHostsPath);
+        } catch (e) {
+            p.add("sshKnownHostsPath", `${JSON.stringify(knownHostsPath)} cannot be read: ${(e as Error).message.split("\n")[0]}`);
+        }
+    }
+    const known = (names: string[], port: number): string | undefined => {
+        if (knownHosts === undefined) return undefined;
+        const found = lookupKnownHosts(knownHosts, names, port);
+        return found.keys.length > 0 ? keyLine(found.keys[0] as PublicKey) : undefined;
+    };
+    hosts = hosts.map((h, i) => {
+        const hostKey = h.hostKey ?? known([h.address, `${h.name}.${domain}`, h.name], sshPort);
+        if (!hostKey && policy === "strict" && h.name && h.address) {
+            p.add(
+                `hosts[${i}].hostKey`,
+                `no host key pinned for ${h.name} (${h.address})${knownHostsPath ? ` and none in ${knownHostsPath}` : ""}: ` +
+                    `set hosts[${i}].hostKey to its "ssh-ed25519 AAAA..." line (ssh-keyscan -t ed25519 ${h.address}), or sshHostKeyPolicy: accept-new`,
+            );
+        }
+        return { ...h, ...(hostKey ? { hostKey } : {}) };
+    });
+    if (proxy) {
+        const proxyKey = proxy.hostKey ?? known([proxy.host], proxy.port);
+        if (!proxyKey && policy === "strict" && proxy.host) {
+            p.add("sshProxy.hostKey", `no host key pinned for the proxy ${proxy.host}${knownHostsPath ? ` and none in ${knownHostsPath}` : ""}: set sshProxy.hostKey, or sshHostKeyPolicy: accept-new`);
+        }
+        proxy = { ...proxy, ...(proxyKey ? { hostKey: proxyKey } : {}) };
+    }
+    let packageListsMaxAge = 3600;
+    if (raw.packageListsMaxAge !== undefined && raw.packageListsMaxAge !== "") {
+        const d = parseDuration(raw.packageListsMaxAge);
+        if (d === undefined) p.add("packageListsMaxAge", `must be a duration such as 3600, 30m, 1h or 0 (always refresh), got ${JSON.stringify(raw.packageListsMaxAge)}`);
+        else packageListsMaxAge = d;
+    }
     const dialErrorLimit = int(raw, "sshDialErrorLimit", 30, 1, 1000, p);
     const perDialTimeout = int(raw, "sshPerDialTimeout", 10, 1, 600, p);
     const keyPath = raw.sshPrivateKeyPath || undefined;
@@ -431,7 +548,16 @@ export function parseConfig(raw: RawConfig, env: { fileReadable?: (path: string)
     return {
         domain,
         hosts,
-        ssh: { user: sshUser, port: sshPort, privateKeyPath: keyPath, dialErrorLimit, perDialTimeout },
+        ssh: {
+            user: sshUser,
+            port: sshPort,
+            privateKeyPath: keyPath,
+            dialErrorLimit,
+            perDialTimeout,
+            hostKeyPolicy: policy as HostKeyPolicy,
+            ...(proxy ? { proxy } : {}),
+        },
+        packageListsMaxAge,
         scriptDir,
         time: { implementation: implementation as TimeImplementation, servers, serveFromMaster },
         firewallUnits,

@@ -53,8 +53,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         this.name = args.member.name;
         this.clientUrl = args.member.clientUrl;
         hostStep(this, name, {
-            connection: args.host.connection,
-            scriptDir: args.host.scriptDir,
+            host: args.host,
             script: "etcd.sh",
             params: {
                 ETCD_ENV: pulumi.output(args.clusterToken).apply((t) => renderEtcdEnv(args.member, args.members, t, args.tls !== undefined)),

@@ -20,8 +20,7 @@ export class FirewallOff extends pulumi.ComponentResource {
         super("host-topology:index:FirewallOff", name, {}, opts);
         this.units = args.units ?? DEFAULT_FIREWALL_UNITS;
         hostStep(this, name, {
-            connection: args.host.connection,
-            scriptDir: args.host.scriptDir,
+            host: args.host,
             script: "firewall.sh",
             params: { UNITS: this.units.join(" ") },
             driftCheck: args.driftCheck,

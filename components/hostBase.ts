@@ -1,13 +1,19 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as path from "path";
-import { Connection, SCRIPTS_DIR, hostStep, scriptSha256 } from "./hostScript";
+import { Connection, HostContext, SCRIPTS_DIR, STAGING_DIR, hostStep, scriptSha256, sudoCheck } from "./hostScript";
 
 export interface HostBaseArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
     readonly driftCheck?: boolean;
-    /** SSH connection to the host (root). */
+    /** SSH connection to the host: root, or a user with passwordless sudo (set `sudo`). */
     readonly connection: pulumi.Input<Connection>;
+    /** The connection's user is not root: commands run through `sudo -n`. Default: false. */
+    readonly sudo?: boolean;
+    /** Package lists older than this (seconds) are refreshed before an install. Default: 3600. */
+    readonly packageListsMaxAge?: number;
+    /** Resources every command on the host waits for (the stack's HostKeys: a wrong key anywhere stops all). */
+    readonly after?: pulumi.Input<pulumi.Resource>[];
     /** Short host name, set as the hostname. */
     readonly hostname: string;
     /** Fully qualified name, `<hostname>.<domain>`. */
@@ -24,13 +30,15 @@ export interface HostBaseArgs {
  * The base of every host: an SSH readiness gate that also reports the OS, the host scripts' library,
  * the hostname and the managed /etc/hosts block. Everything else on the host depends on it, so names resolve.
  */
-export class HostBase extends pulumi.ComponentResource {
+export class HostBase extends pulumi.ComponentResource implements HostContext {
     /** `ID VERSION_ID` from the host's /etc/os-release, read by the readiness gate. */
     public readonly os: pulumi.Output<string>;
     public readonly hostname: string;
     public readonly fqdn: string;
     public readonly connection: pulumi.Input<Connection>;
     public readonly scriptDir: string;
+    public readonly sudo: boolean;
+    public readonly commonParams: Readonly<Record<string, string>>;
     /** Drift check of the hosts step; the host's other checks repair after it (it restores the scripts). */
     public readonly baseCheck?: pulumi.Resource;
 
@@ -40,31 +48,36 @@ export class HostBase extends pulumi.ComponentResource {
         this.fqdn = args.fqdn;
         this.connection = args.connection;
         this.scriptDir = args.scriptDir ?? "/usr/local/lib/host-topology";
+        this.sudo = args.sudo ?? false;
+        // Only a non-default age is a parameter: stacks on the default keep their steps' stdin (no re-run).
+        const maxAge = args.packageListsMaxAge ?? 3600;
+        this.commonParams = maxAge === 3600 ? {} : { PKG_LISTS_MAX_AGE: String(maxAge) };
+        const root = this.sudo ? "sudo -n " : "";
 
         // Readiness gate: retries the dial (connection.dialErrorLimit) until sshd answers, then reads the OS.
         const ready = new command.remote.Command(
             `${name}-ready`,
             {
                 connection: args.connection,
-                create: `mkdir -p ${this.scriptDir} && . /etc/os-release && echo "$ID $VERSION_ID"`,
+                create: `${this.sudo ? `${sudoCheck()}; ` : ""}${root}mkdir -p ${this.scriptDir} && . /etc/os-release && echo "$ID $VERSION_ID"`,
                 addPreviousOutputInEnv: false,
             },
-            { parent: this, customTimeouts: { create: "10m" } },
+            { parent: this, dependsOn: args.after, customTimeouts: { create: "10m" } },
         );
         const lib = new command.remote.CopyToRemote(
             `${name}-lib`,
             {
                 connection: args.connection,
                 source: new pulumi.asset.FileAsset(path.join(SCRIPTS_DIR, "lib.sh")),
-                remotePath: `${this.scriptDir}/lib.sh`,
+                remotePath: this.sudo ? `${STAGING_DIR}/lib.sh` : `${this.scriptDir}/lib.sh`,
                 triggers: [scriptSha256("lib.sh")],
             },
             { parent: this, dependsOn: [ready] },
         );
         const step = hostStep(this, `${name}-hosts`, {
-            connection: args.connection,
-            scriptDir: this.scriptDir,
+            host: this,
             script: "hostbase.sh",
+            installAlso: ["lib.sh"],
             params: {
                 HOSTNAME: args.hostname,
                 FQDN: args.fqdn,

@@ -6,20 +6,19 @@
 // items and `update` (i.e. `pulumi up --refresh`) repairs them by running the script's idempotent `apply`,
 // which rewrites only what differs. Plain `pulumi preview` never connects: diff compares the state only.
 import * as pulumi from "@pulumi/pulumi";
+import { SshTarget, sshConnect } from "./sshClient";
 
-export interface CheckConnection {
-    host: string;
-    port: number;
-    user: string;
-    privateKey: string;
+export interface CheckConnection extends SshTarget {
     /** Failed connection attempts tolerated (as remote.Command's dialErrorLimit). Default: 10. */
     dialErrorLimit?: number;
 }
 
 interface CheckProps {
     connection: CheckConnection;
-    /** e.g. "bash /usr/local/lib/host-topology/etcd.sh" */
+    /** e.g. "bash /usr/local/lib/host-topology/etcd.sh" ("sudo -n bash ..." for a user other than root) */
     script: string;
+    /** The SSH user is not root: a repair writes the scripts through `sudo -n`. */
+    sudo?: boolean;
     /**
      * The step's script and lib.sh, remote path -> sha256 of the program's copy. A repair puts them back first (a
      * reset host), read from `sourceDir` and checked against these hashes; the state keeps only the hashes.
@@ -63,53 +62,41 @@ export async function sshRun(c: CheckConnection, cmd: string, stdin: string, tim
     }
 }
 
-function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeoutMs: number): Promise<string> {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { Client } = require("ssh2");
+async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeoutMs: number): Promise<string> {
     const where = `${c.host}:${c.port}`;
+    // A refused or rejected dial is retried by sshRun; a wrong host key is not (it fails at once, both fingerprints named).
+    const session = await sshConnect(c);
     return new Promise((resolve, reject) => {
-        const conn = new Client();
+        const conn = session.conn;
         let out = "";
         let err = "";
-        let ready = false;
         let settled = false;
         let timer: ReturnType<typeof setTimeout> | undefined = undefined;
         const tail = () => (out + err).split("\n").slice(-30).join("\n");
-        // Every way this can end names the host: a refused or rejected dial (retried by sshRun), a connection
-        // lost while the command ran (a host stopped mid-run), a timeout, or the command's own exit status.
+        // Every way this can end names the host: a connection lost while the command ran (a host stopped mid-run),
+        // a timeout, or the command's own exit status.
         const settle = (e: Error | undefined, value?: string) => {
             if (settled) return;
             settled = true;
             clearTimeout(timer);
-            conn.end();
+            session.close();
             if (e) reject(e);
             else resolve(value!);
         };
         timer = setTimeout(() => settle(new Error(`${where}: timed out after ${timeoutMs / 1000}s running "${cmd}"`)), timeoutMs);
-        conn.on("ready", () => {
-            ready = true;
-            conn.exec(cmd, (e: Error | undefined, stream: any) => {
-                if (e) return settle(new Error(`${where}: ssh: cannot run "${cmd}": ${e.message}`));
-                stream.on("data", (d: Buffer) => (out += d.toString()));
-                stream.stderr.on("data", (d: Buffer) => (err += d.toString()));
-                stream.on("close", (code: number | undefined, signal: string | undefined) => {
-                    if (code === 0) return settle(undefined, out);
-                    const why = code === undefined || code === null ? `ended without an exit status${signal ? ` (signal ${signal})` : ""}: the connection was lost` : `exited ${code}`;
-                    settle(new Error(`${where}: "${cmd}" ${why}:\n${tail()}`));
-                });
-                stream.end(stdin);
+        conn.exec(cmd, (e: Error | undefined, stream: any) => {
+            if (e) return settle(new Error(`${where}: ssh: cannot run "${cmd}": ${e.message}`));
+            stream.on("data", (d: Buffer) => (out += d.toString()));
+            stream.stderr.on("data", (d: Buffer) => (err += d.toString()));
+            stream.on("close", (code: number | undefined, signal: string | undefined) => {
+                if (code === 0) return settle(undefined, out);
+                const why = code === undefined || code === null ? `ended without an exit status${signal ? ` (signal ${signal})` : ""}: the connection was lost` : `exited ${code}`;
+                settle(new Error(`${where}: "${cmd}" ${why}:\n${tail()}`));
             });
+            stream.end(stdin);
         });
-        conn.on("error", (e: Error) => {
-            // Before the session is up it is a dial error (retried); after, the host went away mid-command.
-            if (!ready) settle(Object.assign(new Error(`${where}: ssh: ${e.message}`), { dialError: true }));
-            else settle(new Error(`${where}: ssh: connection lost while running "${cmd}": ${e.message}\n${tail()}`));
-        });
-        conn.on("close", () => settle(new Error(`${where}: ssh: connection closed${ready ? ` while running "${cmd}"` : " before the session was ready"}\n${tail()}`)));
-        conn.connect({ host: c.host, port: c.port, username: c.user, privateKey: c.privateKey, readyTimeout: 20000,
-            // A host that vanishes mid-command (no RST) is noticed within about 2 min. 30 s was too short: a loaded
-            // CI machine once left a healthy master's sshd silent that long while nginx was re-enabled.
-            keepaliveInterval: 15000, keepaliveCountMax: 8 });
+        conn.on("error", (e: Error) => settle(new Error(`${where}: ssh: connection lost while running "${cmd}": ${e.message}\n${tail()}`)));
+        conn.on("close", () => settle(new Error(`${where}: ssh: connection closed while running "${cmd}"\n${tail()}`)));
     });
 }
 
@@ -135,7 +122,8 @@ async function repair(p: CheckProps): Promise<void> {
         const content: Buffer = fs.readFileSync(local);
         const got = crypto.createHash("sha256").update(content).digest("hex");
         if (got !== sha) throw new Error(`${local} (sha256 ${got}) is not the version this program applies (${sha}): run pulumi from the project that deployed the stack`);
-        await sshRun(p.connection, `mkdir -p "$(dirname '${f}')" && cat > '${f}.tmp' && mv -f '${f}.tmp' '${f}'`, content.toString("utf8"));
+        const put = `mkdir -p ${path.posix.dirname(f)} && cat > ${f}.tmp && mv -f ${f}.tmp ${f}`;
+        await sshRun(p.connection, p.sudo ? `sudo -n sh -c '${put}'` : put, content.toString("utf8"));
     }
     await sshRun(p.connection, `${p.script} apply`, p.stdin);
 }
@@ -172,6 +160,7 @@ export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
 export interface HostCheckArgs {
     readonly connection: pulumi.Input<CheckConnection>;
     readonly script: pulumi.Input<string>;
+    readonly sudo?: boolean;
     readonly files: pulumi.Input<Record<string, string>>;
     readonly sourceDir: pulumi.Input<string>;
     readonly stdin: pulumi.Input<string>;

@@ -12,6 +12,25 @@ export const SCRIPTS_DIR = path.join(__dirname, "scripts");
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 
+/** What a step needs of its host: HostBase provides it. */
+export interface HostContext {
+    readonly connection: pulumi.Input<Connection>;
+    /** Remote directory holding the scripts (HostBase creates it and puts lib.sh there). */
+    readonly scriptDir: string;
+    /** The SSH user is not root: scripts run through `sudo -n`, uploads go to ~/.host-topology first. */
+    readonly sudo: boolean;
+    /** Parameters every step of the host gets (e.g. PKG_LISTS_MAX_AGE when not the default). */
+    readonly commonParams: Readonly<Record<string, string>>;
+}
+
+/** Where a non-root user's uploads land (relative: the user's home, for SFTP and the shell alike). */
+export const STAGING_DIR = ".host-topology";
+
+/** The checks that sudo works, as the first command on a host of a non-root user: a clear error otherwise. */
+export function sudoCheck(): string {
+    return `sudo -n true 2>/dev/null || { echo "host-topology: $(hostname): user $(id -un) cannot run sudo without a password (sudo -n true failed)" >&2; exit 1; }`;
+}
+
 const shaCache = new Map<string, string>();
 
 /** sha256 of a script shipped in components/scripts/. */
@@ -38,9 +57,7 @@ export function encodeParams(params: Readonly<Record<string, string>>): string {
 }
 
 export interface HostStepArgs {
-    readonly connection: pulumi.Input<Connection>;
-    /** Remote directory holding the scripts (HostBase creates it and uploads lib.sh there). */
-    readonly scriptDir: string;
+    readonly host: HostContext;
     /** Script file name in components/scripts/. */
     readonly script: string;
     /** Parameters; secret inputs keep the whole stdin secret in the state. */
@@ -53,6 +70,8 @@ export interface HostStepArgs {
     readonly driftCheck?: boolean;
     /** HostChecks to repair before this one (the host's base: hosts file and scripts). */
     readonly checkAfter?: pulumi.Resource[];
+    /** Further scripts a non-root user's step installs from the staging dir with its own (HostBase: lib.sh). */
+    readonly installAlso?: string[];
 }
 
 export interface HostStep {
@@ -67,27 +86,30 @@ export interface HostStep {
  * script also checks against the uploaded files).
  */
 export function hostStep(parent: pulumi.Resource, name: string, args: HostStepArgs): HostStep {
-    const remotePath = `${args.scriptDir}/${args.script}`;
+    const { connection, scriptDir, sudo } = args.host;
+    const remotePath = `${scriptDir}/${args.script}`;
     const sha = scriptSha256(args.script);
     const upload = new command.remote.CopyToRemote(
         `${name}-upload`,
         {
-            connection: args.connection,
+            connection,
             source: new pulumi.asset.FileAsset(path.join(SCRIPTS_DIR, args.script)),
-            remotePath,
+            remotePath: sudo ? `${STAGING_DIR}/${args.script}` : remotePath,
             triggers: [sha],
         },
         { parent, dependsOn: args.dependsOn },
     );
     const stdin = pulumi
         .all(args.params)
-        .apply((p) => encodeParams({ ...p, SCRIPT_SHA256: sha, LIB_SHA256: scriptSha256("lib.sh") }));
+        .apply((p) => encodeParams({ ...args.host.commonParams, ...p, SCRIPT_SHA256: sha, LIB_SHA256: scriptSha256("lib.sh") }));
+    // root runs the uploaded script; another user installs it from the staging dir first, as root.
+    const staged = [args.script, ...(args.installAlso ?? [])].map((f) => `${STAGING_DIR}/${f}`).join(" ");
     const run = new command.remote.Command(
         `${name}-run`,
         {
-            connection: args.connection,
-            create: `bash ${remotePath} apply`,
-            delete: `bash ${remotePath} remove`,
+            connection,
+            create: sudo ? `sudo -n install -D -m 0644 -t ${scriptDir} ${staged} && sudo -n bash ${remotePath} apply` : `bash ${remotePath} apply`,
+            delete: sudo ? `sudo -n bash ${remotePath} remove && rm -f ${staged}` : `bash ${remotePath} remove`,
             stdin,
             addPreviousOutputInEnv: false,
         },
@@ -102,15 +124,18 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
         check = new HostCheck(
             `${name}-check`,
             {
-                connection: pulumi.output(args.connection).apply((c) => ({
+                connection: pulumi.output(connection).apply((c) => ({
                     host: c.host,
                     port: c.port ?? 22,
                     user: c.user ?? "root",
                     privateKey: c.privateKey ?? "",
                     dialErrorLimit: c.dialErrorLimit ?? 10,
+                    ...(c.hostKey ? { hostKey: c.hostKey } : {}),
+                    ...(c.proxy ? { proxy: { host: c.proxy.host, port: c.proxy.port ?? 22, user: c.proxy.user ?? "root", ...(c.proxy.hostKey ? { hostKey: c.proxy.hostKey } : {}) } } : {}),
                 })),
-                script: `bash ${remotePath}`,
-                files: { [remotePath]: sha, [`${args.scriptDir}/lib.sh`]: scriptSha256("lib.sh") },
+                script: `${sudo ? "sudo -n " : ""}bash ${remotePath}`,
+                ...(sudo ? { sudo } : {}),
+                files: { [remotePath]: sha, [`${scriptDir}/lib.sh`]: scriptSha256("lib.sh") },
                 // The program and the dynamic provider both run in the project directory.
                 sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) || ".",
                 stdin,

@@ -46,8 +46,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
             this.credentials = pulumi.secret(password.result.apply((p) => ({ username: user, password: p })));
         }
         hostStep(this, name, {
-            connection: args.host.connection,
-            scriptDir: args.host.scriptDir,
+            host: args.host,
             script: "registry.sh",
             params: {
                 REGISTRY_CONFIG: renderRegistryConfig(storageDir),

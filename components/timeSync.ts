@@ -23,8 +23,7 @@ export class TimeSync extends pulumi.ComponentResource {
         super("host-topology:index:TimeSync", name, {}, opts);
         this.implementation = args.implementation ?? "chrony";
         hostStep(this, name, {
-            connection: args.host.connection,
-            scriptDir: args.host.scriptDir,
+            host: args.host,
             script: "timesync.sh",
             params: { IMPL: this.implementation, CONFIG: args.config },
             driftCheck: args.driftCheck,

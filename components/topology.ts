@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { TopologyConfig } from "./config";
 import { Connection } from "./hostScript";
 import { HostBase } from "./hostBase";
+import { HostKey } from "./hostKey";
 import { TimeSync } from "./timeSync";
 import { FirewallOff } from "./firewallOff";
 import { PrivateRegistry } from "./privateRegistry";
@@ -22,6 +23,8 @@ export interface HostInventoryEntry {
 
 export interface Topology {
     readonly hosts: Record<string, HostBase>;
+    /** The key each host (and the proxy, as "proxy") must present. */
+    readonly hostKeys: Record<string, HostKey>;
     readonly timeSync: Record<string, TimeSync>;
     readonly firewall: Record<string, FirewallOff>;
     readonly registry?: PrivateRegistry;
@@ -40,19 +43,49 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
     const registryPki = cfg.registry?.tls
         ? new Pki("registry-pki", { caName: "host-topology registry CA", certs: [registryCertRequest(cfg, cfg.registry)] })
         : undefined;
-    const connection = (address: string): Connection => ({
-        host: address,
+    // Host keys first: every command of every host waits for all of them (see hostKey.ts).
+    const hostKeys: Record<string, HostKey> = {};
+    const proxySpec = cfg.ssh.proxy;
+    let proxy: pulumi.Output<{ host: string; port: number; user: string; privateKey: string; hostKey: string; dialErrorLimit: number; perDialTimeout: number }> | undefined;
+    if (proxySpec) {
+        hostKeys.proxy = new HostKey("proxy-hostkey", { name: "proxy", host: proxySpec.host, port: proxySpec.port, pinned: proxySpec.hostKey });
+        proxy = pulumi.all([hostKeys.proxy.publicKey, pulumi.secret(privateKey)]).apply(([hostKey, key]) => ({
+            host: proxySpec.host,
+            port: proxySpec.port,
+            user: proxySpec.user,
+            privateKey: key,
+            hostKey,
+            dialErrorLimit: cfg.ssh.dialErrorLimit,
+            perDialTimeout: cfg.ssh.perDialTimeout,
+        }));
+    }
+    for (const h of cfg.hosts) {
+        hostKeys[h.name] = new HostKey(`${h.name}-hostkey`, {
+            name: h.name,
+            host: h.address,
+            port: cfg.ssh.port,
+            pinned: h.hostKey,
+            proxy: proxy?.apply((p) => ({ host: p.host, port: p.port, user: p.user, privateKey: p.privateKey, hostKey: p.hostKey })),
+        });
+    }
+    const connection = (h: { name: string; address: string }): Connection => ({
+        host: h.address,
         port: cfg.ssh.port,
         user: cfg.ssh.user,
         privateKey: pulumi.secret(privateKey),
         dialErrorLimit: cfg.ssh.dialErrorLimit,
         perDialTimeout: cfg.ssh.perDialTimeout,
+        hostKey: hostKeys[h.name].publicKey,
+        ...(proxy ? { proxy } : {}),
     });
 
     const hosts: Record<string, HostBase> = {};
     for (const h of cfg.hosts) {
         hosts[h.name] = new HostBase(h.name, {
-            connection: connection(h.address),
+            connection: connection(h),
+            sudo: cfg.ssh.user !== "root",
+            packageListsMaxAge: cfg.packageListsMaxAge,
+            after: Object.values(hostKeys),
             hostname: h.name,
             fqdn: `${h.name}.${cfg.domain}`,
             hostsBlock,
@@ -137,6 +170,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
     }));
     return {
         hosts,
+        hostKeys,
         timeSync,
         firewall,
         registry,

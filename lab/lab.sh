@@ -14,9 +14,18 @@
 #   lab/lab.sh ssh HOST [CMD...]   run as root on HOST (master, node1, node2); stdin is passed through
 #   lab/lab.sh stop|start HOST     stop (orderly halt) or boot one host, keeping its disk
 #   lab/lab.sh key                 print the private key path
+#   lab/lab.sh hostkeys            print the hosts' SSH host keys as known_hosts lines (= .lab/ssh/known_hosts)
+#   lab/lab.sh rekey HOST          give HOST new SSH host keys (as a reinstall would); known_hosts keeps the old
+#                                  ones, so SSH clients that pin keys refuse it until `lab/lab.sh trust HOST`
+#   lab/lab.sh trust HOST          write HOST's current keys into .lab/ssh/known_hosts
+#
+# Every host accepts the lab key for root, for `deploy` (passwordless sudo) and for `nosudo` (no sudo at all).
+# Host keys are made once per host and survive `reset` (a host's identity, as a reinstall that keeps
+# /etc/ssh would); the dev stack pins them through .lab/ssh/known_hosts (sshKnownHostsPath).
 #
 # State lives in .lab/ (LAB_DIR overrides): base/ (debootstrap; .complete holds BASE_VERSION), ssh/id_ed25519,
-# hosts/<name>/{upper,work,root,console.log,pid}. LAB_DNS overrides the resolver the hosts use.
+# ssh/known_hosts, hostkeys/<name>/etc/ssh/ssh_host_*, hosts/<name>/{upper,work,root,console.log,pid}.
+# LAB_DNS overrides the resolver the hosts use.
 # The containers never get CAP_SYS_TIME: a time daemon inside must not move this machine's clock.
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
@@ -30,9 +39,11 @@ TAG=host-topology-lab
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 SECURITY=http://deb.debian.org/debian-security
-INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,ca-certificates,procps,iputils-ping,netbase
-BASE_VERSION=3 # bump when the base's configuration below changes (.lab/base is configured again)
+INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,ca-certificates,procps,iputils-ping,netbase,sudo
+BASE_VERSION=4 # bump when the base's configuration below changes (.lab/base is configured again)
 KEY="$LAB/ssh/id_ed25519"
+KNOWN_HOSTS="$LAB/ssh/known_hosts"
+LAB_DOMAIN=danran.com
 SSH_WAIT=${LAB_SSH_WAIT:-120}       # seconds for sshd to answer after boot
 SYSTEMD_WAIT=${LAB_SYSTEMD_WAIT:-120} # seconds for systemd to finish booting
 STOP_WAIT=${LAB_STOP_WAIT:-30}     # seconds for an orderly halt before the container is killed
@@ -153,7 +164,10 @@ build_base() {
     [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "$TAG" -f "$KEY"
     if [ "$(cat "$LAB/base/.complete" 2>/dev/null)" = "$BASE_VERSION" ]; then
         # A regenerated key (someone removed .lab/ssh) must still let us in.
-        cmp -s "$KEY.pub" "$LAB/base/root/.ssh/authorized_keys" || install -m 0600 "$KEY.pub" "$LAB/base/root/.ssh/authorized_keys"
+        local u
+        for u in root/.ssh home/deploy/.ssh home/nosudo/.ssh; do
+            cmp -s "$KEY.pub" "$LAB/base/$u/authorized_keys" || install -m 0600 "$KEY.pub" "$LAB/base/$u/authorized_keys"
+        done
         return
     fi
     # A new or changed base invalidates every host's overlay layer.
@@ -181,13 +195,25 @@ deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
 deb $SECURITY $SUITE-security main
 EOF
-    # Each host gets its own SSH host keys and machine id when it is created.
+    # Each host gets its own SSH host keys (made once, kept in hostkeys/) and machine id when it is created.
     rm -f "$b"/etc/ssh/ssh_host_*
     : >"$b/etc/machine-id"
     rm -f "$b/var/lib/dbus/machine-id"
     ln -s /etc/machine-id "$b/var/lib/dbus/machine-id"
     install -d -m 0700 "$b/root/.ssh"
     install -m 0600 "$KEY.pub" "$b/root/.ssh/authorized_keys"
+    # Two users besides root with the lab key: deploy may run anything through sudo without a password (a
+    # stack's non-root sshUser), nosudo may not use sudo at all (the clear error for a user without it).
+    [ -x "$b/usr/bin/sudo" ] || { chroot "$b" apt-get update -q && chroot "$b" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends sudo; } >"$LAB/sudo-install.log" 2>&1 ||
+        die "installing sudo into the base failed: $(tail -5 "$LAB/sudo-install.log")"
+    for u in deploy nosudo; do
+        chroot "$b" id -u "$u" >/dev/null 2>&1 || chroot "$b" useradd -m -s /bin/bash "$u"
+        install -d -m 0700 "$b/home/$u/.ssh"
+        install -m 0600 "$KEY.pub" "$b/home/$u/.ssh/authorized_keys"
+        chroot "$b" chown -R "$u:$u" "/home/$u/.ssh"
+    done
+    echo 'deploy ALL=(ALL) NOPASSWD:ALL' >"$b/etc/sudoers.d/deploy"
+    chmod 0440 "$b/etc/sudoers.d/deploy"
     cat >"$b/etc/ssh/sshd_config.d/lab.conf" <<EOF
 PermitRootLogin prohibit-password
 UseDNS no
@@ -369,9 +395,55 @@ mount_host() {
         printf '127.0.1.1\tlab-%s\n' "$n" >>"$d/root/etc/hosts"
         dns=$(upstream_dns)
         echo "nameserver $dns" >"$d/root/etc/resolv.conf"
-        ssh-keygen -q -A -f "$d/root" >/dev/null
         touch "$d/upper/.lab-created"
     fi
+    install_host_keys "$n"
+}
+
+# The host's SSH host keys: made once, kept in hostkeys/<name>, put in the host's /etc/ssh at every boot.
+install_host_keys() {
+    local n=$1 k="$LAB/hostkeys/$1" f
+    if [ ! -f "$k/etc/ssh/ssh_host_ed25519_key" ]; then
+        mkdir -p "$k/etc/ssh"
+        ssh-keygen -q -A -f "$k" >/dev/null
+        trust_host "$n"
+    fi
+    for f in "$k"/etc/ssh/ssh_host_*; do
+        cmp -s "$f" "$(hdir "$n")/root/etc/ssh/${f##*/}" || install -m "$(case $f in *.pub) echo 0644 ;; *) echo 0600 ;; esac)" "$f" "$(hdir "$n")/root/etc/ssh/"
+    done
+}
+
+# known_hosts lines of a host: its address, FQDN and name, each of its host keys.
+host_key_lines() {
+    local n=$1 f
+    for f in "$LAB/hostkeys/$n"/etc/ssh/ssh_host_*_key.pub; do
+        printf '%s,%s.%s,%s %s\n' "$(host_ip "$n")" "$n" "$LAB_DOMAIN" "$n" "$(cut -d' ' -f1,2 "$f")"
+    done
+}
+
+# trust_host HOST: known_hosts gets HOST's current keys in place of any it had.
+trust_host() {
+    local n=$1 ip tmp
+    ip=$(host_ip "$n")
+    mkdir -p "$(dirname "$KNOWN_HOSTS")"
+    tmp=$(mktemp "$KNOWN_HOSTS.XXXXXX")
+    { grep -v "^$ip," "$KNOWN_HOSTS" 2>/dev/null || true; host_key_lines "$n"; } >"$tmp"
+    chmod 0644 "$tmp"
+    mv "$tmp" "$KNOWN_HOSTS"
+}
+
+# rekey HOST: new host keys for HOST (running: sshd restarted with them); known_hosts is left as it was.
+cmd_rekey() {
+    local n=$1 k="$LAB/hostkeys/$1"
+    host_ip "$n" >/dev/null
+    rm -rf "$k"
+    mkdir -p "$k/etc/ssh"
+    ssh-keygen -q -A -f "$k" >/dev/null
+    if running "$n"; then
+        install_host_keys "$n"
+        lab_ssh "$n" 'systemctl restart ssh' </dev/null
+    fi
+    log "$n: new host keys ($(ssh-keygen -lf "$k/etc/ssh/ssh_host_ed25519_key.pub" | cut -d' ' -f2)); $KNOWN_HOSTS still has the old ones (lab/lab.sh trust $n)"
 }
 
 # stop_host HOST [halt|kill]: halt = orderly shutdown (bounded), kill = at once (the disk is dropped after).
@@ -489,6 +561,7 @@ cmd_up() {
     t=$(now)
     for n in "${NAMES[@]}"; do wait_systemd "$n"; done
     log "phase systemd wait: $(since "$t")"
+    for n in "${NAMES[@]}"; do grep -q "^$(host_ip "$n")," "$KNOWN_HOSTS" 2>/dev/null || trust_host "$n"; done
     log "up: ${#NAMES[@]} hosts in $(since "$t0")"
 }
 
@@ -617,7 +690,10 @@ main() {
             [ "$(cat "$LAB/base/.complete" 2>/dev/null)" = "$BASE_VERSION" ] || die "no current base image: run lab/lab.sh up first"
             ensure_network; boot_host "$1"; wait_ssh "$1"; wait_systemd "$1" ;;
         key) echo "$KEY" ;;
-        *) die "usage: lab.sh up|down|reset [HOST...]|status|ssh HOST [CMD...]|stop HOST|start HOST|key" ;;
+        hostkeys) cat "$KNOWN_HOSTS" ;;
+        rekey) need_root; take_lock; cmd_rekey "${1:-}" ;;
+        trust) host_ip "${1:-}" >/dev/null; take_lock; trust_host "$1"; host_key_lines "$1" ;;
+        *) die "usage: lab.sh up|down|reset [HOST...]|status|ssh HOST [CMD...]|stop HOST|start HOST|key|hostkeys|rekey HOST|trust HOST" ;;
     esac
 }
 

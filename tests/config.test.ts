@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { ConfigError, parseConfig, urlProblem, isIPv4, RawConfig } from "../components/config";
-import { documentedRaw } from "./fixtures";
+import { ConfigError, parseConfig, parseDuration, urlProblem, isIPv4, RawConfig } from "../components/config";
+import { HOST_KEYS, documentedRaw } from "./fixtures";
 
 function problems(raw: RawConfig, env = {}): string[] {
     try {
@@ -54,7 +54,8 @@ describe("parseConfig: the documented topology", () => {
     });
 
     it("applies the defaults", () => {
-        expect(cfg.ssh).to.deep.equal({ user: "root", port: 22, privateKeyPath: undefined, dialErrorLimit: 30, perDialTimeout: 10 });
+        expect(cfg.ssh).to.deep.equal({ user: "root", port: 22, privateKeyPath: undefined, dialErrorLimit: 30, perDialTimeout: 10, hostKeyPolicy: "strict" });
+        expect(cfg.packageListsMaxAge).to.equal(3600);
         expect(cfg.time).to.deep.equal({
             implementation: "chrony",
             servers: ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"],
@@ -114,7 +115,20 @@ describe("parseConfig: bad input is rejected with the key named", () => {
         ["bad time server", documentedRaw({ timeServers: '["pool.ntp.org","bad server"]' }), /^timeServers\[1\]: must be a DNS name or IPv4/],
         ["time servers not a list", documentedRaw({ timeServers: '"pool.ntp.org"' }), /^timeServers: must be a list of strings/],
         ["no SSH key", documentedRaw({ sshPrivateKey: undefined }), /^sshPrivateKey: set sshPrivateKey \(secret\) or sshPrivateKeyPath/],
-        ["non-root SSH user", documentedRaw({ sshUser: "admin" }), /^sshUser: must be root/],
+        ["SSH user with shell syntax", documentedRaw({ sshUser: "admin; reboot" }), /^sshUser: must be a user name/],
+        ["host key not base64", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-ed25519 not*base64")) }), /^hosts\[1\]\.hostKey: the key after ssh-ed25519 is not base64/],
+        ["host key of an unknown type", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-dss AAAAB3NzaC1kc3MAAACB")) }), /^hosts\[1\]\.hostKey: unknown key type "ssh-dss"/],
+        ["host key whose data is another type", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ecdsa-sha2-nistp256 " + HOST_KEYS.node1.split(" ")[1])) }), /^hosts\[1\]\.hostKey: the key data is a ssh-ed25519 key, not ecdsa-sha2-nistp256/],
+        ["host key without data", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-ed25519")) }), /^hosts\[1\]\.hostKey: must be "<type> <base64>"/],
+        ["host key not a string", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = 42)) }), /^hosts\[1\]\.hostKey: must be a public key line/],
+        ["no host key under strict", documentedRaw({ hosts: hostsWith((h) => delete h[2].hostKey) }), /^hosts\[2\]\.hostKey: no host key pinned for node2 \(192\.168\.100\.4\).*accept-new/],
+        ["unknown host key policy", documentedRaw({ sshHostKeyPolicy: "trust" }), /^sshHostKeyPolicy: must be strict or accept-new/],
+        ["proxy not an object", documentedRaw({ sshProxy: '"master"' }), /^sshProxy: must be an object/],
+        ["proxy without host", documentedRaw({ sshProxy: "{}" }), /^sshProxy\.host: must be an IPv4 address or DNS name/],
+        ["proxy port out of range", documentedRaw({ sshProxy: '{"host":"192.168.100.2","port":0}' }), /^sshProxy\.port: must be a port number/],
+        ["proxy with an unknown property", documentedRaw({ sshProxy: '{"host":"192.168.100.2","hostkey":"x"}' }), /^sshProxy\.hostkey: is not a known proxy property/],
+        ["proxy without a key under strict", documentedRaw({ sshProxy: '{"host":"192.168.100.2"}' }), /^sshProxy\.hostKey: no host key pinned for the proxy 192\.168\.100\.2/],
+        ["package list age in words", documentedRaw({ packageListsMaxAge: "one hour" }), /^packageListsMaxAge: must be a duration/],
         ["unknown key", documentedRaw({ etcdMember: "[]" }), /^etcdMember: is not a known config key/],
         ["bad firewall unit", documentedRaw({ firewallUnits: '["firewalld","rm -rf /"]' }), /^firewallUnits\[1\]: must be a systemd unit name/],
         ["relative script dir", documentedRaw({ scriptDir: "tmp/x" }), /^scriptDir: must be an absolute path/],
@@ -150,6 +164,60 @@ describe("parseConfig: bad input is rejected with the key named", () => {
     it("checks that the key file is readable, without touching a host", () => {
         const ps = problems(documentedRaw({ sshPrivateKey: undefined, sshPrivateKeyPath: "/nonexistent/key" }), { fileReadable: () => false });
         expect(ps).to.deep.equal([`sshPrivateKeyPath: "/nonexistent/key" is not a readable file (for the local lab: lab/lab.sh up creates it)`]);
+    });
+});
+
+describe("parseConfig: host keys, known_hosts, proxy, sudo user, package list age", () => {
+    const noKeys = () => hostsWith((h) => h.forEach((x) => delete x.hostKey));
+    const knownHosts = [
+        "# the lab's keys",
+        `192.168.100.2,master.danran.com,master ${HOST_KEYS.master}`,
+        `192.168.100.2 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7`, // malformed: ignored
+        `node1.danran.com ${HOST_KEYS.node1}`,
+        `[192.168.100.4]:2222 ${HOST_KEYS.node2}`,
+    ].join("\n");
+    const env = (text: string) => ({ readFile: (p: string) => (p === "kh" ? text : (() => { throw new Error(`ENOENT: no such file, open '${p}'`); })()) });
+
+    it("the documented hosts' pinned keys are kept as `type base64` (a comment is dropped)", () => {
+        const c = parseConfig(documentedRaw({ hosts: hostsWith((h) => (h[0].hostKey = `${HOST_KEYS.master} root@master`)) }));
+        expect(c.hosts.map((h) => h.hostKey)).to.deep.equal([HOST_KEYS.master, HOST_KEYS.node1, HOST_KEYS.node2]);
+    });
+
+    it("finds keys in sshKnownHostsPath by address, FQDN or name and port; a host not listed is named", () => {
+        const ps = problems(documentedRaw({ hosts: noKeys(), sshKnownHostsPath: "kh" }), env(knownHosts));
+        // node2 is listed on port 2222 only
+        expect(ps).to.have.length(1);
+        expect(ps[0]).to.match(/^hosts\[2\]\.hostKey: no host key pinned for node2 \(192\.168\.100\.4\) and none in kh/);
+        const c = parseConfig(documentedRaw({ hosts: noKeys(), sshKnownHostsPath: "kh", sshPort: "2222", sshHostKeyPolicy: "accept-new" }), env(knownHosts));
+        expect(c.hosts.map((h) => h.hostKey)).to.deep.equal([undefined, undefined, HOST_KEYS.node2]);
+        const on22 = parseConfig(documentedRaw({ hosts: noKeys(), sshKnownHostsPath: "kh", sshHostKeyPolicy: "accept-new" }), env(knownHosts));
+        expect(on22.hosts.map((h) => h.hostKey)).to.deep.equal([HOST_KEYS.master, HOST_KEYS.node1, undefined]);
+    });
+
+    it("a key in the config wins over known_hosts; an unreadable known_hosts is named", () => {
+        const c = parseConfig(documentedRaw({ hosts: hostsWith((h) => (h[0].hostKey = HOST_KEYS.node2)), sshKnownHostsPath: "kh" }), env(knownHosts));
+        expect(c.hosts[0].hostKey).to.equal(HOST_KEYS.node2);
+        expect(problems(documentedRaw({ sshKnownHostsPath: "missing" }), env(""))).to.deep.equal([`sshKnownHostsPath: "missing" cannot be read: ENOENT: no such file, open 'missing'`]);
+    });
+
+    it("accept-new leaves hosts without a key unpinned (recorded at first contact)", () => {
+        const c = parseConfig(documentedRaw({ hosts: noKeys(), sshHostKeyPolicy: "accept-new" }));
+        expect(c.ssh.hostKeyPolicy).to.equal("accept-new");
+        expect(c.hosts.every((h) => h.hostKey === undefined)).to.equal(true);
+    });
+
+    it("sshProxy: defaults to the stack's user and port; its key from the config or known_hosts", () => {
+        const c = parseConfig(documentedRaw({ sshUser: "deploy", sshProxy: JSON.stringify({ host: "192.168.100.2", hostKey: HOST_KEYS.master }) }));
+        expect(c.ssh.user).to.equal("deploy");
+        expect(c.ssh.proxy).to.deep.equal({ host: "192.168.100.2", port: 22, user: "deploy", hostKey: HOST_KEYS.master });
+        const k = parseConfig(documentedRaw({ sshProxy: '{"host":"master.danran.com","port":22,"user":"jump"}', sshKnownHostsPath: "kh" }), env(knownHosts));
+        expect(k.ssh.proxy).to.deep.equal({ host: "master.danran.com", port: 22, user: "jump", hostKey: HOST_KEYS.master });
+    });
+
+    it("packageListsMaxAge: seconds or s/m/h/d; 0 = always refresh", () => {
+        expect(parseConfig(documentedRaw({ packageListsMaxAge: "30m" })).packageListsMaxAge).to.equal(1800);
+        expect(parseConfig(documentedRaw({ packageListsMaxAge: "0" })).packageListsMaxAge).to.equal(0);
+        expect([parseDuration("90"), parseDuration("2h"), parseDuration("1d"), parseDuration("-1"), parseDuration("1w")]).to.deep.equal([90, 7200, 86400, undefined, undefined]);
     });
 });
 

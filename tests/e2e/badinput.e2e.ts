@@ -47,6 +47,17 @@ const CASES: [string, Record<string, unknown>, string][] = [
     ["misspelt key", { etcdMember: ["master"] }, "etcdMember"],
     ["firewall unit with shell syntax", { firewallUnits: ["firewalld", "x; rm -rf /"] }, "firewallUnits[1]"],
     ["alias colliding with another host", withHosts((h) => (h[1].aliases = ["registry"])), "hosts"],
+    ["host key not base64", withHosts((h) => (h[1].hostKey = "ssh-ed25519 not-base64!")), "hosts[1].hostKey"],
+    ["host key of an unknown type", withHosts((h) => (h[2].hostKey = "ssh-dss AAAAB3NzaC1kc3MAAACBAP")), "hosts[2].hostKey"],
+    ["no host key pinned (strict)", { sshKnownHostsPath: null }, "hosts[0].hostKey"],
+    ["unreadable known_hosts", { sshKnownHostsPath: ".lab/ssh/no-such-known-hosts" }, "sshKnownHostsPath"],
+    ["unknown host key policy", { sshHostKeyPolicy: "yes" }, "sshHostKeyPolicy"],
+    ["proxy not an object", { sshProxy: "master" }, "sshProxy"],
+    ["proxy host with a space", { sshProxy: { host: "bad host" } }, "sshProxy.host"],
+    ["proxy port 0", { sshProxy: { host: "192.168.100.2", port: 0 } }, "sshProxy.port"],
+    ["proxy host key malformed", { sshProxy: { host: "192.168.100.2", hostKey: "ssh-ed25519" } }, "sshProxy.hostKey"],
+    ["SSH user with shell syntax", { sshUser: "root; rm -rf /" }, "sshUser"],
+    ["package list age in words", { packageListsMaxAge: "one hour" }, "packageListsMaxAge"],
     ["http etcd URL with etcdTls", { etcdTls: true, etcdMembers: [{ host: "master", clientUrl: "http://192.168.100.2:2379" }] }, "etcdMembers[0].clientUrl"],
     ["registryTls of wrong type", { registryTls: "sometimes" }, "registryTls"],
 ];
@@ -90,6 +101,7 @@ describe("end-to-end: bad input is rejected at preview, before any host is touch
                 const cfg: Record<string, unknown> = {
                     [`${NS}:hosts`]: hosts(),
                     [`${NS}:sshPrivateKeyPath`]: ".lab/ssh/id_ed25519",
+                    [`${NS}:sshKnownHostsPath`]: ".lab/ssh/known_hosts",
                 };
                 for (const [k, v] of Object.entries(overrides)) {
                     if (v === null) delete cfg[`${NS}:${k}`];

@@ -1,0 +1,157 @@
+// The SSH client of the dynamic resources (HostCheck, HostKey): ssh2, with the same host key and bastion as the
+// remote.Command connections. A host whose key is not the expected one is refused during the key exchange, before
+// authentication, with both fingerprints named.
+import { fingerprint, parsePublicKey } from "./sshKeys";
+
+export interface SshProxy {
+    host: string;
+    port: number;
+    user: string;
+    /** The bastion's expected key (`type base64`); unset = any key (accept-new, first contact). */
+    hostKey?: string;
+}
+
+export interface SshTarget {
+    host: string;
+    port: number;
+    user: string;
+    privateKey: string;
+    /** The expected key (`type base64`); unset = any key (accept-new, first contact). */
+    hostKey?: string;
+    /** Without hostKey: the key type to ask for (default: any, ed25519 first). */
+    hostKeyType?: string;
+    /** Reach the host through this bastion (as connection.proxy of @pulumi/command). */
+    proxy?: SshProxy;
+}
+
+export interface SshSession {
+    /** An authenticated ssh2 Client (undefined after a scan). */
+    conn: any;
+    /** The key the host presented (`type base64`). */
+    hostKey: string;
+    close(): void;
+}
+
+/** ssh2's host key algorithm names for a key type (an RSA key signs with SHA-2 where the server can). */
+export function serverHostKeyAlgorithms(keyType?: string): string[] {
+    if (keyType === "ssh-rsa") return ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+    if (keyType) return [keyType];
+    return ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256"];
+}
+
+/** The error for a host that presents another key than the one pinned or recorded. */
+export function hostKeyMismatch(where: string, expected: string, got: string): Error {
+    const exp = parsePublicKey(expected);
+    const want = typeof exp === "string" ? expected : `${fingerprint(exp)} (${exp.type})`;
+    return Object.assign(
+        new Error(
+            `${where}: host key mismatch: the host presented ${got}, but ${want} is expected. ` +
+                `Refusing to connect: nothing was run on it. If the host was reinstalled, pin its new key (hosts[].hostKey or ` +
+                `sshKnownHostsPath; that replaces a key recorded by accept-new too); otherwise another machine answers at this address.`,
+        ),
+        { hostKeyMismatch: true },
+    );
+}
+
+interface Hop {
+    host: string;
+    port: number;
+    user: string;
+    privateKey: string;
+    hostKey?: string;
+    hostKeyType?: string;
+    sock?: any;
+    keepalive: boolean;
+}
+
+/** Connects one hop; rejects with dialError on a failed connection, hostKeyMismatch on a wrong key. */
+function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate: boolean): Promise<{ conn: any; hostKey: string }> {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { Client } = require("ssh2");
+    const expected = h.hostKey ? h.hostKey.split(/\s+/) : undefined;
+    return new Promise((resolve, reject) => {
+        const conn = new Client();
+        let seen: string | undefined;
+        let mismatch: Error | undefined;
+        let settled = false;
+        const fail = (e: Error) => {
+            if (settled) return;
+            settled = true;
+            conn.end();
+            reject(e);
+        };
+        conn.on("ready", () => {
+            settled = true;
+            resolve({ conn, hostKey: seen! });
+        });
+        conn.on("error", (e: Error) => {
+            if (!authenticate && seen && !mismatch && !settled) {
+                // A scan refused the handshake after reading the key: that is its result.
+                settled = true;
+                conn.end();
+                return resolve({ conn: undefined, hostKey: seen });
+            }
+            fail(mismatch ?? Object.assign(new Error(`${where}: ssh: ${e.message}`), { dialError: true }));
+        });
+        conn.on("close", () => fail(mismatch ?? Object.assign(new Error(`${where}: ssh: connection closed before the session was ready`), { dialError: true })));
+        conn.connect({
+            host: h.host,
+            port: h.port,
+            sock: h.sock,
+            username: h.user,
+            privateKey: h.privateKey || undefined,
+            readyTimeout: readyTimeoutMs,
+            algorithms: { serverHostKey: serverHostKeyAlgorithms(expected?.[0] ?? h.hostKeyType) },
+            hostVerifier: (key: Buffer) => {
+                const b64 = key.toString("base64");
+                const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString("latin1");
+                seen = `${type} ${b64}`;
+                if (expected && expected[1] !== b64) {
+                    mismatch = hostKeyMismatch(where, h.hostKey!, `${fingerprint(key)} (${type})`);
+                    return false;
+                }
+                // A scan (no authentication wanted) ends the handshake here: the key is all it needs.
+                return authenticate;
+            },
+            ...(h.keepalive ? { keepaliveInterval: 15000, keepaliveCountMax: 8 } : {}),
+        });
+    });
+}
+
+/**
+ * Opens an authenticated session to `t` (through its proxy if set), verifying every host key on the way.
+ * With `scanOnly`, stops after the target's key exchange and returns the key it presented (no login on the target;
+ * the proxy, if any, is logged into to open the tunnel).
+ */
+export async function sshConnect(t: SshTarget, opts: { readyTimeoutMs?: number; scanOnly?: boolean } = {}): Promise<SshSession> {
+    const readyTimeoutMs = opts.readyTimeoutMs ?? 20000;
+    const where = `${t.host}:${t.port}`;
+    let proxyConn: any;
+    let sock: any;
+    if (t.proxy) {
+        const pw = `${t.proxy.host}:${t.proxy.port} (proxy)`;
+        proxyConn = (await connectHop({ ...t.proxy, privateKey: t.privateKey, keepalive: true }, pw, readyTimeoutMs, true)).conn;
+        sock = await new Promise((resolve, reject) =>
+            proxyConn.forwardOut("127.0.0.1", 0, t.host, t.port, (e: Error | undefined, stream: any) => {
+                if (e) {
+                    proxyConn.end();
+                    reject(Object.assign(new Error(`${where}: ssh through the proxy ${pw}: ${e.message}`), { dialError: true }));
+                } else resolve(stream);
+            }),
+        );
+    }
+    try {
+        const hop = await connectHop({ ...t, sock, keepalive: true }, where, readyTimeoutMs, !opts.scanOnly);
+        return {
+            conn: hop.conn,
+            hostKey: hop.hostKey,
+            close: () => {
+                hop.conn?.end();
+                proxyConn?.end();
+            },
+        };
+    } catch (e: any) {
+        proxyConn?.end();
+        throw e;
+    }
+}
