@@ -475,6 +475,7 @@ export function parseConfig(
     if (raw.packageListsMaxAge !== undefined && raw.packageListsMaxAge !== "") {
         const d = parseDuration(raw.packageListsMaxAge);
         if (d === undefined) p.add("packageListsMaxAge", `must be a duration such as 3600, 30m, 1h or 0 (always refresh), got ${JSON.stringify(raw.packageListsMaxAge)}`);
+        else if (d > 999999) p.add("packageListsMaxAge", `must be at most 999999 seconds (11 days), got ${d}`);
         else packageListsMaxAge = d;
     }
     const dialErrorLimit = int(raw, "sshDialErrorLimit", 30, 1, 1000, p);

@@ -842,7 +842,7 @@ describe("host scripts: packages", function () {
         ok(h, "registry.sh", "apply", registryParams());
         const apt = calls(h).split("\n").filter((l) => l.startsWith("apt-get"));
         expect(apt).to.deep.equal([
-            "apt-get -o DPkg::Lock::Timeout=600 -q update",
+            "apt-get -o DPkg::Lock::Timeout=600 -q -o APT::Update::Error-Mode=any update",
             "apt-get -o DPkg::Lock::Timeout=600 -q install -y --no-install-recommends docker-registry",
             "apt-get env: DEBIAN_FRONTEND=noninteractive",
         ]);
@@ -858,7 +858,7 @@ describe("host scripts: packages", function () {
         ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }, { env: { APT_LOCK_TIMEOUT: "7" } });
         const apt = calls(h).split("\n").filter((l) => /^apt-get -o/.test(l));
         expect(apt.every((l) => l.startsWith("apt-get -o DPkg::Lock::Timeout=7 "))).to.equal(true);
-        expect(apt.map((l) => l.split(" ")[4])).to.deep.equal(["update", "install", "update", "install"]);
+        expect(apt.map((l) => l.split(" ").find((w) => w === "update" || w === "install"))).to.deep.equal(["update", "install", "update", "install"]);
         expect(installed(h, "chrony")).to.equal(true);
     });
 
@@ -908,6 +908,226 @@ describe("host scripts: packages", function () {
         expect(r.code).to.equal(1);
         expect(r.stderr).to.contain("could not install docker-distribution nginx with dnf: No match for argument: docker-distribution");
         expect(exists(rhel, EL_REGISTRY.conf)).to.equal(false);
+    });
+});
+
+// =====================================================================================================
+
+describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function () {
+    this.timeout(30000);
+    const LISTS = "/var/lib/apt/lists";
+    const STAMP = "/var/lib/host-topology/pkg-lists.stamp";
+    const ago = (h: Host, p: string, seconds: number) => {
+        const t = Date.now() / 1000 - seconds;
+        fs.utimesSync(path.join(h.root, p), t, t);
+    };
+    /** apt lists as `apt-get update` leaves them, their mtime `seconds` ago (apt dates them with the mirror's Last-Modified). */
+    const aptLists = (h: Host, seconds: number) => {
+        fs.mkdirSync(path.join(h.root, LISTS), { recursive: true });
+        for (const f of ["deb.debian.org_debian_dists_bookworm_InRelease", "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"]) {
+            fs.writeFileSync(path.join(h.root, LISTS, f), "");
+            ago(h, `${LISTS}/${f}`, seconds);
+        }
+    };
+    /** The package manager calls, in order (apt-get: its subcommand only; the stubs' own notes left out). */
+    const pmCalls = (h: Host) =>
+        calls(h)
+            .split("\n")
+            .filter((l) => /^(apt-get -o|dnf |yum )/.test(l))
+            .map((l) => (l.startsWith("apt-get") ? l.split(" ").find((w) => w === "update" || w === "install")! : l));
+    const UPDATE = "apt-get -o DPkg::Lock::Timeout=600 -q -o APT::Update::Error-Mode=any update";
+    const chrony = (age?: string) => ({ IMPL: "chrony", CONFIG: CHRONY, ...(age === undefined ? {} : { PKG_LISTS_MAX_AGE: age }) });
+    const refreshLines = (out: string) => out.split("\n").filter((l) => /refresh/.test(l));
+
+    it("apt: fresh lists (mtime now) and a package to install: no update (default max age 3600s), the package is installed", () => {
+        const h = makeHost("debian12");
+        aptLists(h, 0);
+        const out = ok(h, "timesync.sh", "apply", chrony());
+        expect(pmCalls(h)).to.deep.equal(["install"]);
+        expect(installed(h, "chrony")).to.equal(true);
+        expect(out).to.contain("changed packages chrony\n");
+        expect(refreshLines(out)).to.deep.equal([]);
+    });
+
+    it("apt: lists older than PKG_LISTS_MAX_AGE: apt-get update (Error-Mode=any), then install; reported as a refresh, not a change", () => {
+        const h = makeHost("ubuntu2204");
+        aptLists(h, 7200);
+        const out = ok(h, "timesync.sh", "apply", chrony("3600"));
+        expect(pmCalls(h)).to.deep.equal(["update", "install"]);
+        expect(calls(h).split("\n").filter((l) => l.startsWith("apt-get -o"))[0]).to.equal(UPDATE);
+        expect(installed(h, "chrony")).to.equal(true);
+        expect(refreshLines(out)).to.deep.equal(["refreshed package lists (older than 3600s)"]);
+        expect(out).to.not.match(/^changed .*(refresh|lists)/m);
+        expect(out).to.match(/^installing chrony\nrefreshed package lists \(older than 3600s\)\n/m);
+        expect(exists(h, STAMP)).to.equal(true);
+
+        // now fresh: the next install fetches nothing
+        clearCalls(h);
+        ok(h, "registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" });
+        expect(pmCalls(h)).to.deep.equal(["install"]);
+    });
+
+    it("apt: the lists' age is compared with PKG_LISTS_MAX_AGE; 0 refreshes before every install; no lists at all is a refresh", () => {
+        for (const [age, max, updated] of [
+            [1800, "3600", false],
+            [1800, "600", true],
+            [0, "0", true],
+            [86400 * 10, "999999", false],
+        ] as const) {
+            const h = makeHost("debian13");
+            aptLists(h, age);
+            ok(h, "timesync.sh", "apply", chrony(max));
+            expect(pmCalls(h), `lists ${age}s old, max ${max}`).to.deep.equal(updated ? ["update", "install"] : ["install"]);
+        }
+        const none = makeHost("ubuntu2404");
+        const out = ok(none, "timesync.sh", "apply", chrony("999999"));
+        expect(pmCalls(none)).to.deep.equal(["update", "install"]);
+        expect(refreshLines(out)).to.deep.equal(["refreshed package lists (none yet, or of unknown age)"]);
+        // a list file dated in the future (a wrong clock) does not make stale lists fresh
+        const future = makeHost("debian12");
+        aptLists(future, 7200);
+        ago(future, `${LISTS}/deb.debian.org_debian_dists_bookworm_InRelease`, -86400);
+        ok(future, "timesync.sh", "apply", chrony("3600"));
+        expect(pmCalls(future)).to.deep.equal(["update", "install"]);
+    });
+
+    it("apt: after an update that found nothing new (the lists keep the mirror's old dates) our stamp counts; deleted lists are fetched again", () => {
+        const h = makeHost("debian12");
+        aptLists(h, 7200);
+        ok(h, "timesync.sh", "apply", chrony("3600"));
+        expect(pmCalls(h)).to.deep.equal(["update", "install"]);
+        aptLists(h, 7200); // as after a 304 from the mirror
+        clearCalls(h);
+        ok(h, "timesync.sh", "apply", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n", PKG_LISTS_MAX_AGE: "3600" });
+        expect(pmCalls(h)).to.deep.equal(["install"]);
+        // the stamp ages like the lists
+        ago(h, STAMP, 7200);
+        clearCalls(h);
+        ok(h, "etcd.sh", "apply", { ...ETCD, PKG_LISTS_MAX_AGE: "3600" });
+        expect(pmCalls(h)).to.deep.equal(["update", "install"]);
+        // a fresh stamp but no lists (deleted to save space): update
+        fs.rmSync(path.join(h.root, LISTS), { recursive: true });
+        clearCalls(h);
+        ok(h, "registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" });
+        expect(pmCalls(h)).to.deep.equal(["update", "install"]);
+    });
+
+    it("nothing to install: no update and no makecache, even with stale lists and PKG_LISTS_MAX_AGE=0", () => {
+        for (const family of ["debian12", "el7", "el9"]) {
+            const h = makeHost(family, { installed: ["chrony"] });
+            if (FAMILIES[family].pm === "apt-get") aptLists(h, 86400 * 30);
+            ok(h, "timesync.sh", "apply", chrony("0"));
+            expect(pmCalls(h), family).to.deep.equal([]);
+            expect(calls(h), family).to.not.match(/^(apt-get|dnf|yum) /m);
+        }
+    });
+
+    it("apt-get update failing (mirror unreachable): exit 1 naming the host and apt's error; nothing installed, nothing configured, no policy-rc.d left", () => {
+        for (const flag of ["apt-update-fail", "apt-update-fail-exit0"]) {
+            const h = makeHost("debian12", { hostname: "master" });
+            aptLists(h, 7200);
+            fs.writeFileSync(`${h.state}/${flag}`, "");
+            const r = run(h, "timesync.sh", "apply", chrony("3600"));
+            expect(r.code, flag).to.equal(1);
+            const level = flag === "apt-update-fail" ? "E" : "W"; // exit 0 with W: lines is caught as well
+            expect(r.stderr, flag).to.contain("host-topology: master: could not refresh the package lists with apt-get update: ");
+            expect(r.stderr, flag).to.contain(
+                `${level}: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'\n`,
+            );
+            expect(r.stderr, flag).to.contain(`${level}: Some index files failed to download.`);
+            expect(pmCalls(h), flag).to.deep.equal(["update"]);
+            expect(installed(h, "chrony"), flag).to.equal(false);
+            expect(exists(h, "/etc/chrony/chrony.conf") || exists(h, "/usr/sbin/policy-rc.d") || exists(h, STAMP), flag).to.equal(false);
+            expect(r.stdout, flag).to.not.contain("refreshed");
+            expect(r.stdout, flag).to.not.contain("ok timesync");
+        }
+    });
+
+    it("apt: a failed install retried after an update that fails: the update's error, policy-rc.d removed", () => {
+        const h = makeHost("debian12");
+        aptLists(h, 0);
+        fs.writeFileSync(`${h.state}/apt-fail-once`, "");
+        fs.writeFileSync(`${h.state}/apt-update-fail`, "");
+        const r = run(h, "timesync.sh", "apply", chrony());
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("host-topology: lab-host: could not refresh the package lists with apt-get update: ");
+        expect(r.stderr).to.contain("E: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease");
+        expect(pmCalls(h)).to.deep.equal(["install", "update"]);
+        expect(exists(h, "/usr/sbin/policy-rc.d")).to.equal(false);
+    });
+
+    it("apt: another update holding the lists' lock is waited for, up to APT_LOCK_TIMEOUT", () => {
+        const h = makeHost("debian12");
+        fs.writeFileSync(`${h.state}/apt-update-locked-once`, "");
+        ok(h, "timesync.sh", "apply", chrony(), { env: { APT_LOCK_TIMEOUT: "7" } });
+        expect(pmCalls(h)).to.deep.equal(["update", "update", "install"]);
+        expect(installed(h, "chrony")).to.equal(true);
+
+        const held = makeHost("debian12");
+        fs.writeFileSync(`${held.state}/apt-update-locked`, "");
+        const r = run(held, "timesync.sh", "apply", chrony(), { env: { APT_LOCK_TIMEOUT: "7" } });
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("host-topology: lab-host: could not refresh the package lists with apt-get update: E: Could not get lock");
+        expect(pmCalls(held)).to.deep.equal(["update", "update", "update"]); // at 0s, 5s and 10s: 7s waited
+    });
+
+    for (const [family, refresh] of [
+        ["el7", ["yum -q clean expire-cache", "yum -q makecache fast"]],
+        ["el8", ["dnf -q makecache --refresh"]],
+        ["el9", ["dnf -q makecache --refresh"]],
+    ] as const) {
+        const pm = FAMILIES[family].pm;
+        it(`${family}: ${refresh.join(" + ")} before the first install (our stamp), again only when older than PKG_LISTS_MAX_AGE`, () => {
+            const h = makeHost(family);
+            const out = ok(h, "timesync.sh", "apply", chrony("3600"));
+            expect(pmCalls(h)).to.deep.equal([...refresh, `${pm} -y install chrony`]);
+            expect(refreshLines(out)).to.deep.equal(["refreshed package lists (none yet, or of unknown age)"]);
+            expect(exists(h, STAMP)).to.equal(true);
+
+            clearCalls(h);
+            ok(h, "registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" });
+            expect(pmCalls(h)).to.deep.equal([`${pm} -y install docker-distribution nginx`]);
+
+            ago(h, STAMP, 7200);
+            clearCalls(h);
+            const again = ok(h, "etcd.sh", "apply", { ...ETCD, PKG_LISTS_MAX_AGE: "3600" });
+            expect(pmCalls(h)).to.deep.equal([...refresh, `${pm} -y install etcd`]);
+            expect(refreshLines(again)).to.deep.equal(["refreshed package lists (older than 3600s)"]);
+        });
+    }
+
+    for (const [family, message] of [
+        ["el7", "Cannot find a valid baseurl for repo: base/7/x86_64"],
+        ["el9", "Error: Failed to download metadata for repo 'baseos': Cannot download repomd.xml"],
+    ] as const) {
+        const pm = FAMILIES[family].pm;
+        it(`${family}: ${pm} makecache failing (repository unreachable): exit 1 naming the host, ${pm} and its error; nothing installed`, () => {
+            const h = makeHost(family, { hostname: "node1" });
+            fs.writeFileSync(`${h.state}/makecache-fail`, "");
+            const r = run(h, "timesync.sh", "apply", chrony("3600"));
+            expect(r.code).to.equal(1);
+            expect(r.stderr).to.contain(`host-topology: node1: could not refresh the package lists with ${pm} makecache: `);
+            expect(r.stderr).to.contain(message);
+            expect(mutations(h)).to.deep.equal([]);
+            expect(installed(h, "chrony") || exists(h, "/etc/chrony.conf") || exists(h, STAMP)).to.equal(false);
+            expect(r.stdout).to.not.contain("ok timesync");
+        });
+    }
+
+    it("a PKG_LISTS_MAX_AGE that is not a whole number of seconds is an error, also with nothing to install; nothing fetched or installed", () => {
+        for (const bad of ["1h", "-1", "", "3600 ", "1e3", "0x10", "1234567", "a[$(touch /tmp/pwned-pkg-lists)]"]) {
+            for (const installedAlready of [false, true]) {
+                const h = makeHost("debian12", { installed: installedAlready ? ["chrony"] : [] });
+                const r = run(h, "timesync.sh", "apply", chrony(bad));
+                expect(r.code, JSON.stringify(bad)).to.equal(1);
+                expect(r.stderr, JSON.stringify(bad)).to.equal("host-topology: lab-host: parameter PKG_LISTS_MAX_AGE must be a whole number of seconds\n");
+                expect(pmCalls(h), JSON.stringify(bad)).to.deep.equal([]);
+                expect(mutations(h), JSON.stringify(bad)).to.deep.equal([]);
+                if (installedAlready) expect(read(h, "/etc/chrony/chrony.conf")).to.equal(pkgDefault("chrony", "/etc/chrony/chrony.conf"));
+                else expect(exists(h, "/etc/chrony/chrony.conf")).to.equal(false);
+            }
+        }
+        expect(fs.existsSync("/tmp/pwned-pkg-lists")).to.equal(false);
     });
 });
 

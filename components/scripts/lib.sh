@@ -137,11 +137,108 @@ pkg_installed() {
     fi
 }
 
+# ---- packages ----
+# Before an install the package lists are refreshed when older than PKG_LISTS_MAX_AGE seconds (default 3600,
+# 0 = before every install), like Ansible's apt cache_valid_time: packages come from current lists (a security
+# update published since the host last fetched its lists is the version installed). Nothing is fetched when every
+# package is installed already.
+PKG_LISTS_STAMP="$STATE_DIR/pkg-lists.stamp" # touched after each refresh here that fetched every source
+
+# newest_mtime FILE...: the newest modification time (epoch seconds) among the FILEs that exist; 0 when none. A
+# time in the future (a clock that was wrong, here or on a mirror) is no evidence of freshness and is skipped.
+newest_mtime() {
+    local now t newest=0
+    now=$(date +%s)
+    while read -r t; do
+        if [[ $t =~ ^[0-9]+$ ]] && [ "$t" -le "$now" ] && [ "$t" -gt "$newest" ]; then newest=$t; fi
+    done < <(if [ $# -gt 0 ]; then stat -c %Y -- "$@" 2>/dev/null || true; fi)
+    echo "$newest"
+}
+
+# pkg_lists_time: when the package lists were last known to be fetched (epoch seconds); 0 = unknown or no lists.
+pkg_lists_time() {
+    local f=() d="$ROOT/var/lib/apt/lists"
+    if [ "$PM" = apt ]; then
+        # No package index at all (a fresh image, lists deleted to save space): refresh whatever a stamp says.
+        if ! compgen -G "$d/*_Packages" >/dev/null && ! compgen -G "$d/*_Packages.*" >/dev/null; then echo 0; return; fi
+        # apt gives each list file the mirror's Last-Modified time, not the time of the download, and leaves it as it
+        # is when the mirror answers "not modified". So the newest mtime among the (In)Release and Packages files
+        # (.lz4/.gz with Acquire::GzipIndexes) is never later than the update that fetched it: lists someone else
+        # refreshed recently count as fresh, stale lists never look fresh. After an update that found nothing new
+        # it is older than that update, hence our stamp counts too. Not counted: /var/lib/apt/periodic/
+        # update-success-stamp (Ubuntu's Post-Invoke-Success hook), which apt touches even when some sources
+        # failed to download (it only needs one that did not).
+        mapfile -t f < <(compgen -G "$d/*_InRelease" || true; compgen -G "$d/*_Release" || true
+            compgen -G "$d/*_Packages" || true; compgen -G "$d/*_Packages.*" || true)
+    fi
+    # dnf and yum: the cached metadata keeps the repositories' own times, and how each decides expiry differs
+    # (yum 3's cachecookie, dnf 4's solv files rewritten only on a change): only our stamp counts there, so lists
+    # refreshed by someone else are fetched once more (a cheap check when nothing changed).
+    f+=("$PKG_LISTS_STAMP")
+    newest_mtime "${f[@]}"
+}
+
+# pkg_lists_refresh WHY: fetches the package lists, then prints `refreshed package lists (WHY)` (not a `changed`
+# line: the lists are no managed state). Any source that could not be fetched is a failure: returns 1 with the
+# package manager's error in PKG_ERR (the caller cleans up, then dies).
+pkg_lists_refresh() {
+    local why=$1 out rc=0 errs what="$PM makecache"
+    PKG_ERR=""
+    if [ "$PM" = apt ]; then
+        local wait=${APT_LOCK_TIMEOUT:-600} waited=0
+        [[ $wait =~ ^[0-9]{1,6}$ ]] || wait=600
+        # apt-get update exits 0 when a source fails for a "transient" reason (unreachable mirror, DNS failure) and
+        # installs from the old lists: APT::Update::Error-Mode=any (apt >= 2.1.16: Ubuntu 22.04 has 2.4, Debian 12
+        # 2.6, Ubuntu 24.04 2.7, Debian 13 3.0) makes that an error; its W:/E: "Failed to fetch" and "Some index
+        # files failed" lines are checked as well, should an apt ignore the option.
+        local cmd=(apt-get -o "DPkg::Lock::Timeout=$wait" -q -o APT::Update::Error-Mode=any update)
+        what="apt-get update"
+        while :; do
+            rc=0
+            out=$("${cmd[@]}" 2>&1) || rc=$?
+            # DPkg::Lock::Timeout does not cover the lists' lock: wait for another update (apt-daily at boot) as long.
+            if [ $rc != 0 ] && [ $waited -lt "$wait" ] &&
+                grep -qE 'Could not get lock [^ ]*/lists/lock|Unable to lock directory [^ ]*/lists' <<<"$out"; then
+                sleep 5
+                waited=$((waited + 5))
+                continue
+            fi
+            break
+        done
+        if [ $rc = 0 ] && grep -qE '^(W|E): (Failed to fetch|Some index files failed)' <<<"$out"; then rc=1; fi
+        errs=$(grep -E '^(E|W|Err):|^  ' <<<"$out" | tail -n 12 || true)
+    else
+        # dnf: --refresh marks the metadata expired first; yum 3 has no such option: clean expire-cache does it.
+        # Both exit non-zero when a repository cannot be fetched (unless it is skip_if_unavailable, as configured).
+        if [ "$PM" = dnf ]; then
+            out=$(dnf -q makecache --refresh 2>&1) || rc=$?
+        else
+            out=$(yum -q clean expire-cache 2>&1 && yum -q makecache fast 2>&1) || rc=$?
+        fi
+        errs=""
+    fi
+    if [ $rc != 0 ]; then
+        [ -n "$errs" ] || errs=$(tail -n 15 <<<"$out")
+        PKG_ERR="could not refresh the package lists with $what: $errs"
+        return 1
+    fi
+    if mkdir -p "$STATE_DIR"; then touch "$PKG_LISTS_STAMP" || true; fi
+    echo "refreshed package lists ($why)"
+}
+
 pkg_install() {
-    local p missing=() out
+    local p missing=() out max t now
+    max=$(seconds_param PKG_LISTS_MAX_AGE 3600)
     for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "installing ${missing[*]}"
+    t=$(pkg_lists_time)
+    now=$(date +%s)
+    if [ "$t" = 0 ]; then
+        pkg_lists_refresh "none yet, or of unknown age" || die "$PKG_ERR"
+    elif [ $((now - t)) -gt "$max" ] || [ "$max" = 0 ]; then
+        pkg_lists_refresh "older than ${max}s" || die "$PKG_ERR"
+    fi
     if [ "$PM" = apt ]; then
         local apt=(apt-get -o "DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT:-600}" -q)
         # Services start when this script has configured them, not with the package defaults at install time
@@ -153,9 +250,11 @@ pkg_install() {
             chmod 0755 "$policy"
             own_policy=1
         fi
-        if ! compgen -G "$ROOT/var/lib/apt/lists/*_Packages" >/dev/null; then "${apt[@]}" update >/dev/null; fi
         if ! out=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" 2>&1); then
-            "${apt[@]}" update >/dev/null
+            pkg_lists_refresh "apt-get install failed, trying again" || {
+                [ $own_policy = 0 ] || rm -f "$policy"
+                die "$PKG_ERR"
+            }
             out=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" 2>&1) || {
                 [ $own_policy = 0 ] || rm -f "$policy"
                 die "could not install ${missing[*]} with apt-get: $(tail -n 15 <<<"$out")"
