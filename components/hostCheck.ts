@@ -142,7 +142,10 @@ export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
     },
     async diff(_id: string, olds: CheckProps, news: CheckProps) {
         const drifted = Object.keys(olds.drift ?? {}).length > 0;
-        const changed = olds.stdin !== news.stdin || olds.script !== news.script || JSON.stringify(olds.files) !== JSON.stringify(news.files);
+        // A re-pinned host key or another bastion: the state's connection is what the next refresh uses.
+        const channel = (p: CheckProps) => JSON.stringify([p.connection?.hostKey ?? null, p.connection?.proxy ?? null]);
+        const changed =
+            olds.stdin !== news.stdin || olds.script !== news.script || JSON.stringify(olds.files) !== JSON.stringify(news.files) || channel(olds) !== channel(news);
         // The engine shows the property differences itself: the drifted items as removed keys of `drift`.
         return { changes: drifted || changed, replaces: [], deleteBeforeReplace: false };
     },

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { hostCheckProvider, parseCheckOutput } from "../components/hostCheck";
+import { hostKeyProvider } from "../components/hostKey";
 
 const conn = { host: "192.0.2.10", port: 22, user: "root", privateKey: "k" };
 const props = (drift: Record<string, string>, stdin = "A=Yg==\n") => ({ connection: conn, script: "bash /x/etcd.sh", files: { "/x/etcd.sh": "0".repeat(64) }, sourceDir: "components/scripts", stdin, drift });
@@ -25,5 +26,29 @@ describe("HostCheck (drift detection)", () => {
     it("diff: new parameters are a change too (the step re-applied them)", async () => {
         const d = await hostCheckProvider.diff!("id", props({}), props({}, "A=Yw==\n"));
         expect(d.changes).to.equal(true);
+    });
+});
+
+describe("HostCheck and HostKey: the channel", () => {
+    it("HostCheck diff: a re-pinned host key or another bastion is a change (the next refresh connects with it)", async () => {
+        const withKey = (k?: string, proxy?: object) => ({ ...props({}), connection: { ...conn, ...(k ? { hostKey: k } : {}), ...(proxy ? { proxy } : {}) } });
+        expect((await hostCheckProvider.diff!("id", withKey("ssh-ed25519 AAAA1"), withKey("ssh-ed25519 AAAA1"))).changes).to.equal(false);
+        expect((await hostCheckProvider.diff!("id", withKey("ssh-ed25519 AAAA1"), withKey("ssh-ed25519 AAAA2"))).changes).to.equal(true);
+        expect((await hostCheckProvider.diff!("id", withKey("k"), withKey("k", { host: "192.0.2.1", port: 22, user: "root" }))).changes).to.equal(true);
+    });
+
+    it("HostKey diff: plain preview (verify false) never connects; a new pinned key or address is a change", async () => {
+        // 192.0.2.0/24 is TEST-NET: a connection attempt would fail the diff, so these prove no host is contacted.
+        const olds = { name: "node1", host: "192.0.2.10", port: 22, verify: false, publicKey: "ssh-ed25519 AAAA1", fingerprint: "x" };
+        const same = await hostKeyProvider.diff!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false });
+        expect(same.changes).to.equal(false);
+        const repinned = await hostKeyProvider.diff!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: "ssh-ed25519 AAAA2" });
+        expect(repinned.changes).to.equal(true);
+        expect(repinned.replaces).to.deep.equal([]);
+        const moved = await hostKeyProvider.diff!("id", olds, { name: "node1", host: "192.0.2.11", port: 22, verify: false });
+        expect(moved.replaces).to.deep.equal(["host", "port"]);
+        const upd = await hostKeyProvider.update!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: true, pinned: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1gL4pEbJ+pA0x8MRp0imhObB65+/I5zwANfuyrlES8" });
+        expect(upd.outs.publicKey).to.match(/^ssh-ed25519 AAAAC3/);
+        expect(upd.outs.fingerprint).to.match(/^SHA256:\S+ \(ssh-ed25519\)$/);
     });
 });

@@ -7,7 +7,7 @@ import { containsSecret, recorded, resetRecorded, settle, setupMocks, Recorded, 
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
 import { buildTopology, parseConfig, scriptSha256, Topology } from "../components";
-import { documentedRaw } from "./fixtures";
+import { HOST_KEYS, documentedRaw } from "./fixtures";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-key-material\n-----END OPENSSH PRIVATE KEY-----\n";
 
@@ -152,6 +152,16 @@ describe("program under mocks: the documented topology", function () {
         }
     });
 
+    it("pins each host's key: a HostKey per host, its key on every connection; every command waits for all HostKeys", () => {
+        const keys = res.filter((r) => r.type === "pulumi-nodejs:dynamic/host-topology:HostKey");
+        expect(keys.map((k) => k.name).sort()).to.deep.equal(["master-hostkey", "node1-hostkey", "node2-hostkey"]);
+        expect(keys.map((k) => k.inputs.pinned)).to.deep.equal([HOST_KEYS.master, HOST_KEYS.node1, HOST_KEYS.node2]);
+        for (const r of res.filter((x) => x.type.startsWith("command:remote:"))) {
+            const deps = dependsOnTransitively(res, r);
+            for (const k of keys) expect(deps.has(k.urn), `${r.name} after ${k.name}`).to.equal(true);
+        }
+    });
+
     it("orders steps: TimeSync and FirewallOff before the registry and etcd", () => {
         for (const svc of ["master-registry-run", "master-etcd1-run"]) {
             const deps = dependsOnTransitively(res, byName(res, svc));
@@ -199,6 +209,36 @@ describe("program under mocks: the documented topology", function () {
         const a = (await build()).res.map((r) => [r.type, r.name, JSON.stringify(r.inputs)]);
         const b = (await build()).res.map((r) => [r.type, r.name, JSON.stringify(r.inputs)]);
         expect(a.sort()).to.deep.equal(b.sort());
+    });
+});
+
+describe("program under mocks: a sudo user and a bastion", () => {
+    it("a non-root user: uploads to ~/.host-topology, install and run through sudo -n; the proxy on every connection", async () => {
+        const { res } = await build({ sshUser: "deploy", sshProxy: JSON.stringify({ host: "192.168.100.2", hostKey: HOST_KEYS.master }), packageListsMaxAge: "30m" });
+        const ready = byName(res, "node1-ready");
+        expect(ready.inputs.create).to.match(/^sudo -n true .*cannot run sudo without a password.*; sudo -n mkdir -p \/usr\/local\/lib\/host-topology/);
+        expect(byName(res, "node1-lib").inputs.remotePath).to.equal(".host-topology/lib.sh");
+        const run = byName(res, "node1-hosts-run");
+        expect(run.inputs.create).to.equal(
+            "sudo -n install -D -m 0644 -t /usr/local/lib/host-topology .host-topology/hostbase.sh .host-topology/lib.sh && sudo -n bash /usr/local/lib/host-topology/hostbase.sh apply",
+        );
+        expect(byName(res, "node1-time-run").inputs.create).to.equal(
+            "sudo -n install -D -m 0644 -t /usr/local/lib/host-topology .host-topology/timesync.sh && sudo -n bash /usr/local/lib/host-topology/timesync.sh apply",
+        );
+        expect(params(run).PKG_LISTS_MAX_AGE).to.equal("1800");
+        expect(byName(res, "node1-hosts-check").inputs.script).to.equal("sudo -n bash /usr/local/lib/host-topology/hostbase.sh");
+        expect(byName(res, "proxy-hostkey").inputs.pinned).to.equal(HOST_KEYS.master);
+        for (const r of res.filter((x) => x.type.startsWith("command:remote:"))) {
+            expect(r.inputs.connection.user, r.name).to.equal("deploy");
+            expect(r.inputs.connection.proxy, r.name).to.include({ host: "192.168.100.2", port: 22, user: "deploy" });
+        }
+    });
+
+    it("root and the default package list age: the commands and stdin of earlier versions (no re-run on upgrade)", async () => {
+        const { res } = await build();
+        expect(byName(res, "node1-hosts-run").inputs.create).to.equal("bash /usr/local/lib/host-topology/hostbase.sh apply");
+        expect(params(byName(res, "node1-hosts-run"))).to.not.have.property("PKG_LISTS_MAX_AGE");
+        expect(byName(res, "node1-lib").inputs.remotePath).to.equal("/usr/local/lib/host-topology/lib.sh");
     });
 });
 

@@ -1,0 +1,204 @@
+// The hosts' channel (issue: pinned host keys, sudo, a bastion, current packages), through `pulumi` on the lab.
+// Every stack here is the documented topology (Pulumi.dev.yaml) with one thing changed.
+import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
+import { HOSTS, REPO, freshStack, onHost, phase, preview, removeStack, sh, stackOutputs, up } from "./util";
+
+const STACK = "e2e-channel";
+const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
+const DEV = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*\n?/m, "").trimEnd();
+const MASTER_ONLY = "/etc/ssh/sshd_config.d/00-e2e-only-from-master.conf";
+
+/** A fresh stack: the dev config plus `extra` lines (YAML, two-space indented keys of host-topology). */
+function stackWith(extra: string[], dropKnownHosts = false): void {
+    let cfg = DEV;
+    if (dropKnownHosts) cfg = cfg.replace(/^  host-topology:sshKnownHostsPath:.*\n/m, "");
+    fs.writeFileSync(FILE, `${cfg}\n${extra.map((l) => `  host-topology:${l}`).join("\n")}\n`);
+    freshStack(STACK);
+}
+
+function fingerprintOf(pubFile: string): string {
+    return sh(`ssh-keygen -lf ${pubFile}`).stdout.split(" ")[1];
+}
+
+/** The fingerprint of a host's ed25519 key as .lab/ssh/known_hosts pins it. */
+function pinnedFingerprint(host: keyof typeof HOSTS): string {
+    const line = fs.readFileSync(path.join(REPO, ".lab/ssh/known_hosts"), "utf8").split("\n").find((l) => l.startsWith(`${HOSTS[host]},`) && l.includes("ssh-ed25519"))!;
+    return sh("ssh-keygen -lf -", { input: line.split(" ").slice(1).join(" ") + "\n" }).stdout.split(" ")[1];
+}
+
+const SSH = "ssh -q -i .lab/ssh/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null";
+
+/** Runs a command as root on a node through the master (the way in while a node accepts SSH from the master only). */
+function viaMaster(host: keyof typeof HOSTS, cmd: string, allowFail = false) {
+    return sh(`${SSH} -o ProxyCommand=${shq(`${SSH} -W %h:%p root@${HOSTS.master}`)} root@${HOSTS[host]} ${shq(cmd)}`, { allowFail });
+}
+
+function masterEntryOn(host: keyof typeof HOSTS): string {
+    return onHost(host, "getent hosts master.danran.com").stdout.split(/\s+/)[0];
+}
+
+describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package lists)", function () {
+    this.timeout(0);
+
+    after(() => {
+        for (const h of ["node1", "node2"] as const) {
+            // Undo the bastion test's sshd rule even if it failed (through the master, the only way in then).
+            viaMaster(h, `rm -f ${MASTER_ONLY} && systemctl reload ssh`, true);
+        }
+        for (const h of ["node1", "node2"]) sh(`lab/lab.sh trust ${h}`, { allowFail: true });
+        up(STACK, "", { allowFail: true });
+        sh(`pulumi destroy --yes --skip-preview --stack ${STACK} --non-interactive`, { allowFail: true });
+        removeStack(STACK);
+        sh(`rm -f ${FILE}`);
+    });
+
+    it("pinned keys: a host with another key is refused by up and preview --refresh, naming it and both fingerprints; nothing runs on it", () => {
+        phase("lab reset", () => sh("lab/lab.sh reset"));
+        stackWith([]);
+        phase("up (keys pinned from .lab/ssh/known_hosts)", () => up(STACK));
+        expect(stackOutputs(STACK).hostKeys.node1).to.equal(sh(`cut -d' ' -f1,2 .lab/hostkeys/node1/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim());
+
+        const pinned = pinnedFingerprint("node1");
+        sh("lab/lab.sh rekey node1");
+        const presented = fingerprintOf(".lab/hostkeys/node1/etc/ssh/ssh_host_ed25519_key.pub");
+        expect(presented).to.not.equal(pinned);
+        // Drift that any command of the stack on node1 would repair: it stays, so nothing ran there.
+        onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
+        const mtime = onHost("node1", "stat -c %Y /etc/hosts").stdout.trim();
+
+        for (const [what, run] of [
+            ["up --refresh", () => up(STACK, "--refresh", { allowFail: true })],
+            ["up", () => up(STACK, "", { allowFail: true })],
+            ["preview --refresh", () => preview(STACK, "--refresh", { allowFail: true })],
+        ] as const) {
+            const r = phase(`${what} with node1's key changed`, run);
+            expect(r.code, `${what} must fail`).to.not.equal(0);
+            const line = r.out.split("\n").find((l) => /host key mismatch/.test(l)) ?? "";
+            console.log(`      ${what}: ${line.trim().slice(0, 220)}`);
+            expect(line, r.out.slice(-3000)).to.contain("192.168.100.3");
+            expect(line).to.contain(presented);
+            expect(line).to.contain(pinned);
+            expect(r.out).to.not.match(/command:remote:Command .*(creating|updating)/);
+        }
+        expect(onHost("node1", "stat -c %Y /etc/hosts").stdout.trim(), "node1 was not touched").to.equal(mtime);
+        expect(masterEntryOn("node1")).to.equal("192.168.100.99");
+
+        // The new key trusted (known_hosts updated): `up` takes it (a refresh alone would still compare with the key
+        // in the state), then up --refresh repairs the drift.
+        sh("lab/lab.sh trust node1");
+        const taken = phase("up after trusting the new key", () => up(STACK));
+        expect(taken.out).to.match(/node1-hostkey/);
+        phase("up --refresh after trusting the new key", () => up(STACK, "--refresh"));
+        expect(masterEntryOn("node1")).to.equal(HOSTS.master);
+        preview(STACK, "--refresh --expect-no-changes");
+    });
+
+    it("accept-new: keys recorded at first contact; a changed key is refused until pinned in the config", () => {
+        phase("lab reset", () => sh("lab/lab.sh reset"));
+        stackWith(["sshHostKeyPolicy: accept-new"], true);
+        phase("up (accept-new, first contact)", () => up(STACK));
+        const recorded = stackOutputs(STACK).hostKeys;
+        for (const h of ["master", "node1", "node2"]) {
+            expect(recorded[h]).to.equal(sh(`cut -d' ' -f1,2 .lab/hostkeys/${h}/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim());
+        }
+        preview(STACK, "--refresh --expect-no-changes");
+
+        sh("lab/lab.sh rekey node2");
+        const presented = fingerprintOf(".lab/hostkeys/node2/etc/ssh/ssh_host_ed25519_key.pub");
+        const r = phase("up with node2's key changed", () => up(STACK, "", { allowFail: true }));
+        expect(r.code).to.not.equal(0);
+        expect(r.out).to.match(new RegExp(`node2 \\(192\\.168\\.100\\.4:22\\): host key mismatch: the host presented ${presented.replace(/[+/]/g, "\\$&")}`));
+
+        // Pinning the new key in the config replaces the recorded one.
+        const newKey = sh(`cut -d' ' -f1,2 .lab/hostkeys/node2/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim();
+        sh(`pulumi config set --path 'host-topology:hosts[2].hostKey' ${shq(newKey)} --stack ${STACK}`);
+        expect(fs.readFileSync(FILE, "utf8")).to.contain(newKey);
+        phase("up with node2's new key pinned", () => up(STACK));
+        expect(stackOutputs(STACK).hostKeys.node2).to.equal(newKey);
+        sh("lab/lab.sh trust node2");
+    });
+
+    it("a non-root sshUser with passwordless sudo deploys the topology; one without sudo gets a clear error", () => {
+        phase("lab reset", () => sh("lab/lab.sh reset"));
+        stackWith(["sshUser: nosudo"]);
+        const refused = phase("up as nosudo", () => up(STACK, "", { allowFail: true }));
+        expect(refused.code).to.not.equal(0);
+        expect(refused.out).to.match(/host-topology: lab-(master|node1|node2): user nosudo cannot run sudo without a password/);
+        expect(onHost("node1", "test -e /usr/local/lib/host-topology", { allowFail: true }).code, "nothing installed").to.not.equal(0);
+
+        stackWith(["sshUser: deploy"]);
+        phase("up as deploy (sudo)", () => up(STACK));
+        for (const h of ["master", "node1", "node2"] as const) {
+            expect(masterEntryOn(h)).to.equal(HOSTS.master);
+            expect(onHost(h, "stat -c '%U %a' /usr/local/lib/host-topology/lib.sh").stdout.trim(), "scripts owned by root").to.equal("root 644");
+        }
+        expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(/is healthy/);
+        // Drift is read and repaired through sudo too.
+        onHost("master", "systemctl disable --now nginx");
+        phase("up --refresh as deploy", () => up(STACK, "--refresh"));
+        expect(onHost("master", "systemctl is-active nginx").stdout.trim()).to.equal("active");
+        preview(STACK, "--refresh --expect-no-changes");
+        sh(`pulumi destroy --yes --skip-preview --stack ${STACK} --non-interactive`);
+        expect(onHost("master", "test -e /usr/local/lib/host-topology", { allowFail: true }).code).to.not.equal(0);
+    });
+
+    it("a bastion: nodes that accept SSH only from the master are reached through sshProxy; without it the error is clear", () => {
+        phase("lab reset", () => sh("lab/lab.sh reset"));
+        try {
+            bastion();
+        } finally {
+            // The lab itself reaches the nodes directly: the rule goes even when an assertion failed.
+            for (const h of ["node1", "node2"] as const) {
+                viaMaster(h, `rm -f ${MASTER_ONLY} && systemctl reload ssh`, true);
+            }
+        }
+    });
+
+    function bastion(): void {
+        for (const h of ["node1", "node2"] as const) {
+            onHost(h, `printf 'AllowUsers *@${HOSTS.master}\\n' > ${MASTER_ONLY} && systemctl reload ssh`);
+        }
+        // This machine (192.168.100.1) is refused now; the master gets in.
+        const direct = sh(`ssh -q -i .lab/ssh/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@${HOSTS.node1} true`, { allowFail: true });
+        expect(direct.code, "direct SSH to node1 must be refused").to.not.equal(0);
+
+        stackWith(["sshDialErrorLimit: 2"]);
+        const without = phase("up without the proxy", () => up(STACK, "", { allowFail: true }));
+        expect(without.code).to.not.equal(0);
+        const line = without.out.split("\n").find((l) => /node[12]-ready/.test(l) && /unable to authenticate/i.test(l)) ?? "";
+        console.log(`      without the proxy: ${line.trim().slice(0, 200)}`);
+        expect(line, without.out.slice(-3000)).to.not.equal("");
+
+        stackWith([`sshProxy: {host: ${HOSTS.master}}`]);
+        phase("up through the master as bastion", () => up(STACK));
+        expect(masterEntryOn("master")).to.equal(HOSTS.master);
+        for (const h of ["node1", "node2"] as const) expect(viaMaster(h, "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
+        // Refresh reads the nodes through the proxy too.
+        viaMaster("node2", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
+        const drift = preview(STACK, "--refresh --diff");
+        expect(drift.out).to.match(/node2-hosts-check/);
+        phase("up --refresh through the bastion", () => up(STACK, "--refresh"));
+        preview(STACK, "--refresh --expect-no-changes");
+        sh(`pulumi destroy --yes --skip-preview --stack ${STACK} --non-interactive`);
+    }
+
+    it("package lists older than packageListsMaxAge are refreshed first: the installed nginx is the current candidate", () => {
+        phase("lab reset", () => sh("lab/lab.sh reset master"));
+        // A host whose lists predate the point and security updates: those lists gone, the rest two days old.
+        onHost("master", "rm -f /var/lib/apt/lists/*-updates_* /var/lib/apt/lists/*-security_* && touch -d '2 days ago' /var/lib/apt/lists/* && apt-cache policy nginx | sed -n 3p");
+        const stale = onHost("master", "apt-cache policy nginx | awk '/Candidate:/ {print $2}'").stdout.trim();
+        stackWith([]);
+        phase("up with stale package lists", () => up(STACK));
+        const installed = onHost("master", "dpkg-query -W -f '${Version}' nginx").stdout.trim();
+        onHost("master", "apt-get -q update >/dev/null");
+        const current = onHost("master", "apt-cache policy nginx | awk '/Candidate:/ {print $2}'").stdout.trim();
+        console.log(`      nginx: candidate in the stale lists ${stale}, installed ${installed}, current candidate ${current}`);
+        expect(installed).to.equal(current);
+    });
+});
+
+function shq(s: string): string {
+    return `'${s.replace(/'/g, `'\\''`)}'`;
+}
