@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The local lab: the documented three hosts as Debian 12 machines booted with systemd (systemd-nspawn), each
+# The local lab: the documented three hosts as Debian 12 (or 13) machines booted with systemd (systemd-nspawn), each
 # in its own network namespace on a bridge, at the documented addresses, with root SSH by a key the lab
 # generates and NAT so they install packages from Debian's mirror as real hosts do.
 #
 #   lab/lab.sh up                  build the base image once (cached), create network + hosts, boot, wait
-#                                  (LAB_NODES=N: master and node1..nodeN at 192.168.100.2, .3, ...; default 2)
+#                                  (LAB_NODES=N: master and node1..nodeN at 192.168.100.2, .3, ...; default 2;
+#                                  LAB_SUITE_<host>=trixie boots that host on Debian 13, LAB_SUITE=trixie all of
+#                                  them; remembered like LAB_NODES; a host that changes release gets a new disk)
 #                                  for sshd and systemd; recovers what a crash left (namespaces, links,
 #                                  mounts, orphaned containers, pid files)
 #   lab/lab.sh reset [HOST...]     back to pristine: stop, drop the overlay layer, boot again (seconds)
@@ -36,7 +38,7 @@ BRIDGE=labbr0
 GATEWAY=192.168.100.1
 SUBNET=192.168.100.0/24
 TAG=host-topology-lab
-SUITE=bookworm
+SUITES=(bookworm trixie) # Debian 12 (the default) and 13; LAB_SUITE_<host>=trixie (or LAB_SUITE for all) picks one
 MIRROR=http://deb.debian.org/debian
 SECURITY=http://deb.debian.org/debian-security
 INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,ca-certificates,procps,iputils-ping,netbase,sudo
@@ -112,6 +114,19 @@ set_hosts
 host_ip() { [ -n "${ADDR[${1:-}]:-}" ] || die "unknown host '${1:-}' (hosts: ${NAMES[*]})"; echo "${ADDR[$1]}"; }
 hdir() { echo "$LAB/hosts/$1"; }
 
+# The Debian release a host runs: LAB_SUITE_<host>, else LAB_SUITE, else what `up` remembered, else bookworm.
+suite_of() {
+    local var="LAB_SUITE_$1" v
+    v=${!var:-${LAB_SUITE:-}}
+    [ -n "$v" ] || v=$(cat "$LAB/suites/$1" 2>/dev/null || true)
+    [ -n "$v" ] || v=bookworm
+    [[ " ${SUITES[*]} " == *" $v "* ]] || die "$var/LAB_SUITE must be one of: ${SUITES[*]}; got '$v'"
+    echo "$v"
+}
+# The base image of a suite: .lab/base (bookworm, as before) or .lab/base-<suite>.
+base_dir() { if [ "$1" = bookworm ]; then echo "$LAB/base"; else echo "$LAB/base-$1"; fi; }
+base_current() { [ "$(cat "$(base_dir "$1")/.complete" 2>/dev/null)" = "$BASE_VERSION" ]; }
+
 # Hosts of a larger lab than the current one (a host dir beyond nodeN): stopped by up, down and reset.
 extra_hosts() {
     local d n
@@ -160,40 +175,43 @@ wipe() {
 }
 
 build_base() {
+    local suite=$1 base
+    base=$(base_dir "$suite")
     mkdir -p "$LAB/ssh"
     [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "$TAG" -f "$KEY"
-    if [ "$(cat "$LAB/base/.complete" 2>/dev/null)" = "$BASE_VERSION" ]; then
+    if base_current "$suite"; then
         # A regenerated key (someone removed .lab/ssh) must still let us in.
         local u
         for u in root/.ssh home/deploy/.ssh home/nosudo/.ssh; do
-            cmp -s "$KEY.pub" "$LAB/base/$u/authorized_keys" || install -m 0600 "$KEY.pub" "$LAB/base/$u/authorized_keys"
+            cmp -s "$KEY.pub" "$base/$u/authorized_keys" || install -m 0600 "$KEY.pub" "$base/$u/authorized_keys"
         done
         return
     fi
-    # A new or changed base invalidates every host's overlay layer.
-    local n dns b="$LAB/base.tmp"
+    # A new or changed base invalidates the overlay layer of every host on it.
+    local n dns b="$base.tmp"
     for n in "${NAMES[@]}"; do
+        [ "$(suite_of "$n")" = "$suite" ] || continue
         stop_host "$n" kill
         wipe "$(hdir "$n")/upper" "$(hdir "$n")/work"
     done
-    if [ -f "$LAB/base/.debootstrap-done" ]; then
+    if [ -f "$base/.debootstrap-done" ]; then
         # A base configured by an older lab.sh: configured again below, without a new debootstrap.
         log "base image configured by an older lab.sh: configuring it again"
         wipe "$b"
-        mv "$LAB/base" "$b"
+        mv "$base" "$b"
     fi
-    wipe "$LAB/base"
+    wipe "$base"
     if [ ! -f "$b/.debootstrap-done" ]; then
         wipe "$b"
-        log "debootstrap $SUITE into $b (first time only; log in $LAB/debootstrap.log)"
-        debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$b" "$MIRROR" >"$LAB/debootstrap.log" 2>&1 ||
-            die "debootstrap failed: $(tail -5 "$LAB/debootstrap.log")"
+        log "debootstrap $suite into $b (first time only; log in $LAB/debootstrap-$suite.log)"
+        debootstrap --variant=minbase --include="$INCLUDE" "$suite" "$b" "$MIRROR" >"$LAB/debootstrap-$suite.log" 2>&1 ||
+            die "debootstrap failed: $(tail -5 "$LAB/debootstrap-$suite.log")"
         touch "$b/.debootstrap-done"
     fi
     cat >"$b/etc/apt/sources.list" <<EOF
-deb $MIRROR $SUITE main
-deb $MIRROR $SUITE-updates main
-deb $SECURITY $SUITE-security main
+deb $MIRROR $suite main
+deb $MIRROR $suite-updates main
+deb $SECURITY $suite-security main
 EOF
     # Each host gets its own SSH host keys (made once, kept in hostkeys/) and machine id when it is created.
     rm -f "$b"/etc/ssh/ssh_host_*
@@ -232,7 +250,7 @@ EOF
     done
     rm -f "$b"/var/cache/apt/archives/*.deb "$b"/var/cache/apt/*.bin
     echo "$BASE_VERSION" >"$b/.complete"
-    mv "$b" "$LAB/base"
+    mv "$b" "$base"
 }
 
 # ----------------------------------------------------------------------------------------------- network
@@ -387,7 +405,8 @@ mount_host() {
     local n=$1 d dns
     d=$(hdir "$n")
     mkdir -p "$d/upper" "$d/work" "$d/root"
-    mountpoint -q "$d/root" || mount -t overlay "lab-$n" -o "lowerdir=$LAB/base,upperdir=$d/upper,workdir=$d/work" "$d/root"
+    suite_of "$n" >"$d/suite"
+    mountpoint -q "$d/root" || mount -t overlay "lab-$n" -o "lowerdir=$(base_dir "$(suite_of "$n")"),upperdir=$d/upper,workdir=$d/work" "$d/root"
     if [ ! -f "$d/upper/.lab-created" ]; then
         # First boot of a pristine host: its own name, host keys and resolver (the machine id comes from
         # systemd on first boot).
@@ -488,11 +507,12 @@ boot_host() {
     stop_host "$n" kill # leftovers of a crash (no-op otherwise)
     mount_host "$n"
     ensure_netns "$n"
-    # No --capability: nspawn's default set has no CAP_SYS_TIME, and it is dropped explicitly too; no
-    # .nspawn settings file may add it (--settings=no).
+    # CAP_NET_ADMIN: a firewall inside a host filters its own network namespace (lab-<host>), never this
+    # machine's (the suite compares this machine's ruleset and links before and after). CAP_SYS_TIME is not in
+    # nspawn's default set and is dropped explicitly too; no .nspawn settings file may add it (--settings=no).
     setsid systemd-nspawn --boot --directory="$d/root" --machine="$n" --register=no --keep-unit \
         --network-namespace-path="/run/netns/lab-$n" --resolv-conf=off --timezone=off --link-journal=no \
-        --settings=no --drop-capability=CAP_SYS_TIME --console=passive \
+        --settings=no --capability=CAP_NET_ADMIN --drop-capability=CAP_SYS_TIME --console=passive \
         >"$d/console.log" 2>&1 </dev/null 9>&- &
     echo $! >"$d/pid"
 }
@@ -547,10 +567,26 @@ cmd_up() {
     t0=$(now)
     need_root
     ensure_tools
-    t=$(now); build_base; log "phase base image: $(since "$t")"
+    local s used=()
+    for n in "${NAMES[@]}"; do used+=("$(suite_of "$n")"); done
+    t=$(now)
+    for s in $(printf '%s\n' "${used[@]}" | sort -u); do build_base "$s"; done
+    log "phase base image: $(since "$t")"
     ensure_limits
     t=$(now); ensure_network; log "phase network: $(since "$t")"
     echo "$((${#NAMES[@]} - 1))" >"$LAB/nodes"
+    mkdir -p "$LAB/suites"
+    for n in "${NAMES[@]}"; do
+        s=$(suite_of "$n")
+        # Another release for a host is another disk: its old layer goes.
+        if [ -f "$(hdir "$n")/suite" ] && [ "$(cat "$(hdir "$n")/suite")" != "$s" ]; then
+            log "$n: $(cat "$(hdir "$n")/suite") -> $s: a new disk"
+            stop_host "$n" kill
+            wipe "$(hdir "$n")/upper" "$(hdir "$n")/work"
+            drop_netns "$n"
+        fi
+        echo "$s" >"$LAB/suites/$n"
+    done
     for n in $(extra_hosts); do remove_host "$n"; done
     t=$(now)
     for n in "${NAMES[@]}"; do boot_host "$n"; done
@@ -570,6 +606,13 @@ remove_host() {
     local n=$1
     log "$n: not in this lab of ${#NAMES[@]} hosts: stopping it"
     stop_host "$n" kill
+    drop_netns "$n"
+}
+
+# A stopped host's network namespace goes with its disk: what ran inside (a firewall's nftables ruleset, links,
+# sysctls) lives in the namespace, not on the disk, and a pristine host must not inherit it. up makes a new one.
+drop_netns() {
+    local n=$1
     [ -n "$(foreign_pids "$n")" ] && return 0
     ip netns del "lab-$n" 2>/dev/null || rm -f "/run/netns/lab-$n"
     ip link del "vl-$n" 2>/dev/null || true
@@ -585,7 +628,10 @@ cmd_reset() {
     for n in "${hosts[@]}"; do host_ip "$n" >/dev/null; done
     for n in "${hosts[@]}"; do stop_host "$n" kill & done
     wait
-    for n in "${hosts[@]}"; do wipe "$(hdir "$n")/upper" "$(hdir "$n")/work"; done
+    for n in "${hosts[@]}"; do
+        wipe "$(hdir "$n")/upper" "$(hdir "$n")/work"
+        drop_netns "$n"
+    done
     log "phase stop + wipe: $(since "$t0")"
     cmd_up
     log "reset ${hosts[*]}: $(since "$t0")"
@@ -639,10 +685,12 @@ host_mem() {
 }
 
 cmd_status() {
-    local n p ip st ssh fu r total=0 m
-    printf '%-7s %-14s %-8s %-4s %-10s %-6s %s\n' HOST ADDRESS PID SSH SYSTEMD MEM FAILED-UNITS
+    local n p ip st ssh fu r total=0 m os
+    printf '%-7s %-14s %-10s %-8s %-4s %-10s %-6s %s\n' HOST ADDRESS OS PID SSH SYSTEMD MEM FAILED-UNITS
     for n in "${NAMES[@]}"; do
         ip=${ADDR[$n]}
+        os=$(awk -F= '{gsub(/"/, "", $2)} $1 == "ID" {id = $2} $1 == "VERSION_ID" {v = $2} END {if (id) print id " " v}' "$(hdir "$n")/root/etc/os-release" 2>/dev/null || true)
+        [ -n "$os" ] || os="($(suite_of "$n"))"
         if p=$(nspawn_pid "$n"); then
             r=$(ip -4 route get "$ip" 2>&1 | head -1 || true)
             if [[ " $r " != *" dev $BRIDGE "* ]]; then
@@ -653,11 +701,11 @@ cmd_status() {
                 ssh=no; st="?"; fu=""
             fi
             m=$(host_mem "$n"); total=$((total + ${m%M}))
-            printf '%-7s %-14s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" "$p" "$ssh" "$st" "$m" "${fu:--}"
+            printf '%-7s %-14s %-10s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" "$os" "$p" "$ssh" "$st" "$m" "${fu:--}"
         elif [ -n "$(host_pids "$n")" ]; then
-            printf '%-7s %-14s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" - - "orphaned (systemd-nspawn gone; up restarts it)" - -
+            printf '%-7s %-14s %-10s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" "$os" - - "orphaned (systemd-nspawn gone; up restarts it)" - -
         else
-            printf '%-7s %-14s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" - - stopped - -
+            printf '%-7s %-14s %-10s %-8s %-4s %-10s %-6s %s\n' "$n" "$ip" "$os" - - stopped - -
         fi
     done
     echo "memory: ${total}M resident in all hosts (${#NAMES[@]} hosts; MEM counts each host's processes)"
@@ -687,7 +735,7 @@ main() {
         start)
             need_root; host_ip "${1:-}" >/dev/null; take_lock
             # Never rebuilds the base here: that would wipe the other hosts too.
-            [ "$(cat "$LAB/base/.complete" 2>/dev/null)" = "$BASE_VERSION" ] || die "no current base image: run lab/lab.sh up first"
+            base_current "$(suite_of "$1")" || die "no current base image for $(suite_of "$1"): run lab/lab.sh up first"
             ensure_network; boot_host "$1"; wait_ssh "$1"; wait_systemd "$1" ;;
         key) echo "$KEY" ;;
         hostkeys) cat "$KNOWN_HOSTS" ;;
