@@ -6,7 +6,7 @@
 // items and `update` (i.e. `pulumi up --refresh`) repairs them by running the script's idempotent `apply`,
 // which rewrites only what differs. Plain `pulumi preview` never connects: diff compares the state only.
 import * as pulumi from "@pulumi/pulumi";
-import { SshTarget, sshConnect } from "./sshClient";
+import { SshSession, SshTarget, sshConnect } from "./sshClient";
 
 export interface CheckConnection extends SshTarget {
     /** Failed connection attempts tolerated (as remote.Command's dialErrorLimit). Default: 10. */
@@ -62,12 +62,68 @@ export async function sshRun(c: CheckConnection, cmd: string, stdin: string, tim
     }
 }
 
+interface PooledSession {
+    session: SshSession;
+    /** Commands running on it (sshd allows 10 sessions per connection by default: MaxSessions). */
+    busy: number;
+    /** Rejects every command running on it: the connection is gone. */
+    lost: Set<(e: Error) => void>;
+}
+
+/**
+ * One authenticated connection per host (and user, key, host key, proxy), shared by every check and repair of that
+ * host in this provider process: a refresh logs in once per host instead of once per step. The pool lives on
+ * globalThis because the engine hands each HostCheck its own copy of this code (deserialised once per text, so
+ * they share it); a connection that fails leaves the pool, and the next command dials again.
+ */
+async function pooledSession(c: CheckConnection): Promise<PooledSession> {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const crypto = require("crypto");
+    const g = globalThis as any;
+    const pool: Map<string, Promise<PooledSession>> = (g.__hostTopologySshPool ??= new Map());
+    const key = crypto.createHash("sha256").update(JSON.stringify([c.host, c.port, c.user, c.hostKey ?? "", c.proxy ?? null, c.privateKey])).digest("hex");
+    const existing = pool.get(key);
+    if (existing) {
+        const p = await existing.catch(() => undefined);
+        if (p && p.busy < 8) return p;
+        if (p) return open(false); // busy: a connection of its own, closed after the command
+    }
+    return open(true);
+
+    async function open(shared: boolean): Promise<PooledSession> {
+        const made = sshConnect(c).then((session) => {
+            const p: PooledSession = { session, busy: 0, lost: new Set() };
+            const gone = (why: string) => {
+                if (shared && pool.get(key) === made) pool.delete(key);
+                for (const reject of p.lost) reject(new Error(why));
+            };
+            session.conn.on("error", (e: Error) => gone(`connection lost: ${e.message}`));
+            session.conn.on("close", () => gone("connection closed"));
+            if (!shared) (p as any).oneShot = true;
+            return p;
+        });
+        if (shared) {
+            pool.set(key, made);
+            made.catch(() => pool.get(key) === made && pool.delete(key));
+        }
+        return made;
+    }
+}
+
+/** Ends the pooled connections (the provider process is ended by the engine; tests end them themselves). */
+export async function closeSshPool(): Promise<void> {
+    const pool: Map<string, Promise<PooledSession>> | undefined = (globalThis as any).__hostTopologySshPool;
+    for (const p of pool?.values() ?? []) (await p.catch(() => undefined))?.session.close();
+    pool?.clear();
+}
+
 async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeoutMs: number): Promise<string> {
     const where = `${c.host}:${c.port}`;
     // A refused or rejected dial is retried by sshRun; a wrong host key is not (it fails at once, both fingerprints named).
-    const session = await sshConnect(c);
+    const pooled = await pooledSession(c);
+    pooled.busy++;
     return new Promise((resolve, reject) => {
-        const conn = session.conn;
+        const conn = pooled.session.conn;
         let out = "";
         let err = "";
         let settled = false;
@@ -79,11 +135,19 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
             if (settled) return;
             settled = true;
             clearTimeout(timer);
-            session.close();
+            pooled.busy--;
+            pooled.lost.delete(onLost);
+            if ((pooled as any).oneShot) pooled.session.close();
             if (e) reject(e);
             else resolve(value!);
         };
-        timer = setTimeout(() => settle(new Error(`${where}: timed out after ${timeoutMs / 1000}s running "${cmd}"`)), timeoutMs);
+        const onLost = (e: Error) => settle(new Error(`${where}: ssh: ${e.message} while running "${cmd}"\n${tail()}`));
+        pooled.lost.add(onLost);
+        timer = setTimeout(() => {
+            // The command may still run on the host: this connection is not used again.
+            pooled.session.close();
+            settle(new Error(`${where}: timed out after ${timeoutMs / 1000}s running "${cmd}"`));
+        }, timeoutMs);
         conn.exec(cmd, (e: Error | undefined, stream: any) => {
             if (e) return settle(new Error(`${where}: ssh: cannot run "${cmd}": ${e.message}`));
             stream.on("data", (d: Buffer) => (out += d.toString()));
@@ -95,8 +159,6 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
             });
             stream.end(stdin);
         });
-        conn.on("error", (e: Error) => settle(new Error(`${where}: ssh: connection lost while running "${cmd}": ${e.message}\n${tail()}`)));
-        conn.on("close", () => settle(new Error(`${where}: ssh: connection closed while running "${cmd}"\n${tail()}`)));
     });
 }
 

@@ -32,6 +32,7 @@ function writeStack(n: number): string {
         "config:",
         `  host-topology:hosts: ${JSON.stringify(hosts)}`,
         "  host-topology:sshPrivateKeyPath: .lab/ssh/id_ed25519",
+        "  host-topology:sshKnownHostsPath: .lab/ssh/known_hosts",
         "  host-topology:timeServeFromMaster: true",
         "",
     ].join("\n");
