@@ -131,7 +131,11 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
         const tail = () => (out + err).split("\n").slice(-30).join("\n");
         // Every way this can end names the host: a connection lost while the command ran (a host stopped mid-run),
         // a timeout, or the command's own exit status.
-        const settle = (e: Error | undefined, value?: string) => {
+        // (function declarations: Pulumi's closure serializer cannot follow a const used before its declaration)
+        function onLost(e: Error): void {
+            settle(new Error(`${where}: ssh: ${e.message} while running "${cmd}"\n${tail()}`));
+        }
+        function settle(e: Error | undefined, value?: string): void {
             if (settled) return;
             settled = true;
             clearTimeout(timer);
@@ -140,8 +144,7 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
             if ((pooled as any).oneShot) pooled.session.close();
             if (e) reject(e);
             else resolve(value!);
-        };
-        const onLost = (e: Error) => settle(new Error(`${where}: ssh: ${e.message} while running "${cmd}"\n${tail()}`));
+        }
         pooled.lost.add(onLost);
         timer = setTimeout(() => {
             // The command may still run on the host: this connection is not used again.
