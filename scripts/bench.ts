@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     const maxHosts = Math.max(...sizes);
     console.log(`[bench] lab with ${maxHosts} hosts; ${ROUNDS} rounds over ${sizes.join(", ")} hosts`);
     sh(`LAB_NODES=${maxHosts - 1} lab/lab.sh up >/dev/null 2>&1`);
-    const mem = sh("lab/lab.sh status | tail -n +2 | awk '$6 ~ /M$/ {sub(/M/, \"\", $6); s += $6; n++} END {if (n) printf \"%.0f\", s / n}'").trim();
+    const mem = sh("lab/lab.sh status | tail -n +2 | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+M$/) {s += $i; n++}} END {if (n) printf \"%.0f\", s / n}'").trim();
     const results = new Map<number, Row[]>(sizes.map((n) => [n, []]));
     for (let r = 1; r <= ROUNDS; r++) {
         for (const n of sizes) {
