@@ -4,7 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$REPO"
-phase_start "npm packages"; ensure_debs openssl:openssl curl:curl git:git; ensure_node_modules; phase_end
+phase_start "npm packages"; ensure_debs openssl:openssl curl:curl git:git ssh-keygen:openssh-client; ensure_node_modules; phase_end
 phase_start "shellcheck"; ensure_debs shellcheck:shellcheck
 (cd components/scripts && shellcheck -x -S warning ./*.sh) && shellcheck -x -S warning scripts/*.sh lab/lab.sh .ci/run
 phase_end
