@@ -36,6 +36,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="${LAB_DIR:-$REPO/.lab}"
 BRIDGE=labbr0
 GATEWAY=192.168.100.1
+BRIDGE_MAC=02:42:c0:a8:64:01 # the hosts' eth0 have 02:42:c0:a8:64:<last octet>
 SUBNET=192.168.100.0/24
 TAG=host-topology-lab
 SUITES=(bookworm trixie) # Debian 12 (the default) and 13; LAB_SUITE_<host>=trixie (or LAB_SUITE for all) picks one
@@ -290,6 +291,10 @@ ensure_network() {
     r=$(ip -4 route show table all root "$SUBNET" 2>/dev/null | awk -v d="dev $BRIDGE" '!index($0 " ", d " ")' || true)
     [ -z "$r" ] || die "refusing: $SUBNET is already routed through another device on this machine: $r"
     ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+    # A fixed MAC: left to itself a bridge takes the lowest MAC of its ports, so a host's link made again (reset,
+    # with its own new random MAC) could change the gateway's MAC under the other hosts, whose replies to this
+    # machine then went to the old one until their neighbour entry expired (a host silent for a minute).
+    [ "$(cat "/sys/class/net/$BRIDGE/address")" = "$BRIDGE_MAC" ] || ip link set "$BRIDGE" address "$BRIDGE_MAC"
     [[ "$(ip -4 addr show dev "$BRIDGE")" == *" $GATEWAY/24 "* ]] || ip addr add "$GATEWAY/24" dev "$BRIDGE"
     ip link set "$BRIDGE" up
     [ -f "$LAB/ip_forward.before" ] || cat /proc/sys/net/ipv4/ip_forward >"$LAB/ip_forward.before"
@@ -348,7 +353,9 @@ ensure_netns() {
     [ -e "/run/netns/$ns" ] || ip netns add "$ns"
     if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
         ip link del "vl-$n" 2>/dev/null || true
-        ip link add "vl-$n" type veth peer name eth0 netns "$ns"
+        # A fixed MAC per address: a host whose namespace is made again (reset) keeps its MAC, so no neighbour
+        # cache (this machine's, the other hosts') points at a link that is gone.
+        ip link add "vl-$n" type veth peer name eth0 address "$(printf '02:42:c0:a8:64:%02x' "${ip##*.}")" netns "$ns"
     fi
     ip link set "vl-$n" master "$BRIDGE" up
     ip -n "$ns" link set lo up
@@ -689,7 +696,7 @@ cmd_status() {
     printf '%-7s %-14s %-10s %-8s %-4s %-10s %-6s %s\n' HOST ADDRESS OS PID SSH SYSTEMD MEM FAILED-UNITS
     for n in "${NAMES[@]}"; do
         ip=${ADDR[$n]}
-        os=$(awk -F= '{gsub(/"/, "", $2)} $1 == "ID" {id = $2} $1 == "VERSION_ID" {v = $2} END {if (id) print id " " v}' "$(hdir "$n")/root/etc/os-release" 2>/dev/null || true)
+        os=$(awk -F= '{gsub(/"/, "", $2)} $1 == "ID" {id = $2} $1 == "VERSION_ID" {v = $2} END {if (id) print id "-" v}' "$(hdir "$n")/root/etc/os-release" 2>/dev/null || true)
         [ -n "$os" ] || os="($(suite_of "$n"))"
         if p=$(nspawn_pid "$n"); then
             r=$(ip -4 route get "$ip" 2>&1 | head -1 || true)

@@ -63,7 +63,7 @@ describe("end-to-end: Debian 13 hosts and real firewalls", function () {
 
     it("the dev stack with node2 on Debian 13 reaches the topology; ntp (ntpsec) on Debian 13 too", () => {
         labWith("LAB_SUITE=bookworm LAB_SUITE_node2=trixie");
-        expect(sh("lab/lab.sh status").stdout).to.match(/node2\s+192\.168\.100\.4\s+debian 13/);
+        expect(sh("lab/lab.sh status").stdout).to.match(/node2\s+192\.168\.100\.4\s+debian-13\s/);
         expect([osOf("master"), osOf("node1"), osOf("node2")]).to.deep.equal(["debian 12", "debian 12", "debian 13"]);
         stackWith([]);
         const r = phase("up (node2 on Debian 13)", () => up(STACK));

@@ -7,10 +7,10 @@ import { REPO, onHost, phase, sh } from "./util";
 
 const LAB = `${REPO}/.lab`;
 
-/** host -> systemd-nspawn pid, from `lab.sh status`. */
+/** host -> systemd-nspawn pid, from `lab.sh status` (HOST ADDRESS OS PID SSH ...). */
 function pids(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const m of sh("lab/lab.sh status").stdout.matchAll(/^(master|node1|node2)\s+\S+\s+(\S+)\s+(\S+)/gm)) out[m[1]] = `${m[2]} ssh=${m[3]}`;
+    for (const m of sh("lab/lab.sh status").stdout.matchAll(/^(master|node1|node2)\s+\S+\s+\S+\s+(\S+)\s+(\S+)/gm)) out[m[1]] = `${m[2]} ssh=${m[3]}`;
     return out;
 }
 
@@ -78,7 +78,7 @@ describe("end-to-end: the lab tool (lab/lab.sh)", function () {
         const pid = pids().node2.split(" ")[0];
         const name = onHost("node2", "hostname").stdout.trim(); // lab-node2 on a pristine host, node2 once applied
         sh(`kill -9 ${pid}; rm -f ${LAB}/hosts/node2/pid; sleep 1`);
-        expect(sh("lab/lab.sh status").stdout).to.match(/^node2\s+\S+\s+-\s+-\s+(orphaned|stopped)/m);
+        expect(sh("lab/lab.sh status").stdout).to.match(/^node2\s+\S+\s+\S+\s+-\s+-\s+(orphaned|stopped)/m);
         phase("lab up (recovery)", () => sh("lab/lab.sh up"));
         expect(pids().node2).to.match(/^\d+ ssh=yes$/);
         expect(pids().node2.split(" ")[0]).to.not.equal(pid);
