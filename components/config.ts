@@ -1,6 +1,6 @@
 // Parsing and validation of the stack configuration. Pure functions: no Pulumi runtime, no host access,
 // so bad input fails at `pulumi preview` before anything is touched, with one error naming every bad key.
-import { PublicKey, keyLine, lookupKnownHosts, parsePublicKey } from "./sshKeys";
+import { keyLine, lookupKnownHosts, parsePublicKey } from "./sshKeys";
 
 export const ROLES = ["master", "node", "etcd", "registry"] as const;
 export type Role = (typeof ROLES)[number];
@@ -451,7 +451,7 @@ export function parseConfig(
     const known = (names: string[], port: number): string | undefined => {
         if (knownHosts === undefined) return undefined;
         const found = lookupKnownHosts(knownHosts, names, port);
-        return found.keys.length > 0 ? keyLine(found.keys[0] as PublicKey) : undefined;
+        return found.keys.length > 0 ? keyLine(found.keys[0]) : undefined;
     };
     hosts = hosts.map((h, i) => {
         const hostKey = h.hostKey ?? known([h.address, `${h.name}.${domain}`, h.name], sshPort);

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as path from "path";
-import { Connection, HostContext, SCRIPTS_DIR, STAGING_DIR, hostStep, scriptSha256, sudoCheck } from "./hostScript";
+import { Connection, HostContext, SCRIPTS_DIR, STAGING_DIR, hostStep, scriptSha256, SUDO_CHECK } from "./hostScript";
 
 export interface HostBaseArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
@@ -59,7 +59,7 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
             `${name}-ready`,
             {
                 connection: args.connection,
-                create: `${this.sudo ? `${sudoCheck()}; ` : ""}${root}mkdir -p ${this.scriptDir} && . /etc/os-release && echo "$ID $VERSION_ID"`,
+                create: `${this.sudo ? `${SUDO_CHECK}; ` : ""}${root}mkdir -p ${this.scriptDir} && . /etc/os-release && echo "$ID $VERSION_ID"`,
                 addPreviousOutputInEnv: false,
             },
             { parent: this, dependsOn: args.after, customTimeouts: { create: "10m" } },

@@ -6,7 +6,7 @@
 // items and `update` (i.e. `pulumi up --refresh`) repairs them by running the script's idempotent `apply`,
 // which rewrites only what differs. Plain `pulumi preview` never connects: diff compares the state only.
 import * as pulumi from "@pulumi/pulumi";
-import { SshSession, SshTarget, sshConnect } from "./sshClient";
+import { SshSession, SshTarget, sshConnect, withDialRetries } from "./sshClient";
 
 export interface CheckConnection extends SshTarget {
     /** Failed connection attempts tolerated (as remote.Command's dialErrorLimit). Default: 10. */
@@ -47,19 +47,8 @@ export function parseCheckOutput(out: string): Record<string, string> {
  * A failed connection (refused, unreachable, timed out, rejected key) is retried up to dialErrorLimit
  * attempts, one second apart; then the error names the host and the number of attempts.
  */
-export async function sshRun(c: CheckConnection, cmd: string, stdin: string, timeoutMs = 15 * 60 * 1000): Promise<string> {
-    const attempts = Math.max(1, c.dialErrorLimit ?? 10);
-    for (let i = 1; ; i++) {
-        try {
-            return await sshRunOnce(c, cmd, stdin, timeoutMs);
-        } catch (e: any) {
-            if (!e.dialError || i >= attempts) {
-                if (e.dialError) e.message = `${e.message} (after ${i} attempt${i === 1 ? "" : "s"})`;
-                throw e;
-            }
-            await new Promise((r) => setTimeout(r, 1000));
-        }
-    }
+export function sshRun(c: CheckConnection, cmd: string, stdin: string, timeoutMs = 15 * 60 * 1000): Promise<string> {
+    return withDialRetries(c.dialErrorLimit ?? 10, () => sshRunOnce(c, cmd, stdin, timeoutMs));
 }
 
 interface PooledSession {

@@ -8,8 +8,8 @@
 // host with another key stops the whole update, naming the host and both fingerprints. Plain `pulumi preview` never
 // connects (verify is false there and diff compares the state only).
 import * as pulumi from "@pulumi/pulumi";
-import { SshProxy, hostKeyMismatch, sshConnect } from "./sshClient";
-import { fingerprint, parsePublicKey } from "./sshKeys";
+import { SshProxy, hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient";
+import { describeKey } from "./sshKeys";
 
 export interface HostKeyProps {
     /** The host's name in the topology (for messages). */
@@ -31,33 +31,23 @@ interface HostKeyOuts extends HostKeyProps {
     fingerprint: string;
 }
 
-function describe(key: string): string {
-    const k = parsePublicKey(key);
-    return typeof k === "string" ? key : `${fingerprint(k)} (${k.type})`;
-}
-
 /** The key the host presents now (through the proxy if set); retried like a dial; rejects naming the host. */
 async function presented(p: HostKeyProps, keyType?: string): Promise<string> {
     const where = `${p.name} (${p.host}:${p.port})`;
-    let lastError: Error | undefined;
-    for (let i = 0; i < 10; i++) {
-        try {
-            const target = { host: p.host, port: p.port, user: "host-key-scan", privateKey: p.proxy?.privateKey ?? "", proxy: p.proxy, hostKeyType: keyType };
-            return (await sshConnect(target, { scanOnly: true, readyTimeoutMs: 15000 })).hostKey;
-        } catch (e: any) {
-            if (/no matching host key/i.test(e.message)) throw new Error(`${where}: the host offers no ${keyType} host key, the type of the expected key`);
-            if (!e.dialError) throw e;
-            lastError = e;
-            await new Promise((r) => setTimeout(r, 1000));
-        }
+    const target = { host: p.host, port: p.port, user: "host-key-scan", privateKey: p.proxy?.privateKey ?? "", proxy: p.proxy, hostKeyType: keyType };
+    try {
+        return (await withDialRetries(10, () => sshConnect(target, { scanOnly: true, readyTimeoutMs: 15000 }))).hostKey;
+    } catch (e: any) {
+        if (/no matching host key/i.test(e.message)) throw new Error(`${where}: the host offers no ${keyType} host key, the type of the expected key`);
+        if (e.dialError) throw new Error(`${where}: cannot read the host key: ${e.message}`);
+        throw e;
     }
-    throw new Error(`${where}: cannot read the host key: ${lastError?.message}`);
 }
 
 async function verified(p: HostKeyProps, expected: string): Promise<void> {
     const got = await presented(p, expected.split(" ")[0]);
     if (got.split(" ")[1] !== expected.split(" ")[1]) {
-        throw hostKeyMismatch(`${p.name} (${p.host}:${p.port})`, expected, describe(got));
+        throw hostKeyMismatch(`${p.name} (${p.host}:${p.port})`, expected, got);
     }
 }
 
@@ -65,7 +55,7 @@ export const hostKeyProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: HostKeyProps) {
         const publicKey = inputs.pinned ?? (await presented(inputs));
         if (inputs.pinned) await verified(inputs, inputs.pinned);
-        const outs: HostKeyOuts = { ...inputs, publicKey, fingerprint: describe(publicKey) };
+        const outs: HostKeyOuts = { ...inputs, publicKey, fingerprint: describeKey(publicKey) };
         return { id: `${inputs.host}:${inputs.port}`, outs };
     },
     async read(id: string, props: HostKeyOuts) {
@@ -82,7 +72,7 @@ export const hostKeyProvider: pulumi.dynamic.ResourceProvider = {
     },
     async update(_id: string, olds: HostKeyOuts, news: HostKeyProps) {
         const publicKey = news.pinned ?? olds.publicKey;
-        const outs: HostKeyOuts = { ...news, publicKey, fingerprint: describe(publicKey) };
+        const outs: HostKeyOuts = { ...news, publicKey, fingerprint: describeKey(publicKey) };
         return { outs };
     },
 };

@@ -26,10 +26,8 @@ export interface HostContext {
 /** Where a non-root user's uploads land (relative: the user's home, for SFTP and the shell alike). */
 export const STAGING_DIR = ".host-topology";
 
-/** The checks that sudo works, as the first command on a host of a non-root user: a clear error otherwise. */
-export function sudoCheck(): string {
-    return `sudo -n true 2>/dev/null || { echo "host-topology: $(hostname): user $(id -un) cannot run sudo without a password (sudo -n true failed)" >&2; exit 1; }`;
-}
+/** Checks that sudo works, as the first command on a host of a non-root user: a clear error otherwise. */
+export const SUDO_CHECK = `sudo -n true 2>/dev/null || { echo "host-topology: $(hostname): user $(id -un) cannot run sudo without a password (sudo -n true failed)" >&2; exit 1; }`;
 
 const shaCache = new Map<string, string>();
 

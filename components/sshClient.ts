@@ -1,7 +1,7 @@
 // The SSH client of the dynamic resources (HostCheck, HostKey): ssh2, with the same host key and bastion as the
 // remote.Command connections. A host whose key is not the expected one is refused during the key exchange, before
 // authentication, with both fingerprints named.
-import { fingerprint, parsePublicKey } from "./sshKeys";
+import { describeKey } from "./sshKeys";
 
 export interface SshProxy {
     host: string;
@@ -39,13 +39,11 @@ export function serverHostKeyAlgorithms(keyType?: string): string[] {
     return ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256"];
 }
 
-/** The error for a host that presents another key than the one pinned or recorded. */
+/** The error for a host that presents another key (`type base64`) than the one pinned or recorded. */
 export function hostKeyMismatch(where: string, expected: string, got: string): Error {
-    const exp = parsePublicKey(expected);
-    const want = typeof exp === "string" ? expected : `${fingerprint(exp)} (${exp.type})`;
     return Object.assign(
         new Error(
-            `${where}: host key mismatch: the host presented ${got}, but ${want} is expected. ` +
+            `${where}: host key mismatch: the host presented ${describeKey(got)}, but ${describeKey(expected)} is expected. ` +
                 `Refusing to connect: nothing was run on it. If the host was reinstalled, pin its new key (hosts[].hostKey or ` +
                 `sshKnownHostsPath; that replaces a key recorded by accept-new too); otherwise another machine answers at this address.`,
         ),
@@ -53,15 +51,25 @@ export function hostKeyMismatch(where: string, expected: string, got: string): E
     );
 }
 
-interface Hop {
-    host: string;
-    port: number;
-    user: string;
-    privateKey: string;
-    hostKey?: string;
-    hostKeyType?: string;
-    sock?: any;
-    keepalive: boolean;
+/** One SSH connection: to the target, or to the proxy; `sock` is the tunnel through the proxy. */
+type Hop = Omit<SshTarget, "proxy"> & { sock?: any };
+
+/**
+ * Runs `dial` up to `attempts` times, one second apart, while it fails with a dialError (refused, unreachable, timed
+ * out, rejected login); then the error says how many attempts were made. Other errors (a wrong host key) end it at once.
+ */
+export async function withDialRetries<T>(attempts: number, dial: () => Promise<T>): Promise<T> {
+    for (let i = 1; ; i++) {
+        try {
+            return await dial();
+        } catch (e: any) {
+            if (!e.dialError || i >= Math.max(1, attempts)) {
+                if (e.dialError) e.message = `${e.message} (after ${i} attempt${i === 1 ? "" : "s"})`;
+                throw e;
+            }
+            await new Promise((r) => setTimeout(r, 1000));
+        }
+    }
 }
 
 /** Connects one hop; rejects with dialError on a failed connection, hostKeyMismatch on a wrong key. */
@@ -107,13 +115,16 @@ function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate:
                 const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString("latin1");
                 seen = `${type} ${b64}`;
                 if (expected && expected[1] !== b64) {
-                    mismatch = hostKeyMismatch(where, h.hostKey!, `${fingerprint(key)} (${type})`);
+                    mismatch = hostKeyMismatch(where, h.hostKey!, seen);
                     return false;
                 }
                 // A scan (no authentication wanted) ends the handshake here: the key is all it needs.
                 return authenticate;
             },
-            ...(h.keepalive ? { keepaliveInterval: 15000, keepaliveCountMax: 8 } : {}),
+            // A host that vanishes mid-command (no RST) is noticed within about 2 min. 30 s was too short: a lab host
+            // whose gateway MAC had changed under it stayed silent that long.
+            keepaliveInterval: 15000,
+            keepaliveCountMax: 8,
         });
     });
 }
@@ -130,7 +141,7 @@ export async function sshConnect(t: SshTarget, opts: { readyTimeoutMs?: number; 
     let sock: any;
     if (t.proxy) {
         const pw = `${t.proxy.host}:${t.proxy.port} (proxy)`;
-        proxyConn = (await connectHop({ ...t.proxy, privateKey: t.privateKey, keepalive: true }, pw, readyTimeoutMs, true)).conn;
+        proxyConn = (await connectHop({ ...t.proxy, privateKey: t.privateKey }, pw, readyTimeoutMs, true)).conn;
         sock = await new Promise((resolve, reject) =>
             proxyConn.forwardOut("127.0.0.1", 0, t.host, t.port, (e: Error | undefined, stream: any) => {
                 if (e) {
@@ -141,7 +152,7 @@ export async function sshConnect(t: SshTarget, opts: { readyTimeoutMs?: number; 
         );
     }
     try {
-        const hop = await connectHop({ ...t, sock, keepalive: true }, where, readyTimeoutMs, !opts.scanOnly);
+        const hop = await connectHop({ ...t, sock }, where, readyTimeoutMs, !opts.scanOnly);
         return {
             conn: hop.conn,
             hostKey: hop.hostKey,

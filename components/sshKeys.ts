@@ -13,6 +13,12 @@ export interface PublicKey {
     readonly base64: string;
 }
 
+/** A key line for messages: `SHA256:... (ssh-ed25519)`, or the text itself when it is not a key. */
+export function describeKey(line: string): string {
+    const k = parsePublicKey(line);
+    return typeof k === "string" ? line : `${fingerprint(k)} (${k.type})`;
+}
+
 /** `type base64` without a comment: the form passed to the SSH clients and stored in the state. */
 export function keyLine(k: PublicKey): string {
     return `${k.type} ${k.base64}`;
@@ -78,10 +84,8 @@ function hostFieldMatches(field: string, name: string): boolean {
 }
 
 export interface KnownHostsLookup {
-    /** Keys listed for the host, most preferred type first. */
+    /** Keys listed for the host (none marked @revoked), most preferred type first. */
     readonly keys: PublicKey[];
-    /** Keys marked @revoked anywhere in the file. */
-    readonly revoked: PublicKey[];
 }
 
 /**
@@ -113,5 +117,5 @@ export function lookupKnownHosts(text: string, names: readonly string[], port: n
     }
     const rank = (k: PublicKey) => (HOST_KEY_TYPES as readonly string[]).indexOf(k.type);
     keys.sort((a, b) => rank(a) - rank(b));
-    return { keys: keys.filter((k) => !revoked.some((r) => r.base64 === k.base64)), revoked };
+    return { keys: keys.filter((k) => !revoked.some((r) => r.base64 === k.base64)) };
 }

@@ -3,19 +3,15 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, freshStack, onHost, phase, preview, removeStack, sh, stackOutputs, up } from "./util";
+import { HOSTS, REPO, devStack, onHost, phase, preview, removeStack, sh, shellQuote as shq, stackOutputs, up } from "./util";
 
 const STACK = "e2e-channel";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
-const DEV = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*\n?/m, "").trimEnd();
 const MASTER_ONLY = "/etc/ssh/sshd_config.d/00-e2e-only-from-master.conf";
 
-/** A fresh stack: the dev config plus `extra` lines (YAML, two-space indented keys of host-topology). */
+/** A fresh stack: the dev config plus `extra` lines (`key: value` of host-topology). */
 function stackWith(extra: string[], dropKnownHosts = false): void {
-    let cfg = DEV;
-    if (dropKnownHosts) cfg = cfg.replace(/^  host-topology:sshKnownHostsPath:.*\n/m, "");
-    fs.writeFileSync(FILE, `${cfg}\n${extra.map((l) => `  host-topology:${l}`).join("\n")}\n`);
-    freshStack(STACK);
+    devStack(STACK, extra, dropKnownHosts ? ["sshKnownHostsPath"] : []);
 }
 
 function fingerprintOf(pubFile: string): string {
@@ -198,7 +194,3 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         expect(installed).to.equal(current);
     });
 });
-
-function shq(s: string): string {
-    return `'${s.replace(/'/g, `'\\''`)}'`;
-}

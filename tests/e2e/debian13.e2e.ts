@@ -4,16 +4,14 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, destroy, freshStack, onHost, phase, preview, removeStack, sh, up } from "./util";
+import { HOSTS, REPO, destroy, devStack, onHost, phase, preview, removeStack, sh, up } from "./util";
 
 const STACK = "e2e-debian13";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
-const DEV = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*\n?/m, "").trimEnd();
 type Host = keyof typeof HOSTS;
 
 function stackWith(extra: string[]): void {
-    fs.writeFileSync(FILE, `${DEV}\n${extra.map((l) => `  host-topology:${l}`).join("\n")}\n`);
-    freshStack(STACK);
+    devStack(STACK, extra);
 }
 
 function labWith(env: string): void {

@@ -75,6 +75,17 @@ export function stackOutputs(stack: string): Record<string, any> {
 export function exportedState(stack: string): string {
     return engine(stack, "stack export").stdout;
 }
+/**
+ * A new, empty stack whose config is the dev stack's (Pulumi.dev.yaml without its encryptionsalt) with the
+ * host-topology keys in `drop` removed and `extra` (`key: value` YAML lines) added.
+ */
+export function devStack(stack: string, extra: string[], drop: string[] = []): void {
+    let cfg = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*\n?/m, "").trimEnd();
+    for (const k of drop) cfg = cfg.replace(new RegExp(`^  host-topology:${k}:.*\n?`, "m"), "");
+    fs.writeFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), `${cfg}\n${extra.map((l) => `  host-topology:${l}\n`).join("")}`);
+    freshStack(stack);
+}
+
 /** A new, empty stack (its Pulumi.<stack>.yaml is kept). */
 export function freshStack(stack: string): void {
     const backend = process.env.PULUMI_BACKEND_URL ?? "";
