@@ -12,7 +12,7 @@ export interface HostBaseArgs {
     readonly sudo?: boolean;
     /** Package lists older than this (seconds) are refreshed before an install. Default: 3600. */
     readonly packageListsMaxAge?: number;
-    /** Resources every command on the host waits for (the stack's HostKeys: a wrong key anywhere stops all). */
+    /** Resources every command on the host waits for (its HostKey and the bastion's: a wrong key stops the host's steps). */
     readonly after?: pulumi.Input<pulumi.Resource>[];
     /** Short host name, set as the hostname. */
     readonly hostname: string;

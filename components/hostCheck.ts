@@ -196,8 +196,9 @@ export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
     },
     async diff(_id: string, olds: CheckProps, news: CheckProps) {
         const drifted = Object.keys(olds.drift ?? {}).length > 0;
-        // A re-pinned host key or another bastion: the state's connection is what the next refresh uses.
-        const channel = (p: CheckProps) => JSON.stringify([p.connection?.hostKey ?? null, p.connection?.proxy ?? null]);
+        // A rotated SSH key, a re-pinned host key, another bastion: the state's connection is what the next refresh
+        // (and the repair after it) uses, so it follows the config (an update without drift runs only a check).
+        const channel = (p: CheckProps) => JSON.stringify(p.connection ?? null);
         const changed =
             olds.stdin !== news.stdin || olds.script !== news.script || JSON.stringify(olds.files) !== JSON.stringify(news.files) || channel(olds) !== channel(news);
         // The engine shows the property differences itself: the drifted items as removed keys of `drift`.

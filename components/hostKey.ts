@@ -4,9 +4,10 @@
 // - pinned (hosts[].hostKey, sshKnownHostsPath): publicKey is the pinned key;
 // - accept-new without a pinned key: the key the host presents at first contact, recorded in the state.
 // At every `pulumi up` (the program sets `verify`) and every refresh, the host's key is read (a key exchange, no login)
-// and compared with publicKey before any step of the stack runs: every host step depends on every HostKey, so one
-// host with another key stops the whole update, naming the host and both fingerprints. Plain `pulumi preview` never
-// connects (verify is false there and diff compares the state only).
+// and compared with publicKey before any step on that host runs: every step of a host depends on its HostKey (and
+// the bastion's), so a host with another key has all its steps stopped, the error naming the host and both
+// fingerprints, while `pulumi up --continue-on-error` still converges the other hosts (so does a host that is down).
+// Plain `pulumi preview` never connects (verify is false there and diff compares the state only).
 import * as pulumi from "@pulumi/pulumi";
 import { SshProxy, hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient";
 import { describeKey } from "./sshKeys";
@@ -65,13 +66,18 @@ export const hostKeyProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: HostKeyOuts, news: HostKeyProps) {
         const moved = olds.host !== news.host || olds.port !== news.port;
         const expected = news.pinned ?? (moved ? undefined : olds.publicKey);
-        // Every `up` compares before any step runs; plain preview (verify false) only compares the config with the state.
-        if (news.verify && expected) await verified(news, expected);
-        const changed = moved || expected !== olds.publicKey || JSON.stringify(olds.proxy ?? null) !== JSON.stringify(news.proxy ?? null);
+        // Every `up` compares before any step of the host runs; plain preview (verify false) only compares the config
+        // with the state. A host that is down or shows another key is an update here, which fails saying why: a
+        // failed step (unlike an error in diff, which ends the whole deployment) stops only the steps that depend
+        // on it, the host's own, so `pulumi up --continue-on-error` converges the other hosts.
+        let unverified = false;
+        if (news.verify && expected) unverified = await verified(news, expected).then(() => false, () => true);
+        const changed = unverified || moved || expected !== olds.publicKey || JSON.stringify(olds.proxy ?? null) !== JSON.stringify(news.proxy ?? null);
         return { changes: changed, replaces: moved ? ["host", "port"] : [], deleteBeforeReplace: false };
     },
     async update(_id: string, olds: HostKeyOuts, news: HostKeyProps) {
         const publicKey = news.pinned ?? olds.publicKey;
+        if (news.verify) await verified(news, publicKey);
         const outs: HostKeyOuts = { ...news, publicKey, fingerprint: describeKey(publicKey) };
         return { outs };
     },

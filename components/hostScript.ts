@@ -54,6 +54,16 @@ export function encodeParams(params: Readonly<Record<string, string>>): string {
     );
 }
 
+/**
+ * Who applied a step, recorded on the host with what it applied (lib.sh's owner records): project, stack and step
+ * name. A step's `remove` leaves the host alone when another step has applied there since, e.g. the same host's
+ * step under a new name (a renamed host, a reordered etcd member): Pulumi creates that one first and deletes the
+ * old one at the end.
+ */
+export function stepOwner(name: string): string {
+    return `${pulumi.getProject()}/${pulumi.getStack()}/${name}`;
+}
+
 export interface HostStepArgs {
     readonly host: HostContext;
     /** Script file name in components/scripts/. */
@@ -99,7 +109,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
     );
     const stdin = pulumi
         .all(args.params)
-        .apply((p) => encodeParams({ ...args.host.commonParams, ...p, SCRIPT_SHA256: sha, LIB_SHA256: scriptSha256("lib.sh") }));
+        .apply((p) => encodeParams({ ...args.host.commonParams, ...p, OWNER: stepOwner(name), SCRIPT_SHA256: sha, LIB_SHA256: scriptSha256("lib.sh") }));
     // root runs the uploaded script; another user installs it from the staging dir first, as root.
     const staged = [args.script, ...(args.installAlso ?? [])].map((f) => `${STAGING_DIR}/${f}`).join(" ");
     const run = new command.remote.Command(

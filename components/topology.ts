@@ -1,6 +1,7 @@
 // Wires the five components into the documented topology, with explicit dependencies:
-// HostBase first on every host; TimeSync and FirewallOff before the services; every EtcdMember after
-// every member host's HostBase (peer names must resolve) and its own host's TimeSync and FirewallOff.
+// each host's HostKey before anything on it; HostBase first on every host; TimeSync and FirewallOff before the
+// services; every EtcdMember after every member host's HostBase (peer names must resolve), its own host's TimeSync
+// and FirewallOff, and the member before it (membership changes and restarts go one member at a time).
 import * as pulumi from "@pulumi/pulumi";
 import { TopologyConfig } from "./config";
 import { Connection } from "./hostScript";
@@ -43,7 +44,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
     const registryPki = cfg.registry?.tls
         ? new Pki("registry-pki", { caName: "host-topology registry CA", certs: [registryCertRequest(cfg, cfg.registry)] })
         : undefined;
-    // Host keys first: every command of every host waits for all of them (see hostKey.ts).
+    // Host keys first: every command of a host waits for its key (and the bastion's; see hostKey.ts).
     const hostKeys: Record<string, HostKey> = {};
     const proxySpec = cfg.ssh.proxy;
     let proxy: pulumi.Output<{ host: string; port: number; user: string; privateKey: string; hostKey: string; dialErrorLimit: number; perDialTimeout: number }> | undefined;
@@ -85,7 +86,8 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             connection: connection(h),
             sudo: cfg.ssh.user !== "root",
             packageListsMaxAge: cfg.packageListsMaxAge,
-            after: Object.values(hostKeys),
+            // Its own key (and the bastion's): a host with another key, or down, stops only its own steps.
+            after: [hostKeys[h.name], ...(hostKeys.proxy ? [hostKeys.proxy] : [])],
             hostname: h.name,
             fqdn: `${h.name}.${cfg.domain}`,
             hostsBlock,
@@ -141,6 +143,9 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
         }
         const memberHosts = [...new Set(cfg.etcdMembers.map((m) => m.host))].map((n) => hosts[n]);
         for (const m of cfg.etcdMembers) {
+            // One member at a time, in the configured order: the first bootstraps, each next one joins the running
+            // cluster, and a change that reaches every member restarts them one by one, each healthy before the next.
+            const previous = etcd.length > 0 ? [etcd[etcd.length - 1]] : [];
             etcd.push(
                 new EtcdMember(`${m.host}-${m.name}`, {
                     host: hosts[m.host],
@@ -154,7 +159,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
                             clientCert: client.cert,
                             clientKey: client.key,
                         },
-                    after: [...memberHosts, timeSync[m.host], firewall[m.host]],
+                    after: [...memberHosts, timeSync[m.host], firewall[m.host], ...previous],
                     driftCheck: cfg.driftChecks,
                 }),
             );

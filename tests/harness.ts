@@ -1,4 +1,4 @@
-// Pulumi mocks that record every registered resource with its inputs, parent and explicit dependencies.
+// Pulumi mocks that record every registered resource with its inputs, parent, explicit dependencies and aliases.
 // `dependsOn` is not visible in the mocks' newResource args, so the mock monitor's registerResource
 // request is wrapped to read it. Import this before any program code.
 import * as pulumi from "@pulumi/pulumi";
@@ -13,6 +13,13 @@ export interface Recorded {
     /** Raw serialized inputs (secrets still carry the secret signature). */
     rawInputs: Record<string, any>;
     dependencies: string[];
+    /** Aliases as the engine receives them: an old URN, or a spec whose empty fields mean this resource's own. */
+    aliases: AliasSpec[];
+}
+
+export interface AliasSpec {
+    urn: string;
+    spec?: { name: string; type: string; stack: string; project: string; parenturn: string; noparent: boolean };
 }
 
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -76,6 +83,7 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
                     inputs: unwrapSecrets(rawInputs),
                     rawInputs,
                     dependencies: req.getDependenciesList(),
+                    aliases: req.getAliasesList().map((a: any) => a.toObject()),
                 });
             }
             callback(err, resp);

@@ -152,14 +152,27 @@ describe("program under mocks: the documented topology", function () {
         }
     });
 
-    it("pins each host's key: a HostKey per host, its key on every connection; every command waits for all HostKeys", () => {
+    it("pins each host's key: a HostKey per host, its key on every connection; a host's commands wait for its own key only", () => {
         const keys = res.filter((r) => r.type === "pulumi-nodejs:dynamic/host-topology:HostKey");
         expect(keys.map((k) => k.name).sort()).to.deep.equal(["master-hostkey", "node1-hostkey", "node2-hostkey"]);
         expect(keys.map((k) => k.inputs.pinned)).to.deep.equal([HOST_KEYS.master, HOST_KEYS.node1, HOST_KEYS.node2]);
         for (const r of res.filter((x) => x.type.startsWith("command:remote:"))) {
+            const host = r.name.split("-")[0];
             const deps = dependsOnTransitively(res, r);
-            for (const k of keys) expect(deps.has(k.urn), `${r.name} after ${k.name}`).to.equal(true);
+            expect(deps.has(byName(res, `${host}-hostkey`).urn), `${r.name} after ${host}-hostkey`).to.equal(true);
         }
+        // A host that is down, or shows another key, stops nothing on the others (up --continue-on-error goes on).
+        for (const h of ["node1", "node2"]) {
+            for (const step of ["ready", "hosts-run", "firewall-run"]) {
+                const deps = dependsOnTransitively(res, byName(res, `${h}-${step}`));
+                for (const k of keys.filter((k) => k.name !== `${h}-hostkey`)) expect(deps.has(k.urn), `${h}-${step} must not wait for ${k.name}`).to.equal(false);
+            }
+        }
+    });
+
+    it("records each step's owner (project/stack/step) in its stdin, for remove to undo only its own apply", () => {
+        expect(params(byName(res, "node2-hosts-run")).OWNER).to.equal("host-topology/test/node2-hosts");
+        expect(params(byName(res, "master-etcd1-run")).OWNER).to.equal("host-topology/test/master-etcd1");
     });
 
     it("orders steps: TimeSync and FirewallOff before the registry and etcd", () => {
@@ -170,7 +183,7 @@ describe("program under mocks: the documented topology", function () {
         }
     });
 
-    it("orders steps: each etcd member after every member's HostBase", async () => {
+    it("orders steps: each etcd member after every member's HostBase and after the member before it", async () => {
         const { res: r3 } = await build({ etcdMembers: '["master","node1","node2"]' });
         for (const m of ["master-etcd1-run", "node1-etcd2-run", "node2-etcd3-run"]) {
             const deps = dependsOnTransitively(r3, byName(r3, m));
@@ -178,6 +191,11 @@ describe("program under mocks: the documented topology", function () {
                 expect(deps.has(byName(r3, `${h}-hosts-run`).urn), `${m} after ${h}'s hosts file`).to.equal(true);
             }
         }
+        // One member at a time: each member's step (and its drift repair) after the member before it.
+        expect(dependsOnTransitively(r3, byName(r3, "node1-etcd2-run")).has(byName(r3, "master-etcd1-check").urn)).to.equal(true);
+        expect(dependsOnTransitively(r3, byName(r3, "node2-etcd3-run")).has(byName(r3, "node1-etcd2-check").urn)).to.equal(true);
+        expect(dependsOnTransitively(r3, byName(r3, "node2-etcd3-check")).has(byName(r3, "node1-etcd2-check").urn)).to.equal(true);
+        expect(dependsOnTransitively(r3, byName(r3, "master-etcd1-run")).has(byName(r3, "node1-etcd2-run").urn)).to.equal(false);
         const tokens = ["master-etcd1-run", "node1-etcd2-run", "node2-etcd3-run"].map(
             (m) => /ETCD_INITIAL_CLUSTER_TOKEN="([^"]+)"/.exec(params(byName(r3, m)).ETCD_ENV)![1],
         );

@@ -128,8 +128,15 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         await hostKeyProvider.read!("id", created.outs);
         const pinnedWrong = await hostKeyProvider.create!({ ...base, pinned: other.pub }).then(() => undefined, (e: Error) => e);
         expect(pinnedWrong?.message).to.match(/^lab \(127\.0\.0\.1:\d+\): host key mismatch: the host presented SHA256:\S+ \(ssh-ed25519\), but SHA256:\S+ \(ssh-ed25519\) is expected/);
-        const diffWrong = await hostKeyProvider.diff!("id", { ...created.outs, publicKey: other.pub }, base).then(() => undefined, (e: Error) => e);
-        expect(diffWrong?.message).to.contain("host key mismatch");
+        // In an `up`, diff never throws (an error there would end the whole deployment): another key is an update,
+        // and the update fails naming both keys, so only this host's steps are stopped.
+        const stale = { ...created.outs, publicKey: other.pub };
+        expect((await hostKeyProvider.diff!("id", stale, base)).changes).to.equal(true);
+        expect((await hostKeyProvider.diff!("id", created.outs, base)).changes, "the same key: no change").to.equal(false);
+        const updateWrong = await hostKeyProvider.update!("id", stale, base).then(() => undefined, (e: Error) => e);
+        expect(updateWrong?.message).to.contain("host key mismatch");
+        const down = { ...base, port: 1 };
+        expect((await hostKeyProvider.diff!("id", { ...created.outs, port: 1 }, down)).changes, "a host that is down: an update, which fails").to.equal(true);
         const readWrong = await hostKeyProvider.read!("id", { ...created.outs, publicKey: other.pub }).then(() => undefined, (e: Error) => e);
         expect(readWrong?.message).to.contain("host key mismatch");
     });

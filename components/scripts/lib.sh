@@ -72,6 +72,33 @@ start_script() {
         fi
     done
     detect_family
+    if [ "$ACTION" = remove ] && ! owns_slot; then
+        echo "left alone: $(basename "$SCRIPT" .sh) on $(hostname 2>/dev/null || echo '?') was applied by $(slot_owner), not by this step (${P[OWNER]}): nothing removed"
+        echo "ok $(basename "$SCRIPT" .sh) family=$FAMILY"
+        exit 0
+    fi
+}
+
+# ---- ownership ----
+# What a script manages on a host (its "slot": the hosts block, the time daemon, ...) belongs to the step whose
+# apply wrote it last: OWNER (the stack, project and step name) is recorded under $STATE_DIR/owners/. A remove
+# from another step leaves the host alone: after a rename, Pulumi creates the steps of the new name first and
+# deletes those of the old name at the end, on the same host. Without OWNER (a step applied before owners were
+# recorded) or without a record (a reinstalled host), remove proceeds.
+owner_file() { printf '%s/owners/%s' "$STATE_DIR" "$(basename "$SCRIPT" .sh)"; }
+slot_owner() { cat "$(owner_file)" 2>/dev/null || true; }
+owns_slot() {
+    local recorded
+    recorded=$(slot_owner)
+    [ -z "${P[OWNER]:-}" ] || [ -z "$recorded" ] || [ "$recorded" = "${P[OWNER]}" ]
+}
+record_owner() {
+    local f
+    f=$(owner_file)
+    case "$ACTION" in
+        apply) if [ -n "${P[OWNER]:-}" ] && [ "$(slot_owner)" != "${P[OWNER]}" ]; then mkdir -p "$(dirname "$f")" && printf '%s' "${P[OWNER]}" >"$f"; fi ;;
+        remove) rm -f "$f" ;;
+    esac
 }
 
 # os_release_value KEY: the value in os-release, quotes removed (read, never sourced).
@@ -155,12 +182,60 @@ newest_mtime() {
     echo "$newest"
 }
 
-# pkg_lists_time: when the package lists were last known to be fetched (epoch seconds); 0 = unknown or no lists.
+# apt_lists_missing: how many configured sources (a suite of a repository) lack the list of one of their package
+# indexes: a suite or component in sources.list that no apt-get update has fetched since, whose packages (the
+# security updates of a -security suite) are then no candidates at all. The index files are apt's own answer, for
+# every configured source (ReleaseInfo=false: by default apt names only those it has a Release file for, and only
+# files that exist); each may be there plain or compressed (Acquire::GzipIndexes). One the repository does not
+# ship (not in the suite's Release file: another architecture, a component it lacks) never gets a list and is not
+# counted. Fails when apt cannot tell (no `apt-get indextargets` before apt 1.1).
+apt_lists_missing() {
+    local out file key src rel s have
+    local -A nolist=()
+    # shellcheck disable=SC2016 # $(...) is apt's format, not the shell's
+    out=$(apt-get -q -o APT::Get::IndexTargets::ReleaseInfo=false indextargets \
+        --format $'$(FILENAME)\t$(METAKEY)\t$(REPO_URI) $(RELEASE)' 'Created-By: Packages' 'Optional: no' 2>/dev/null) || return 1
+    while IFS=$'\t' read -r file key src; do
+        if [ -z "$file" ] || [ -z "$key" ]; then continue; fi
+        file="$ROOT$file" # apt prints the host's paths (/var/lib/apt/lists/...)
+        have=0
+        for s in "" .lz4 .zst .gz .xz .bz2 .lzma; do if [ -e "$file$s" ]; then have=1; break; fi; done
+        if [ $have = 0 ]; then
+            rel=${file%"${key//\//_}"} # the suite's prefix in the lists: + InRelease or Release
+            for s in InRelease Release; do
+                if [ "$rel" = "$file" ] || [ ! -f "$rel$s" ]; then continue; fi
+                awk -v k="$key" '{ n = $NF; sub(/\.(lz4|zst|gz|xz|bz2|lzma)$/, "", n) } n == k { f = 1; exit } END { exit !f }' "$rel$s" || have=1
+                break
+            done
+        fi
+        [ $have = 1 ] || nolist[${src:-$file}]=1
+    done <<<"$out"
+    echo "${#nolist[@]}"
+}
+
+# pkg_repos: the ids of the enabled dnf/yum repositories, sorted, one a line; fails when the package manager cannot
+# tell. The rows follow the `repo id ...` header (LC_ALL=C: not translated); yum 3 marks an id with ! (expired) or
+# * (metalink), appends its /$releasever/$basearch and ends with a `repolist: N` total.
+pkg_repos() {
+    local out
+    if [ "$PM" = dnf ]; then
+        out=$(LC_ALL=C dnf -q repolist --enabled 2>/dev/null) || return 1
+    else
+        out=$(LC_ALL=C yum -q repolist enabled 2>/dev/null) || return 1
+    fi
+    awk '/^repo id/ { on = 1; next } !on || /^[[:space:]]/ || /^repolist:/ || NF == 0 { next }
+        { id = $1; sub(/^[!*]+/, "", id); sub(/\/.*/, "", id); if (id != "") print id }' <<<"$out" | LC_ALL=C sort -u
+}
+
+# pkg_lists_time: when the package lists were last known to be fetched (epoch seconds); 0 = unknown or no lists,
+# then, when known, why on a second line (pkg_install's reason for the refresh).
 pkg_lists_time() {
-    local f=() d="$ROOT/var/lib/apt/lists"
+    local f=() d="$ROOT/var/lib/apt/lists" n repos added
     if [ "$PM" = apt ]; then
         # No package index at all (a fresh image, lists deleted to save space): refresh whatever a stamp says.
         if ! compgen -G "$d/*_Packages" >/dev/null && ! compgen -G "$d/*_Packages.*" >/dev/null; then echo 0; return; fi
+        # Some configured source without a list: however fresh the others, its packages are missing.
+        if n=$(apt_lists_missing) && [ "$n" != 0 ]; then printf '0\nno list yet for %s configured source(s)\n' "$n"; return; fi
         # apt gives each list file the mirror's Last-Modified time, not the time of the download, and leaves it as it
         # is when the mirror answers "not modified". So the newest mtime among the (In)Release and Packages files
         # (.lz4/.gz with Acquire::GzipIndexes) is never later than the update that fetched it: lists someone else
@@ -173,7 +248,15 @@ pkg_lists_time() {
     fi
     # dnf and yum: the cached metadata keeps the repositories' own times, and how each decides expiry differs
     # (yum 3's cachecookie, dnf 4's solv files rewritten only on a change): only our stamp counts there, so lists
-    # refreshed by someone else are fetched once more (a cheap check when nothing changed).
+    # refreshed by someone else are fetched once more (a cheap check when nothing changed). The stamp records the
+    # repositories enabled at that refresh: one enabled since (EPEL, CRB, a vendor's) has metadata of unknown age,
+    # so the lists count as stale; one disabled since changes nothing. When the package manager cannot list them,
+    # only the stamp's age counts.
+    if [ "$PM" != apt ] && [ -f "$PKG_LISTS_STAMP" ] && repos=$(pkg_repos) && [ -n "$repos" ]; then
+        if [ ! -s "$PKG_LISTS_STAMP" ]; then printf '0\nenabled repositories not recorded at the last refresh\n'; return; fi
+        added=$(LC_ALL=C comm -23 <(printf '%s\n' "$repos") <(LC_ALL=C sort -u "$PKG_LISTS_STAMP") | tr '\n' ' ')
+        if [ -n "$added" ]; then printf '0\nrepositories enabled since the last refresh: %s\n' "${added% }"; return; fi
+    fi
     f+=("$PKG_LISTS_STAMP")
     newest_mtime "${f[@]}"
 }
@@ -222,20 +305,27 @@ pkg_lists_refresh() {
         PKG_ERR="could not refresh the package lists with $what: $errs"
         return 1
     fi
-    if mkdir -p "$STATE_DIR"; then touch "$PKG_LISTS_STAMP" || true; fi
+    # dnf/yum: the stamp records the repositories fetched (pkg_lists_time compares them); none when unknown.
+    local repos=""
+    if [ "$PM" != apt ]; then repos=$(pkg_repos) || repos=""; fi
+    if mkdir -p "$STATE_DIR"; then
+        if [ "$PM" != apt ]; then printf '%s' "${repos:+$repos$'\n'}" >"$PKG_LISTS_STAMP" || true; fi
+        touch "$PKG_LISTS_STAMP" || true
+    fi
     echo "refreshed package lists ($why)"
 }
 
 pkg_install() {
-    local p missing=() out max t now
+    local p missing=() out max t now why="none yet, or of unknown age"
     max=$(seconds_param PKG_LISTS_MAX_AGE 3600)
     for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "installing ${missing[*]}"
     t=$(pkg_lists_time)
+    if [[ $t == *$'\n'* ]]; then why=${t#*$'\n'}; t=${t%%$'\n'*}; fi
     now=$(date +%s)
     if [ "$t" = 0 ]; then
-        pkg_lists_refresh "none yet, or of unknown age" || die "$PKG_ERR"
+        pkg_lists_refresh "$why" || die "$PKG_ERR"
     elif [ $((now - t)) -gt "$max" ] || [ "$max" = 0 ]; then
         pkg_lists_refresh "older than ${max}s" || die "$PKG_ERR"
     fi
@@ -417,4 +507,8 @@ check_off() {
     if [ "$en" = enabled ] || [ "$act" = active ]; then echo "drift service:$u $en,$act (want disabled,inactive)"; fi
 }
 
-finish() { echo "ok $(basename "$SCRIPT" .sh) family=$FAMILY"; }
+# finish: the last line of every script; records (apply) or drops (remove) the step's ownership of its slot.
+finish() {
+    record_owner
+    echo "ok $(basename "$SCRIPT" .sh) family=$FAMILY"
+}

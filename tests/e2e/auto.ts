@@ -1,0 +1,211 @@
+// The end-to-end suite through the Automation API (@pulumi/pulumi/automation): stacks of this project driven as
+// a program drives them, results read from the engine's own summaries and events instead of its display text.
+import * as cp from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import { EngineEvent, LocalWorkspace, OpMap, Stack } from "@pulumi/pulumi/automation";
+import { REPO, removeStack } from "./util";
+
+export interface HostEntry {
+    name: string;
+    address: string;
+    roles: string[];
+    hostKey?: string;
+}
+
+/** A stack's host-topology config: key -> value (written as JSON, which YAML reads as is). */
+export type StackConfig = Record<string, unknown>;
+
+/** Writes Pulumi.<stack>.yaml from `cfg` (the file a user edits; `pulumi config set` writes the same file). */
+export function writeConfig(stack: string, cfg: StackConfig): void {
+    const lines = Object.entries(cfg)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `  host-topology:${k}: ${JSON.stringify(v)}`);
+    fs.writeFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), `config:\n${lines.join("\n")}\n`);
+}
+
+/** A new, empty stack of this project with `cfg`, driven through the Automation API. */
+export async function newStack(stack: string, cfg: StackConfig): Promise<Stack> {
+    removeStack(stack);
+    writeConfig(stack, cfg);
+    return LocalWorkspace.createStack({ stackName: stack, workDir: REPO });
+}
+
+export interface Run {
+    /** Operations by kind, from the engine's summary (create, update, delete, same, replace...). */
+    changes: OpMap;
+    /** The engine's event stream. */
+    events: EngineEvent[];
+    /** What the display printed. */
+    out: string;
+}
+
+/** Names of the resources an event stream shows with operation `op` (resourcePreEvent). */
+export function namesWith(events: EngineEvent[], op: string): string[] {
+    const names = new Set<string>();
+    for (const e of events) {
+        const m = e.resourcePreEvent?.metadata;
+        if (m && m.op === op) names.add(m.urn.split("::").pop()!);
+    }
+    return [...names].sort();
+}
+
+/** `pulumi up` (no preview step). Throws the engine's error text unless allowFail, then returns it in `error`. */
+export async function up(
+    stack: Stack,
+    opts: { refresh?: boolean; continueOnError?: boolean; expectNoChanges?: boolean; allowFail?: boolean } = {},
+): Promise<Run & { error?: string }> {
+    const events: EngineEvent[] = [];
+    let out = "";
+    try {
+        const r = await stack.up({
+            refresh: opts.refresh,
+            continueOnError: opts.continueOnError,
+            expectNoChanges: opts.expectNoChanges,
+            onEvent: (e) => events.push(e),
+            onOutput: (s) => (out += s),
+        });
+        return { changes: r.summary.resourceChanges ?? {}, events, out };
+    } catch (e: any) {
+        if (!opts.allowFail) throw new Error(`pulumi up failed:\n${out.slice(-6000)}\n${String(e.message ?? e).slice(-3000)}`);
+        return { changes: {}, events, out, error: `${out}\n${e.message ?? e}` };
+    }
+}
+
+/** `pulumi preview`; with expectNoChanges it fails on any change, naming them. */
+export async function preview(stack: Stack, opts: { refresh?: boolean; expectNoChanges?: boolean; diff?: boolean } = {}): Promise<Run> {
+    const events: EngineEvent[] = [];
+    let out = "";
+    try {
+        const r = await stack.preview({ ...opts, onEvent: (e) => events.push(e), onOutput: (s) => (out += s) });
+        return { changes: r.changeSummary ?? {}, events, out };
+    } catch (e: any) {
+        const changed = ["update", "create", "delete", "replace"].map((op) => `${op}: ${namesWith(events, op).join(" ")}`).join("; ");
+        throw new Error(`pulumi preview failed (${changed}):\n${out.slice(-6000)}\n${String(e.message ?? e).slice(-2000)}`);
+    }
+}
+
+/** Every resource of the stack's state: type, name, outputs. */
+export async function resources(stack: Stack): Promise<{ type: string; name: string; outputs: Record<string, any> }[]> {
+    const state = await stack.exportStack();
+    return (state.deployment.resources ?? []).map((r: any) => ({ type: r.type, name: r.urn.split("::").pop(), outputs: r.outputs ?? {} }));
+}
+
+/** The `changed ...` lines the hosts' scripts printed in the last run of every step (their stdout, in the state). */
+export async function changedLines(stack: Stack): Promise<string[]> {
+    const out: string[] = [];
+    for (const r of await resources(stack)) {
+        if (r.type !== "command:remote:Command" || typeof r.outputs.stdout !== "string") continue;
+        for (const l of r.outputs.stdout.split("\n")) if (/^(changed|removed|restored) /.test(l)) out.push(`${r.name}: ${l}`);
+    }
+    return out;
+}
+
+// ---- etcd from this machine (its HTTP gateway), through the lab's bridge only ----
+
+/** Refuses unless ADDRESS is reached through the lab's bridge (no traffic anywhere else). */
+export function assertLabRoute(address: string): void {
+    const route = cp.execFileSync("ip", ["route", "get", address], { encoding: "utf8" });
+    if (!/\bdev labbr0\b/.test(route)) throw new Error(`${address} is not routed through the lab bridge labbr0: ${route.trim()}`);
+}
+
+/** POST a JSON body to etcd's v3 gateway; resolves the parsed answer; rejects on an error status or after timeoutMs. */
+export function etcdCall(endpoint: string, api: string, body: object, timeoutMs = 2000): Promise<any> {
+    const url = new URL(`${endpoint}/v3/${api}`);
+    assertLabRoute(url.hostname);
+    return new Promise((resolve, reject) => {
+        const req = http.request(url, { method: "POST", timeout: timeoutMs, headers: { "content-type": "application/json" } }, (res) => {
+            let data = "";
+            res.on("data", (d) => (data += d));
+            res.on("end", () => {
+                if (res.statusCode !== 200) return reject(new Error(`${endpoint} ${api}: HTTP ${res.statusCode} ${data}`));
+                try {
+                    resolve(JSON.parse(data));
+                } catch (e) {
+                    reject(e);
+                }
+            });
+        });
+        req.on("timeout", () => req.destroy(new Error(`${endpoint} ${api}: timed out after ${timeoutMs} ms`)));
+        req.on("error", reject);
+        req.end(JSON.stringify(body));
+    });
+}
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+export async function etcdPut(endpoints: string[], key: string, value: string): Promise<void> {
+    let last: unknown;
+    for (const e of endpoints) {
+        try {
+            await etcdCall(e, "kv/put", { key: b64(key), value: b64(value) });
+            return;
+        } catch (err) {
+            last = err;
+        }
+    }
+    throw last;
+}
+
+/** A key's value (linearizable read) from the first endpoint that answers; undefined when the key is absent. */
+export async function etcdGet(endpoints: string[], key: string): Promise<string | undefined> {
+    let last: unknown;
+    for (const e of endpoints) {
+        try {
+            const r = await etcdCall(e, "kv/range", { key: b64(key) });
+            return r.kvs?.[0] ? Buffer.from(r.kvs[0].value ?? "", "base64").toString() : undefined;
+        } catch (err) {
+            last = err;
+        }
+    }
+    throw last;
+}
+
+/** The cluster's members: name, peer URLs, learner. */
+export async function etcdMembers(endpoint: string): Promise<{ name: string; peerURLs: string[]; isLearner: boolean }[]> {
+    const r = await etcdCall(endpoint, "cluster/member/list", {});
+    return (r.members ?? []).map((m: any) => ({ name: m.name ?? "", peerURLs: m.peerURLs ?? [], isLearner: Boolean(m.isLearner) }));
+}
+
+export interface WriterReport {
+    ok: number;
+    failed: number;
+    /** Longest stretch without a successful write (ms). */
+    longestGapMs: number;
+    /** The first few errors. */
+    errors: string[];
+}
+
+/**
+ * Puts a key every 100 ms while `during` runs, as a client with every endpoint would (the next one when one fails
+ * within the tick's 2 s budget). A write that no endpoint took counts as failed.
+ */
+export async function withWriter<T>(endpoints: () => string[], prefix: string, during: () => Promise<T>): Promise<{ result: T; writes: WriterReport }> {
+    const report: WriterReport = { ok: 0, failed: 0, longestGapMs: 0, errors: [] };
+    let stop = false;
+    let lastOk = Date.now();
+    const loop = (async () => {
+        for (let i = 0; !stop; i++) {
+            const t0 = Date.now();
+            try {
+                await etcdPut(endpoints(), `${prefix}/${i}`, String(t0));
+                report.ok++;
+                report.longestGapMs = Math.max(report.longestGapMs, Date.now() - lastOk);
+                lastOk = Date.now();
+            } catch (e: any) {
+                report.failed++;
+                if (report.errors.length < 5) report.errors.push(String(e.message ?? e));
+            }
+            await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t0))));
+        }
+    })();
+    try {
+        const result = await during();
+        return { result, writes: report };
+    } finally {
+        stop = true;
+        await loop;
+        report.longestGapMs = Math.max(report.longestGapMs, Date.now() - lastOk);
+    }
+}
