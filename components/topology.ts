@@ -50,7 +50,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
     let proxy: pulumi.Output<{ host: string; port: number; user: string; privateKey: string; hostKey: string; dialErrorLimit: number; perDialTimeout: number }> | undefined;
     if (proxySpec) {
         hostKeys.proxy = new HostKey("proxy-hostkey", { name: "proxy", host: proxySpec.host, port: proxySpec.port, pinned: proxySpec.hostKey });
-        proxy = pulumi.all([hostKeys.proxy.publicKey, pulumi.secret(privateKey)]).apply(([hostKey, key]) => ({
+        proxy = pulumi.all([proxySpec.hostKey ?? hostKeys.proxy.publicKey, pulumi.secret(privateKey)]).apply(([hostKey, key]) => ({
             host: proxySpec.host,
             port: proxySpec.port,
             user: proxySpec.user,
@@ -69,14 +69,17 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             proxy: proxy?.apply((p) => ({ host: p.host, port: p.port, user: p.user, privateKey: p.privateKey, hostKey: p.hostKey })),
         });
     }
-    const connection = (h: { name: string; address: string }): Connection => ({
+    const connection = (h: { name: string; address: string; hostKey?: string }): Connection => ({
         host: h.address,
         port: cfg.ssh.port,
         user: cfg.ssh.user,
         privateKey: pulumi.secret(privateKey),
         dialErrorLimit: cfg.ssh.dialErrorLimit,
         perDialTimeout: cfg.ssh.perDialTimeout,
-        hostKey: hostKeys[h.name].publicKey,
+        // A pinned key is known to the program: the connection stays a known value even when the host's HostKey
+        // fails (a host down, another key), so with --continue-on-error the engine skips that host's steps (they
+        // depend on it) instead of stopping at an incomplete connection. accept-new waits for the recorded key.
+        hostKey: h.hostKey ?? hostKeys[h.name].publicKey,
         ...(proxy ? { proxy } : {}),
     });
 

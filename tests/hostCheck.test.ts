@@ -37,6 +37,12 @@ describe("HostCheck and HostKey: the channel", () => {
         expect((await hostCheckProvider.diff!("id", withKey("k"), withKey("k", { host: "192.0.2.1", port: 22, user: "root" }))).changes).to.equal(true);
     });
 
+    it("HostCheck diff: a rotated SSH key is a change, so the state's connection (what refresh uses) follows it", async () => {
+        const withPrivateKey = (privateKey: string) => ({ ...props({}), connection: { ...conn, privateKey } });
+        expect((await hostCheckProvider.diff!("id", withPrivateKey("old"), withPrivateKey("old"))).changes).to.equal(false);
+        expect((await hostCheckProvider.diff!("id", withPrivateKey("old"), withPrivateKey("new"))).changes).to.equal(true);
+    });
+
     it("HostKey diff: plain preview (verify false) never connects; a new pinned key or address is a change", async () => {
         // 192.0.2.0/24 is TEST-NET: a connection attempt would fail the diff, so these prove no host is contacted.
         const olds = { name: "node1", host: "192.0.2.10", port: 22, verify: false, publicKey: "ssh-ed25519 AAAA1", fingerprint: "x" };
@@ -47,7 +53,7 @@ describe("HostCheck and HostKey: the channel", () => {
         expect(repinned.replaces).to.deep.equal([]);
         const moved = await hostKeyProvider.diff!("id", olds, { name: "node1", host: "192.0.2.11", port: 22, verify: false });
         expect(moved.replaces).to.deep.equal(["host", "port"]);
-        const upd = await hostKeyProvider.update!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: true, pinned: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1gL4pEbJ+pA0x8MRp0imhObB65+/I5zwANfuyrlES8" });
+        const upd = await hostKeyProvider.update!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1gL4pEbJ+pA0x8MRp0imhObB65+/I5zwANfuyrlES8" });
         expect(upd.outs.publicKey).to.match(/^ssh-ed25519 AAAAC3/);
         expect(upd.outs.fingerprint).to.match(/^SHA256:\S+ \(ssh-ed25519\)$/);
     });

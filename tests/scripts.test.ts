@@ -312,6 +312,12 @@ const ETCD = {
     CLIENT_URL: "http://192.168.100.2:2379",
     HEALTH_TIMEOUT: "4",
 };
+const ETCD_JOIN_ENV = "/var/lib/host-topology/etcd-join.env";
+const ETCD_DROPIN = "/etc/systemd/system/etcd.service.d/host-topology-join.conf";
+const ETCD_DROPIN_CONTENT = "[Service]\nEnvironmentFile=/var/lib/host-topology/etcd-join.env\n";
+/** The settings of a member's first start that etcd.sh writes (read through the drop-in). */
+const etcdJoinEnv = (name: string, cluster: string, state: "new" | "existing") =>
+    `# host-topology: how etcd member ${name} first started (read by etcd only with an empty data dir)\nETCD_INITIAL_CLUSTER="${cluster}"\nETCD_INITIAL_CLUSTER_STATE="${state}"\n`;
 const BLOCK = "192.168.100.2 master.danran.com master etcd1 registry registry.danran.com\n192.168.100.3 node1.danran.com node1\n";
 const HOSTBASE = { HOSTNAME: "master", FQDN: "master.danran.com", HOSTS_BLOCK: BLOCK };
 const BEGIN = "# BEGIN host-topology managed block (pulumi)\n";
@@ -929,15 +935,43 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
             ago(h, `${LISTS}/${f}`, seconds);
         }
     };
-    /** The package manager calls, in order (apt-get: its subcommand only; the stubs' own notes left out). */
+    /** The package manager calls, in order (apt-get: its subcommand only; the stubs' own notes and the read-only queries, queries(), left out). */
     const pmCalls = (h: Host) =>
         calls(h)
             .split("\n")
-            .filter((l) => /^(apt-get -o|dnf |yum )/.test(l))
+            .filter((l) => /^(apt-get -o|dnf |yum )/.test(l) && !/ (indextargets|repolist) /.test(l))
             .map((l) => (l.startsWith("apt-get") ? l.split(" ").find((w) => w === "update" || w === "install")! : l));
     const UPDATE = "apt-get -o DPkg::Lock::Timeout=600 -q -o APT::Update::Error-Mode=any update";
     const chrony = (age?: string) => ({ IMPL: "chrony", CONFIG: CHRONY, ...(age === undefined ? {} : { PKG_LISTS_MAX_AGE: age }) });
     const refreshLines = (out: string) => out.split("\n").filter((l) => /refresh/.test(l));
+    /** What the configured sources are was asked of the package manager: apt-get indextargets, dnf/yum repolist. */
+    const queries = (h: Host) =>
+        calls(h)
+            .split("\n")
+            .filter((l) => /^(apt-get|dnf|yum) .* (indextargets|repolist) /.test(l));
+    /** Debian 12's sources.list (as the installer writes it): the release, its updates and the security archive. */
+    const BOOKWORM_SOURCES =
+        "deb http://deb.debian.org/debian bookworm main\n" +
+        "deb http://deb.debian.org/debian bookworm-updates main\n" +
+        "deb http://deb.debian.org/debian-security bookworm-security main\n";
+    const sourcesList = (h: Host, content: string) => {
+        fs.mkdirSync(path.join(h.root, "etc/apt"), { recursive: true });
+        fs.writeFileSync(path.join(h.root, "etc/apt/sources.list"), content);
+    };
+    /** chrony removed behind the scripts' back, then timesync applied: an install again (etcd.sh is not needed for that). */
+    const reinstallChrony = (h: Host) => {
+        fs.rmSync(`${h.state}/pkgs/chrony`);
+        clearCalls(h);
+        return ok(h, "timesync.sh", "apply", chrony("3600"));
+    };
+    /** One list file, `seconds` old; an InRelease's content names the indexes the mirror has. */
+    const aptList = (h: Host, name: string, seconds: number, content = "") => {
+        fs.mkdirSync(path.join(h.root, LISTS), { recursive: true });
+        fs.writeFileSync(path.join(h.root, LISTS, name), content);
+        ago(h, `${LISTS}/${name}`, seconds);
+    };
+    const UPDATES_LIST = "deb.debian.org_debian_dists_bookworm-updates_main_binary-amd64_Packages";
+    const SECURITY_LIST = "deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages";
 
     it("apt: fresh lists (mtime now) and a package to install: no update (default max age 3600s), the package is installed", () => {
         const h = makeHost("debian12");
@@ -1010,6 +1044,71 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
         clearCalls(h);
         ok(h, "registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" });
         expect(pmCalls(h)).to.deep.equal(["update", "install"]);
+    });
+
+    it("apt (Debian 12): a fresh list for bookworm main but none yet for bookworm-updates and bookworm-security: apt-get update before the install, saying why", () => {
+        // Seen on real hosts: the check counted the lists as fresh and installed nginx 1.22.1-9+deb12u9, although the
+        // security update 1.22.1-9+deb12u11 was the candidate after apt-get update.
+        const h = makeHost("debian12");
+        sourcesList(h, BOOKWORM_SOURCES);
+        aptLists(h, 0);
+        const out = ok(h, "registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" });
+        expect(pmCalls(h)).to.deep.equal(["update", "install"]);
+        expect(refreshLines(out)).to.deep.equal(["refreshed package lists (no list yet for 2 configured source(s))"]);
+        expect(out).to.match(/^installing docker-registry nginx\nrefreshed package lists \(no list yet for 2 configured source\(s\)\)\n/m);
+        expect(out).to.not.match(/^changed .*(refresh|lists)/m);
+        // asked of apt, for every configured source (not only those it has a Release file for)
+        expect(queries(h)).to.deep.equal([
+            "apt-get -q -o APT::Get::IndexTargets::ReleaseInfo=false indextargets --format $(FILENAME)\t$(METAKEY)\t$(REPO_URI) $(RELEASE) Created-By: Packages Optional: no",
+        ]);
+        expect(exists(h, `${LISTS}/${UPDATES_LIST}`) && exists(h, `${LISTS}/${SECURITY_LIST}`)).to.equal(true);
+
+        // every list there and fresh now: the next install fetches nothing
+        clearCalls(h);
+        expect(refreshLines(ok(h, "timesync.sh", "apply", chrony("3600")))).to.deep.equal([]);
+        expect(pmCalls(h)).to.deep.equal(["install"]);
+
+        // a component added to a suite whose Release file is there (and names it), no list for it yet: 1 source
+        const contrib = makeHost("debian13");
+        sourcesList(contrib, "deb http://deb.debian.org/debian bookworm main contrib\n");
+        aptList(contrib, "deb.debian.org_debian_dists_bookworm_InRelease", 0, " 0a 1 main/binary-amd64/Packages.xz\n 0b 2 contrib/binary-amd64/Packages.xz\n");
+        aptList(contrib, "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages", 0);
+        const more = ok(contrib, "timesync.sh", "apply", chrony("3600"));
+        expect(pmCalls(contrib)).to.deep.equal(["update", "install"]);
+        expect(refreshLines(more)).to.deep.equal(["refreshed package lists (no list yet for 1 configured source(s))"]);
+        expect(exists(contrib, `${LISTS}/deb.debian.org_debian_dists_bookworm_contrib_binary-amd64_Packages`)).to.equal(true);
+    });
+
+    it("apt: every configured source has a fresh list (plain or compressed, as with Acquire::GzipIndexes): no update; nor for a component the mirror lacks (not in its Release file)", () => {
+        const h = makeHost("debian12");
+        sourcesList(h, BOOKWORM_SOURCES.replace("bookworm main\n", "bookworm main contrib\n"));
+        const release = " 0a 1 main/binary-amd64/Packages.xz\n 0b 2 main/binary-amd64/Packages.gz\n";
+        aptList(h, "deb.debian.org_debian_dists_bookworm_InRelease", 0, release); // no contrib on this mirror
+        aptList(h, "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages", 0);
+        aptList(h, "deb.debian.org_debian_dists_bookworm-updates_InRelease", 0, release);
+        aptList(h, `${UPDATES_LIST}.lz4`, 0);
+        aptList(h, "deb.debian.org_debian-security_dists_bookworm-security_InRelease", 0, release);
+        aptList(h, `${SECURITY_LIST}.gz`, 0);
+        const out = ok(h, "timesync.sh", "apply", chrony("3600"));
+        expect(pmCalls(h)).to.deep.equal(["install"]);
+        expect(refreshLines(out)).to.deep.equal([]);
+        expect(installed(h, "chrony")).to.equal(true);
+        // the same lists, stale: their age counts as before
+        for (const f of fs.readdirSync(path.join(h.root, LISTS))) ago(h, `${LISTS}/${f}`, 7200);
+        clearCalls(h);
+        expect(refreshLines(ok(h, "timesync.sh", "apply", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n", PKG_LISTS_MAX_AGE: "3600" }))).to.deep.equal([
+            "refreshed package lists (older than 3600s)",
+        ]);
+    });
+
+    it("apt without `apt-get indextargets` (older than 1.1): only the lists' age counts, as before", () => {
+        const h = makeHost("debian12");
+        sourcesList(h, BOOKWORM_SOURCES);
+        aptLists(h, 0);
+        fs.writeFileSync(`${h.state}/apt-no-indextargets`, "");
+        const out = ok(h, "timesync.sh", "apply", chrony("3600"));
+        expect(pmCalls(h)).to.deep.equal(["install"]);
+        expect(refreshLines(out)).to.deep.equal([]);
     });
 
     it("nothing to install: no update and no makecache, even with stale lists and PKG_LISTS_MAX_AGE=0", () => {
@@ -1095,6 +1194,58 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
             expect(refreshLines(again)).to.deep.equal(["refreshed package lists (older than 3600s)"]);
         });
     }
+
+    for (const [family, refresh, repos] of [
+        ["el7", ["yum -q clean expire-cache", "yum -q makecache fast"], ["base", "extras", "updates"]],
+        ["el8", ["dnf -q makecache --refresh"], ["appstream", "baseos", "extras"]],
+        ["el9", ["dnf -q makecache --refresh"], ["appstream", "baseos", "extras"]],
+    ] as const) {
+        const pm = FAMILIES[family].pm;
+        it(`${family}: a repository enabled after the last refresh: ${refresh.join(" + ")} before the next install, naming it; the same repositories: none`, () => {
+            const h = makeHost(family);
+            const first = ok(h, "timesync.sh", "apply", chrony("3600"));
+            expect(refreshLines(first)).to.deep.equal(["refreshed package lists (none yet, or of unknown age)"]);
+            expect(read(h, STAMP)).to.equal(repos.join("\n") + "\n"); // sorted ids, without yum's /7/x86_64
+            expect(queries(h)).to.include(pm === "dnf" ? "dnf -q repolist --enabled" : "yum -q repolist enabled");
+
+            // the same repositories: the lists are fresh
+            clearCalls(h);
+            expect(refreshLines(ok(h, "registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" }))).to.deep.equal([]);
+            expect(pmCalls(h)).to.deep.equal([`${pm} -y install docker-distribution nginx`]);
+
+            // crb enabled since (and epel, with a metalink: yum marks its id with a *)
+            fs.writeFileSync(`${h.state}/repos`, [...repos, "crb"].join("\n") + "\n");
+            stubInstall(h, "epel-release");
+            const added = reinstallChrony(h);
+            expect(pmCalls(h)).to.deep.equal([...refresh, `${pm} -y install chrony`]);
+            expect(refreshLines(added)).to.deep.equal(["refreshed package lists (repositories enabled since the last refresh: crb epel)"]);
+            expect(read(h, STAMP)).to.equal([...repos, "crb", "epel"].sort().join("\n") + "\n");
+
+            // one disabled since: the others' lists are as fresh as before
+            fs.writeFileSync(`${h.state}/repos`, [...repos.slice(1), "crb"].join("\n") + "\n");
+            expect(refreshLines(reinstallChrony(h))).to.deep.equal([]);
+            expect(pmCalls(h)).to.deep.equal([`${pm} -y install chrony`]);
+        });
+    }
+
+    it("dnf: a fresh stamp recording no repositories (written before this check): one refresh; repolist failing: only the stamp's age counts", () => {
+        const h = makeHost("el9");
+        fs.mkdirSync(path.join(h.root, path.dirname(STAMP)), { recursive: true });
+        fs.writeFileSync(path.join(h.root, STAMP), "");
+        const out = ok(h, "timesync.sh", "apply", chrony("3600"));
+        expect(pmCalls(h)).to.deep.equal(["dnf -q makecache --refresh", "dnf -y install chrony"]);
+        expect(refreshLines(out)).to.deep.equal(["refreshed package lists (enabled repositories not recorded at the last refresh)"]);
+        expect(read(h, STAMP)).to.equal("appstream\nbaseos\nextras\n");
+
+        fs.writeFileSync(`${h.state}/repos`, "appstream\nbaseos\nextras\ncrb\n");
+        fs.writeFileSync(`${h.state}/repolist-fail`, "");
+        clearCalls(h);
+        expect(refreshLines(ok(h, "registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" }))).to.deep.equal([]);
+        expect(pmCalls(h)).to.deep.equal(["dnf -y install docker-distribution nginx"]);
+        ago(h, STAMP, 7200);
+        expect(refreshLines(reinstallChrony(h))).to.deep.equal(["refreshed package lists (older than 3600s)"]);
+        expect(pmCalls(h)).to.deep.equal(["dnf -q makecache --refresh", "dnf -y install chrony"]);
+    });
 
     for (const [family, message] of [
         ["el7", "Cannot find a valid baseurl for repo: base/7/x86_64"],
@@ -1271,51 +1422,77 @@ describe("host scripts: services, health and failures", function () {
         expect(calls(fresh)).to.contain(`chown etcd: ${fresh.root}/var/lib/etcd\n`);
     });
 
-    it("etcd: a member whose data is gone while its peers run is removed, added again and joins as existing", () => {
+    it("etcd: a member whose data is gone while its peers run is removed, added again as a learner, joins as existing and is promoted", () => {
         const h = makeHost("debian12");
-        const params = { ...ETCD, NAME: "etcd2", PEER_URL: "http://etcd2:2380", PEER_CLIENT_URLS: "http://192.168.100.2:2379,http://192.168.100.4:2379" };
-        fs.writeFileSync(
-            `${h.state}/etcd-members`,
-            "8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n",
-        );
+        const params = {
+            ...ETCD,
+            NAME: "etcd2",
+            CLIENT_URL: "http://192.168.100.3:2379",
+            PEER_URL: "http://etcd2:2380",
+            PEER_CLIENT_URLS: "http://192.168.100.2:2379,http://192.168.100.4:2379",
+        };
+        const etcd1 = "8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false";
+        fs.writeFileSync(`${h.state}/etcd-members`, `${etcd1}\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n`);
         const out = ok(h, "etcd.sh", "apply", params);
-        expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379,http:\/\/192\.168\.100\.4:2379 --command-timeout=5s member remove 91bc3c398fb3c146 /m);
-        expect(calls(h)).to.match(/member add etcd2 --peer-urls=http:\/\/etcd2:2380 /m);
-        expect(read(h, "/etc/systemd/system/etcd.service.d/host-topology-join.conf")).to.equal("[Service]\nEnvironment=ETCD_INITIAL_CLUSTER_STATE=existing\n");
-        expect(out).to.contain("changed etcd member etcd2 added to the running cluster");
+        // against the started members other than itself only (etcd3 at .4 never ran)
+        expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 --command-timeout=10s member remove 91bc3c398fb3c146 /m);
+        expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 --command-timeout=10s member add etcd2 --peer-urls=http:\/\/etcd2:2380 --learner /m);
+        const added = fs.readFileSync(`${h.state}/etcd-members`, "utf8").split("\n")[1];
+        const id = added.split(", ")[0];
+        expect(added).to.equal(`${id}, unstarted, , http://etcd2:2380, , false`);
+        expect(read(h, ETCD_DROPIN)).to.equal(ETCD_DROPIN_CONTENT);
+        expect(read(h, ETCD_JOIN_ENV)).to.equal(etcdJoinEnv("etcd2", "etcd1=http://etcd1:2380,etcd2=http://etcd2:2380", "existing"));
+        expect(calls(h)).to.match(new RegExp(`^etcdctl --endpoints=http://192\\.168\\.100\\.2:2379 --command-timeout=10s member promote ${id} `, "m"));
+        expect(out).to.contain("changed etcd member etcd2 removed (its data is gone)");
+        expect(out).to.contain("changed etcd member etcd2 added to the running cluster as a learner");
+        expect(out).to.contain("changed etcd member etcd2 promoted from learner");
         ok(h, "etcd.sh", "remove", params);
-        expect(exists(h, "/etc/systemd/system/etcd.service.d/host-topology-join.conf")).to.equal(false);
-        // a member listed as unstarted belongs to a new cluster still bootstrapping: no remove/add
+        expect(exists(h, ETCD_DROPIN) || exists(h, ETCD_JOIN_ENV)).to.equal(false);
+        // listed but never started (added by an earlier run that failed before the start): started with the
+        // initial cluster of the list, no remove/add; still a learner: promoted
         const fresh = makeHost("debian12");
-        fs.writeFileSync(`${fresh.state}/etcd-members`, "91bc3c398fb3c146, unstarted, , http://etcd2:2380, , false\n");
-        ok(fresh, "etcd.sh", "apply", params);
-        expect(mutations(fresh)).not.to.satisfy((m: string[]) => m.some((l) => l.startsWith("etcdctl")));
+        fs.writeFileSync(`${fresh.state}/etcd-members`, `${etcd1}\n91bc3c398fb3c146, unstarted, , http://etcd2:2380, , true\n`);
+        const again = ok(fresh, "etcd.sh", "apply", params);
+        expect(calls(fresh)).not.to.match(/member (remove|add) /);
+        expect(again).to.contain("etcd member etcd2 is listed already (never started): starting it");
+        expect(read(fresh, ETCD_JOIN_ENV)).to.equal(etcdJoinEnv("etcd2", "etcd1=http://etcd1:2380,etcd2=http://etcd2:2380", "existing"));
+        expect(calls(fresh)).to.match(/ member promote 91bc3c398fb3c146 /);
         // nor is a founding member its peers list by name (static bootstrap) but that never ran: no client URLs
         const late = makeHost("debian12");
-        fs.writeFileSync(`${late.state}/etcd-members`, "8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, , false\n");
+        fs.writeFileSync(`${late.state}/etcd-members`, `${etcd1}\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, , false\n`);
         ok(late, "etcd.sh", "apply", params);
-        expect(mutations(late)).not.to.satisfy((m: string[]) => m.some((l) => l.startsWith("etcdctl")));
+        expect(calls(late)).not.to.match(/member (remove|add|promote) /);
+        expect(read(late, ETCD_JOIN_ENV)).to.equal(etcdJoinEnv("etcd2", "etcd1=http://etcd1:2380,etcd2=http://etcd2:2380", "existing"));
         // a member with its data in place is never touched
         fs.mkdirSync(path.join(fresh.root, ETCD.DATA_DIR, "member"));
-        fs.writeFileSync(`${fresh.state}/etcd-members`, "91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n");
+        fs.writeFileSync(`${fresh.state}/etcd-members`, `${etcd1}\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n`);
         clearCalls(fresh);
         ok(fresh, "etcd.sh", "apply", params);
-        expect(calls(fresh)).not.to.match(/member (remove|add)/);
+        expect(calls(fresh)).not.to.match(/member (remove|add|promote) /);
     });
 
-    it("etcd 3.5 (Debian 13): peers without a quorum time out on member list; the member starts as a new cluster member, nothing removed or added", () => {
+    it("etcd 3.5 (Debian 13): peers without a quorum time out on member list; a member other than the first cannot join: fails naming the first, nothing started, removed or added", () => {
         const h = makeHost("debian13");
         const peers = "http://192.168.100.2:2379,http://192.168.100.4:2379";
-        const params = { ...ETCD, NAME: "etcd2", PEER_URL: "http://etcd2:2380", PEER_CLIENT_URLS: peers };
+        const params = {
+            ...ETCD,
+            ETCD_ENV: `${ETCD.ETCD_ENV}ETCD_INITIAL_CLUSTER="etcd1=http://etcd1:2380,etcd2=http://etcd2:2380,etcd3=http://etcd3:2380"\n`,
+            NAME: "etcd2",
+            CLIENT_URL: "http://192.168.100.3:2379",
+            PEER_URL: "http://etcd2:2380",
+            PEER_CLIENT_URLS: peers,
+        };
         fs.writeFileSync(`${h.state}/etcd-no-quorum`, peers);
-        const out = ok(h, "etcd.sh", "apply", params);
+        const r = run(h, "etcd.sh", "apply", params);
+        expect(r.code).to.equal(1);
         expect(calls(h)).to.contain(`etcdctl --endpoints=${peers} --command-timeout=5s member list (ETCDCTL_API=3)`);
-        expect(calls(h)).not.to.match(/member (remove|add)/);
-        expect(exists(h, "/etc/systemd/system/etcd.service.d/host-topology-join.conf")).to.equal(false);
-        expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal(["systemctl enable -q etcd", "systemctl restart --no-block etcd"]);
-        expect(out).to.contain("healthy etcd2 http://192.168.100.2:2379");
-        expect(out + calls(h)).not.to.contain("context deadline exceeded");
-        expect(out).to.contain("ok etcd family=debian13");
+        expect(r.stderr).to.equal(
+            `host-topology: lab-host: etcd member etcd2 has no data and none of the other members (${peers}) answers: it cannot join; the first member, etcd1, bootstraps a new cluster\n`,
+        );
+        expect(calls(h)).not.to.match(/member (remove|add) /);
+        expect(exists(h, ETCD_DROPIN) || exists(h, ETCD_JOIN_ENV)).to.equal(false);
+        expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal([]);
+        expect(r.stdout + r.stderr).not.to.contain("context deadline exceeded");
     });
 });
 
@@ -1374,6 +1551,295 @@ describe("host scripts: drift check", function () {
         expect(out).to.contain("changed /etc/chrony/chrony.conf");
         expect(mode(h, "/etc/chrony/chrony.conf")).to.equal(0o644);
         expect(fs.readdirSync(path.join(h.root, "etc/chrony"))).to.deep.equal(["chrony.conf"]);
+    });
+});
+
+describe("host scripts: etcd membership (a fake cluster in the etcdctl stub)", function () {
+    this.timeout(60000);
+    // Members etcd1..etcd3 on 192.168.100.2..4, in the program's order (etcd1 bootstraps).
+    const ids = ["", "8e9e05c52164694d", "91bc3c398fb3c146", "fd422379fda50e48"];
+    const url = (i: number) => `http://192.168.100.${i + 1}:2379`;
+    const started = (i: number) => `${ids[i]}, started, etcd${i}, http://etcd${i}:2380, ${url(i)}, false`;
+    const env = (i: number, extra = "") =>
+        `# Managed by Pulumi (host-topology). Local changes are overwritten on the next \`pulumi up\`.\nETCD_NAME="etcd${i}"\nETCD_DATA_DIR="/var/lib/etcd/etcd${i}.etcd"\n` +
+        `ETCD_LISTEN_CLIENT_URLS="${url(i)}"\nETCD_INITIAL_ADVERTISE_PEER_URLS="http://etcd${i}:2380"\n` +
+        `ETCD_INITIAL_CLUSTER="etcd1=http://etcd1:2380,etcd2=http://etcd2:2380,etcd3=http://etcd3:2380"\n${extra}`;
+    const member = (i: number, extra: Record<string, string> = {}) => ({
+        ETCD_ENV: env(i),
+        NAME: `etcd${i}`,
+        DATA_DIR: `/var/lib/etcd/etcd${i}.etcd`,
+        CLIENT_URL: url(i),
+        PEER_URL: `http://etcd${i}:2380`,
+        PEER_CLIENT_URLS: [1, 2, 3].filter((j) => j !== i).map(url).join(","),
+        HEALTH_TIMEOUT: "4",
+        ...extra,
+    });
+    const cluster = (h: Host, ...members: string[]) => fs.writeFileSync(`${h.state}/etcd-members`, members.map((m) => `${m}\n`).join(""));
+    const listed = (h: Host) => fs.readFileSync(`${h.state}/etcd-members`, "utf8");
+    const down = (h: Host, ...urls: string[]) => fs.writeFileSync(`${h.state}/etcd-down`, urls.map((u) => `${u}\n`).join(""));
+    const leader = (h: Host, id?: string) => (id === undefined ? fs.readFileSync(`${h.state}/etcd-leader`, "utf8").trim() : fs.writeFileSync(`${h.state}/etcd-leader`, `${id}\n`));
+    /** etcd ran here: its data dir has a member dir. */
+    const hasData = (h: Host, i: number) => fs.mkdirSync(path.join(h.root, `/var/lib/etcd/etcd${i}.etcd/member`), { recursive: true, mode: 0o700 });
+    const ctl = (h: Host) => calls(h).split("\n").filter((l) => l.startsWith("etcdctl "));
+    /** The calls that matter for the order of a membership change. */
+    const steps = (h: Host) =>
+        calls(h)
+            .split("\n")
+            .filter((l) => / (member (add|remove|promote)|move-leader) (?!--help)/.test(l) || /^systemctl (daemon-reload|restart|start|stop|disable)\b/.test(l));
+    const api = " (ETCDCTL_API=3)";
+
+    it("the first member, no other member answering: bootstraps a new cluster of its own (join env STATE new, drop-in); idempotent; remove as the last member", () => {
+        const h = makeHost("debian12");
+        down(h, url(2), url(3));
+        const out = ok(h, "etcd.sh", "apply", member(1));
+        expect(ctl(h)).to.include(`etcdctl --endpoints=${url(2)},${url(3)} --command-timeout=5s member list${api}`);
+        expect(out).to.contain("etcd member etcd1 bootstraps a new cluster (the other members join it one at a time)");
+        expect(read(h, ETCD_JOIN_ENV)).to.equal(etcdJoinEnv("etcd1", "etcd1=http://etcd1:2380", "new"));
+        expect(read(h, ETCD_DROPIN)).to.equal(ETCD_DROPIN_CONTENT);
+        expect(steps(h)).to.deep.equal(["systemctl daemon-reload", "systemctl restart --no-block etcd"]);
+        expect(out).to.contain("healthy etcd1 http://192.168.100.2:2379");
+        // etcd started and wrote its data: nothing to do next time
+        hasData(h, 1);
+        clearCalls(h);
+        expectNoChange(ok(h, "etcd.sh", "apply", member(1)), "debian12", "etcd");
+        expect(mutations(h)).to.deep.equal([]);
+        clearCalls(h);
+        const gone = ok(h, "etcd.sh", "remove", member(1));
+        expect(gone).to.contain("etcd member etcd1 is the last member of its cluster: stopped with its data");
+        expect(exists(h, ETCD_JOIN_ENV) || exists(h, ETCD_DROPIN)).to.equal(false);
+        expect(exists(h, "/var/lib/etcd/etcd1.etcd/member")).to.equal(true);
+        expect(calls(h)).not.to.contain("member remove");
+    });
+
+    it("a second member joins as a learner against the started members and is promoted once in sync (promote retried); join env from member add's output, STATE existing", () => {
+        const h = makeHost("el9");
+        cluster(h, started(1));
+        down(h, url(3)); // etcd3 not there yet
+        fs.writeFileSync(`${h.state}/etcd-promote-fails`, "3");
+        const out = ok(h, "etcd.sh", "apply", member(2));
+        const added = listed(h).split("\n")[1];
+        const id = added.split(", ")[0];
+        expect(listed(h)).to.equal(`${started(1)}\n${id}, unstarted, , http://etcd2:2380, , false\n`);
+        expect(ctl(h)).to.include(`etcdctl member add --help${api}`);
+        const promote = `etcdctl --endpoints=${url(1)} --command-timeout=10s member promote ${id}${api}`;
+        expect(steps(h)).to.deep.equal([
+            `etcdctl --endpoints=${url(1)} --command-timeout=10s member add etcd2 --peer-urls=http://etcd2:2380 --learner${api}`,
+            "systemctl daemon-reload",
+            "systemctl restart --no-block etcd",
+            promote,
+            promote,
+            promote,
+            promote,
+        ]);
+        expect(read(h, ETCD_JOIN_ENV)).to.equal(etcdJoinEnv("etcd2", "etcd1=http://etcd1:2380,etcd2=http://etcd2:2380", "existing"));
+        expect(read(h, ETCD_DROPIN)).to.equal(ETCD_DROPIN_CONTENT);
+        expect(out).to.contain("changed etcd member etcd2 added to the running cluster as a learner");
+        expect(out).to.contain("changed etcd member etcd2 promoted from learner");
+        expect(out).to.contain(`healthy etcd2 ${url(2)}`);
+        // the health wait comes after the promotion
+        const c = calls(h);
+        expect(c.lastIndexOf(`--endpoints=${url(2)} --command-timeout=3s endpoint health`)).to.be.greaterThan(c.lastIndexOf(" member promote "));
+    });
+
+    it("a member add that etcd refuses for now (\"unhealthy cluster\" right after another change) is tried again", () => {
+        const h = makeHost("debian12");
+        cluster(h, started(1) + "\n" + started(2));
+        fs.writeFileSync(`${h.state}/etcd-reconfig-refusals`, "2");
+        const out = ok(h, "etcd.sh", "apply", member(3));
+        expect(steps(h).filter((l) => l.includes(" member add etcd3 "))).to.have.length(3);
+        expect(out).to.contain("changed etcd member etcd3 added to the running cluster as a learner");
+        expect(out).to.not.contain("unhealthy cluster");
+    });
+
+    it("a learner an earlier run could not promote in time (it has data now) is promoted by the next apply", () => {
+        const h = makeHost("debian12");
+        cluster(h, started(1), started(3), `${ids[2]}, started, etcd2, http://etcd2:2380, ${url(2)}, true`);
+        hasData(h, 2);
+        setUnit(h, "etcd", "enabled", "active");
+        const out = ok(h, "etcd.sh", "apply", member(2, { HEALTH_TIMEOUT: "2" }));
+        expect(ctl(h)).to.include(`etcdctl --endpoints=${url(1)},${url(3)} --command-timeout=10s member promote ${ids[2]}${api}`);
+        expect(out).to.contain("changed etcd member etcd2 promoted from learner");
+        expect(listed(h)).to.contain(started(2));
+        expect(calls(h)).not.to.match(/member (add|remove) /);
+    });
+
+    it("etcdctl before 3.4 (member add --help without --learner): a plain member add, no promote", () => {
+        const h = makeHost("el7");
+        cluster(h, started(1));
+        fs.writeFileSync(`${h.state}/etcd-no-learner`, "");
+        const out = ok(h, "etcd.sh", "apply", member(2));
+        const id = listed(h).split("\n")[1].split(", ")[0];
+        expect(listed(h)).to.equal(`${started(1)}\n${id}, unstarted, , http://etcd2:2380, , false\n`);
+        expect(steps(h)).to.deep.equal([
+            `etcdctl --endpoints=${url(1)} --command-timeout=10s member add etcd2 --peer-urls=http://etcd2:2380${api}`,
+            "systemctl daemon-reload",
+            "systemctl restart --no-block etcd",
+        ]);
+        expect(out).to.match(/^changed etcd member etcd2 added to the running cluster$/m);
+        expect(read(h, ETCD_JOIN_ENV)).to.equal(etcdJoinEnv("etcd2", "etcd1=http://etcd1:2380,etcd2=http://etcd2:2380", "existing"));
+    });
+
+    it("a member with data: an ETCD_ENV change of ETCD_INITIAL_* lines only is written without a restart; any other line restarts", () => {
+        const h = makeHost("debian12");
+        cluster(h, started(1), started(2), started(3));
+        hasData(h, 1);
+        ok(h, "etcd.sh", "apply", member(1));
+        clearCalls(h);
+        const grown = member(1, { ETCD_ENV: env(1).replace("etcd3=http://etcd3:2380", "etcd3=http://etcd3:2380,etcd4=http://etcd4:2380") });
+        const out = ok(h, "etcd.sh", "apply", grown);
+        expect(out).to.contain("changed /etc/default/etcd");
+        expect(out).to.contain("etcd member etcd1: only ETCD_INITIAL_* settings changed (read at a first start only): not restarted");
+        expect(read(h, "/etc/default/etcd")).to.equal(grown.ETCD_ENV);
+        expect(mutations(h)).to.deep.equal([]);
+        clearCalls(h);
+        ok(h, "etcd.sh", "apply", { ...grown, ETCD_ENV: grown.ETCD_ENV + 'ETCD_HEARTBEAT_INTERVAL="200"\n' });
+        expect(mutations(h)).to.deep.equal(["systemctl restart --no-block etcd"]);
+        // without data (no first start yet) the same kind of change restarts it
+        const fresh = makeHost("debian12");
+        ok(fresh, "etcd.sh", "apply", member(1, { PEER_CLIENT_URLS: "" }));
+        clearCalls(fresh);
+        ok(fresh, "etcd.sh", "apply", { ...grown, PEER_CLIENT_URLS: "" });
+        expect(mutations(fresh)).to.deep.equal(["systemctl restart --no-block etcd"]);
+    });
+
+    it("a leader hands leadership to a started voting member (not a learner, not one that never ran) before its restart; a follower just restarts", () => {
+        const h = makeHost("el9");
+        const learner = `c0ffee0123456789, started, etcd4, http://etcd4:2380, http://192.168.100.5:2379, true`;
+        const neverRan = `${ids[2]}, started, etcd2, http://etcd2:2380, , false`;
+        cluster(h, started(1), learner, neverRan, started(3));
+        leader(h, ids[1]);
+        hasData(h, 1);
+        ok(h, "etcd.sh", "apply", member(1)); // not running yet: started without a hand-over
+        expect(calls(h)).not.to.contain("endpoint status");
+        clearCalls(h);
+        const out = ok(h, "etcd.sh", "apply", member(1, { ETCD_ENV: env(1, 'ETCD_HEARTBEAT_INTERVAL="200"\n') }));
+        expect(ctl(h)).to.include(`etcdctl --endpoints=${url(1)} --command-timeout=3s endpoint status${api}`);
+        expect(steps(h)).to.deep.equal([`etcdctl --endpoints=${url(1)} --command-timeout=10s move-leader ${ids[3]}${api}`, "systemctl restart --no-block etcd"]);
+        expect(out).to.contain(`etcd member etcd1 handed leadership to ${ids[3]} before restarting`);
+        expect(leader(h)).to.equal(ids[3]);
+        clearCalls(h);
+        ok(h, "etcd.sh", "apply", member(1));
+        expect(steps(h)).to.deep.equal(["systemctl restart --no-block etcd"]);
+    });
+
+    it("remove from a 3-member cluster: the others' health checked, leadership handed over, member remove of its own id against the others, stopped, data dir kept as *.removed-*", () => {
+        const h = makeHost("debian12");
+        cluster(h, started(1), started(2), started(3));
+        leader(h, ids[1]);
+        hasData(h, 1);
+        ok(h, "etcd.sh", "apply", member(1));
+        fs.writeFileSync(path.join(h.root, "/var/lib/etcd/etcd1.etcd/member/db"), "data");
+        clearCalls(h);
+        const out = ok(h, "etcd.sh", "remove", member(1));
+        const others = `${url(2)},${url(3)}`;
+        const health = (e: string) => `etcdctl --endpoints=${e} --command-timeout=5s endpoint health${api}`;
+        const c = ctl(h);
+        expect(c.indexOf(health(url(2)))).to.be.at.least(0);
+        expect(c.indexOf(health(url(3)))).to.be.at.least(0);
+        expect(steps(h)).to.deep.equal([
+            `etcdctl --endpoints=${url(1)} --command-timeout=10s move-leader ${ids[2]}${api}`,
+            `etcdctl --endpoints=${others} --command-timeout=10s member remove ${ids[1]}${api}`,
+            "systemctl disable --now -q etcd",
+        ]);
+        expect(c.indexOf(health(url(3)))).to.be.lessThan(c.findIndex((l) => l.includes(" move-leader ")));
+        // the others healthy again before it stops
+        expect(c).to.include(`etcdctl --endpoints=${others} --command-timeout=3s endpoint health${api}`);
+        expect(listed(h)).to.equal(`${started(2)}\n${started(3)}\n`);
+        const kept = fs.readdirSync(path.join(h.root, "var/lib/etcd"));
+        expect(kept).to.have.length(1);
+        expect(kept[0]).to.match(/^etcd1\.etcd\.removed-\d{14}$/);
+        expect(read(h, `/var/lib/etcd/${kept[0]}/member/db`)).to.equal("data");
+        expect(has(h, "etcd", "active") || has(h, "etcd", "enabled")).to.equal(false);
+        expect(out).to.contain("changed etcd member etcd1 removed from the cluster");
+        expect(out).to.contain("kept /var/lib/etcd/etcd1.etcd as etcd1.etcd.removed-* (the member left the cluster)");
+        expect(read(h, "/etc/default/etcd")).to.equal(pkgDefault("etcd-server", "/etc/default/etcd"));
+    });
+
+    it("remove is refused while another member is unhealthy: exit 1 naming it, nothing stopped, removed or moved", () => {
+        const h = makeHost("ubuntu2404");
+        cluster(h, started(1), started(2), started(3));
+        hasData(h, 1);
+        ok(h, "etcd.sh", "apply", member(1));
+        down(h, url(3));
+        clearCalls(h);
+        const r = run(h, "etcd.sh", "remove", member(1));
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain(`etcd member etcd1 stays: member at ${url(3)} is not healthy, and the cluster would lose its quorum without etcd1`);
+        expect(steps(h)).to.deep.equal([]);
+        expect(has(h, "etcd", "active") && has(h, "etcd", "enabled")).to.equal(true);
+        expect(listed(h)).to.equal(`${started(1)}\n${started(2)}\n${started(3)}\n`);
+        expect(exists(h, "/var/lib/etcd/etcd1.etcd/member")).to.equal(true);
+        expect(read(h, "/etc/default/etcd")).to.equal(env(1));
+    });
+
+    it("remove of the last member: no member remove, stopped with its data in place; a member not running just stops", () => {
+        const h = makeHost("debian13");
+        cluster(h, started(1));
+        hasData(h, 1);
+        ok(h, "etcd.sh", "apply", member(1));
+        clearCalls(h);
+        const out = ok(h, "etcd.sh", "remove", member(1));
+        expect(out).to.contain("etcd member etcd1 is the last member of its cluster: stopped with its data");
+        expect(steps(h)).to.deep.equal(["systemctl disable --now -q etcd"]);
+        expect(exists(h, "/var/lib/etcd/etcd1.etcd/member")).to.equal(true);
+        expect(listed(h)).to.equal(`${started(1)}\n`);
+        // not running: not taken out of any cluster
+        const off = makeHost("debian13");
+        cluster(off, started(1), started(2), started(3));
+        hasData(off, 1);
+        ok(off, "etcd.sh", "apply", member(1));
+        fs.rmSync(`${off.state}/units/etcd.active`);
+        clearCalls(off);
+        expect(ok(off, "etcd.sh", "remove", member(1))).to.contain("etcd member etcd1 is not running: not removed from any cluster");
+        expect(ctl(off)).to.deep.equal([]);
+        expect(exists(off, "/var/lib/etcd/etcd1.etcd/member")).to.equal(true);
+        expect(has(off, "etcd", "enabled")).to.equal(false);
+    });
+
+    it("a host running a member under another name (managed env file, data, active): apply refuses, nothing changed", () => {
+        const h = makeHost("debian12");
+        hasData(h, 1);
+        ok(h, "etcd.sh", "apply", member(1, { PEER_CLIENT_URLS: "" }));
+        clearCalls(h);
+        const r = run(h, "etcd.sh", "apply", member(2, { PEER_CLIENT_URLS: "" }));
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain(
+            "this host runs etcd member etcd1 (data in /var/lib/etcd/etcd1.etcd), not etcd2: renaming a member is not supported; set its name in etcdMembers (name: etcd1) to keep it",
+        );
+        expect(read(h, "/etc/default/etcd")).to.equal(env(1));
+        expect(mutations(h)).to.deep.equal([]);
+        expect(exists(h, "/var/lib/etcd/etcd2.etcd")).to.equal(false);
+    });
+
+    it("OWNER: apply records it; a remove by another step (a renamed one) leaves everything as it is; the recorded owner's remove works; without OWNER as before", () => {
+        const h = makeHost("debian12");
+        const [a, b] = ["dev/host-topology/etcd-old", "dev/host-topology/etcd-new"];
+        const owners = "/var/lib/host-topology/owners/etcd";
+        ok(h, "etcd.sh", "apply", { ...ETCD, OWNER: a });
+        expect(read(h, owners)).to.equal(a);
+        // the renamed step applies first (it owns the host's etcd now), the old one is deleted at the end
+        ok(h, "etcd.sh", "apply", { ...ETCD, OWNER: b });
+        expect(read(h, owners)).to.equal(b);
+        clearCalls(h);
+        const out = ok(h, "etcd.sh", "remove", { ...ETCD, OWNER: a });
+        expect(out).to.equal(`left alone: etcd on lab-host was applied by ${b}, not by this step (${a}): nothing removed\nok etcd family=debian12\n`);
+        expect(ctl(h)).to.deep.equal([]);
+        expect(mutations(h)).to.deep.equal([]);
+        expect(read(h, "/etc/default/etcd")).to.equal(ETCD.ETCD_ENV);
+        expect(read(h, owners)).to.equal(b);
+        expect(has(h, "etcd", "active") && has(h, "etcd", "enabled")).to.equal(true);
+        ok(h, "etcd.sh", "remove", { ...ETCD, OWNER: b });
+        expect(read(h, "/etc/default/etcd")).to.equal(pkgDefault("etcd-server", "/etc/default/etcd"));
+        expect(has(h, "etcd", "active") || has(h, "etcd", "enabled")).to.equal(false);
+        expect(exists(h, owners)).to.equal(false);
+        // a step applied before owners were recorded: no record; its remove proceeds whatever is recorded
+        const old = makeHost("debian12");
+        ok(old, "etcd.sh", "apply", ETCD);
+        expect(exists(old, owners)).to.equal(false);
+        ok(old, "etcd.sh", "apply", { ...ETCD, OWNER: b });
+        ok(old, "etcd.sh", "remove", ETCD);
+        expect(has(old, "etcd", "active") || has(old, "etcd", "enabled")).to.equal(false);
+        expect(exists(old, owners)).to.equal(false);
     });
 });
 

@@ -68,6 +68,20 @@ first_member() { sed -n 's/^ETCD_INITIAL_CLUSTER="\([^=,]*\)=.*/\1/p' <<<"${P[ET
 running_settings() { grep -v '^ETCD_INITIAL_' <<<"$1" || true; }
 # The help is read whole first: grep -q in a pipe exits at the first match, etcdctl's next write then gets SIGPIPE,
 # and pipefail would turn that into "not supported".
+# reconfig CMD...: a membership change, tried again for up to 2 minutes while etcd refuses it for now: its strict
+# reconfiguration check wants every voting member connected for 5 s, so right after another change it answers
+# "unhealthy cluster".
+reconfig() {
+    local out until=$((SECONDS + 120))
+    while ! out=$("$@" 2>&1); do
+        if [ $SECONDS -ge $until ] || ! grep -qE 'unhealthy cluster|not enough started members' <<<"$out"; then
+            printf '%s\n' "$out" >&2
+            return 1
+        fi
+        sleep 1
+    done
+    printf '%s\n' "$out"
+}
 learner_supported() { local help; help=$(ctl member add --help 2>&1) || true; grep -q -- '--learner' <<<"$help"; }
 
 # The settings of a member's first start, as a systemd drop-in read after the package's environment file.
@@ -107,7 +121,7 @@ join_cluster() {
     line=$(line_of "$list")
     # Listed and started before (its client URLs are published), but its data is gone: replaced.
     if [ -n "$line" ] && [ "$(awk -F', ' '{ print $2 }' <<<"$line")" = started ] && [ -n "$(awk -F', ' '{ print $5 }' <<<"$line")" ]; then
-        live member remove "$(cut -d, -f1 <<<"$line")" >/dev/null
+        reconfig live member remove "$(cut -d, -f1 <<<"$line")" >/dev/null
         echo "changed etcd member ${P[NAME]} removed (its data is gone)"
         list=$(cluster_list)
         line=""
@@ -115,7 +129,7 @@ join_cluster() {
     if [ -z "$line" ]; then
         local how=()
         if learner_supported; then how=(--learner); fi
-        out=$(live member add "${P[NAME]}" --peer-urls="${P[PEER_URL]}" ${how[@]+"${how[@]}"}) ||
+        out=$(reconfig live member add "${P[NAME]}" --peer-urls="${P[PEER_URL]}" ${how[@]+"${how[@]}"}) ||
             die "etcd member ${P[NAME]}: member add failed: $out"
         initial=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<<"$out")
         echo "changed etcd member ${P[NAME]} added to the running cluster${how[*]:+ as a learner}"
@@ -186,7 +200,7 @@ leave_cluster() {
     done
     hand_over
     id=$(line_of "$list" | cut -d, -f1)
-    ctl --endpoints="$others" --command-timeout=10s member remove "$id" >/dev/null
+    reconfig ctl --endpoints="$others" --command-timeout=10s member remove "$id" >/dev/null
     echo "changed etcd member ${P[NAME]} removed from the cluster"
     local until=$((SECONDS + 60))
     until ctl --endpoints="$others" --command-timeout=3s endpoint health >/dev/null 2>&1; do
