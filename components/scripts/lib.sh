@@ -449,18 +449,22 @@ die_service() {
 service_ensure() {
     local u=$1 changed=$2 how=${3:-restart} tries i
     if ! unit_enabled_or_static "$u"; then systemctl enable -q "$u" 2>/dev/null || systemctl enable "$u"; echo "changed service:$u enabled"; fi
-    local failed=0
+    local failed=0 did=""
     if ! unit_active "$u"; then
         systemctl start "$u" || failed=1
-        echo "changed service:$u started"
+        did=started
     elif [ "$changed" = 1 ]; then
         systemctl "$how" "$u" || failed=1
-        echo "changed service:$u ${how}ed"
+        did="${how}ed"
     fi
     tries=$(seconds_param SERVICE_TIMEOUT "${SERVICE_WAIT:-15}")
     for ((i = 0; i <= tries; i++)); do
         [ $i = 0 ] || sleep 1
-        if [ $failed = 0 ] && unit_active "$u"; then return 0; fi
+        if [ $failed = 0 ] && unit_active "$u"; then
+            [ -z "$did" ] || echo "changed service:$u $did"
+            return 0
+        fi
+        # Not a change: the unit does not run here, so a start (again) changes nothing on the host.
         if condition_skipped "$u"; then
             warn "$u is enabled but skipped by a systemd Condition on this host (e.g. no CAP_SYS_TIME in a container)"
             return 0

@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, devStack, onHost, phase, preview, removeStack, sh, shellQuote as shq, stackOutputs, up } from "./util";
+import { EngineResult, HOSTS, REPO, destroy, devStack, onHost, phase, preview, removeStack, sh, shellQuote as shq, stackOutputs, steps, up } from "./util";
 
 const STACK = "e2e-channel";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
@@ -38,23 +38,23 @@ function masterEntryOn(host: keyof typeof HOSTS): string {
 describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package lists)", function () {
     this.timeout(0);
 
-    after(() => {
+    after(async () => {
         for (const h of ["node1", "node2"] as const) {
             // Undo the bastion test's sshd rule even if it failed (through the master, the only way in then).
             viaMaster(h, `rm -f ${MASTER_ONLY} && systemctl reload ssh`, true);
         }
         for (const h of ["node1", "node2"]) sh(`lab/lab.sh trust ${h}`, { allowFail: true });
-        up(STACK, "", { allowFail: true });
-        sh(`pulumi destroy --yes --skip-preview --stack ${STACK} --non-interactive`, { allowFail: true });
+        await up(STACK, { allowFail: true });
+        await destroy(STACK, { allowFail: true });
         removeStack(STACK);
         sh(`rm -f ${FILE}`);
     });
 
-    it("pinned keys: a host with another key is refused by up and preview --refresh, naming it and both fingerprints; nothing runs on it", () => {
+    it("pinned keys: a host with another key is refused by up and preview --refresh, naming it and both fingerprints; nothing runs on it", async () => {
         phase("lab reset", () => sh("lab/lab.sh reset"));
         stackWith([]);
-        phase("up (keys pinned from .lab/ssh/known_hosts)", () => up(STACK));
-        expect(stackOutputs(STACK).hostKeys.node1).to.equal(sh(`cut -d' ' -f1,2 .lab/hostkeys/node1/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim());
+        await phase("up (keys pinned from .lab/ssh/known_hosts)", () => up(STACK));
+        expect((await stackOutputs(STACK)).hostKeys.node1).to.equal(sh(`cut -d' ' -f1,2 .lab/hostkeys/node1/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim());
 
         const pinned = pinnedFingerprint("node1");
         sh("lab/lab.sh rekey node1");
@@ -65,18 +65,20 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         const mtime = onHost("node1", "stat -c %Y /etc/hosts").stdout.trim();
 
         for (const [what, run] of [
-            ["up --refresh", () => up(STACK, "--refresh", { allowFail: true })],
-            ["up", () => up(STACK, "", { allowFail: true })],
-            ["preview --refresh", () => preview(STACK, "--refresh", { allowFail: true })],
-        ] as const) {
-            const r = phase(`${what} with node1's key changed`, run);
+            ["up --refresh", () => up(STACK, { refresh: true, allowFail: true })],
+            ["up", () => up(STACK, { allowFail: true })],
+            ["preview --refresh", () => preview(STACK, { refresh: true, allowFail: true })],
+        ] as [string, () => Promise<EngineResult>][]) {
+            const r = await phase(`${what} with node1's key changed`, run);
             expect(r.code, `${what} must fail`).to.not.equal(0);
             const line = r.out.split("\n").find((l) => /host key mismatch/.test(l)) ?? "";
             console.log(`      ${what}: ${line.trim().slice(0, 220)}`);
             expect(line, r.out.slice(-3000)).to.contain("192.168.100.3");
             expect(line).to.contain(presented);
             expect(line).to.contain(pinned);
-            expect(r.out).to.not.match(/command:remote:Command .*(creating|updating)/);
+            // No remote command started (what the display shows as `command:remote:Command NAME creating|updating`).
+            const started = steps(r.events).filter((st) => !st.planning && st.type === "command:remote:Command" && ["create", "create-replacement", "update"].includes(st.op));
+            expect(started.map((st) => `${st.op} ${st.name}`), r.out.slice(-3000)).to.deep.equal([]);
         }
         expect(onHost("node1", "stat -c %Y /etc/hosts").stdout.trim(), "node1 was not touched").to.equal(mtime);
         expect(masterEntryOn("node1")).to.equal("192.168.100.99");
@@ -84,26 +86,26 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         // The new key trusted (known_hosts updated): `up` takes it (a refresh alone would still compare with the key
         // in the state), then up --refresh repairs the drift.
         sh("lab/lab.sh trust node1");
-        const taken = phase("up after trusting the new key", () => up(STACK));
-        expect(taken.out).to.match(/node1-hostkey/);
-        phase("up --refresh after trusting the new key", () => up(STACK, "--refresh"));
+        const taken = await phase("up after trusting the new key", () => up(STACK));
+        expect(taken.changed, taken.out.slice(-3000)).to.include("node1-hostkey");
+        await phase("up --refresh after trusting the new key", () => up(STACK, { refresh: true }));
         expect(masterEntryOn("node1")).to.equal(HOSTS.master);
-        preview(STACK, "--refresh --expect-no-changes");
+        await preview(STACK, { refresh: true, expectNoChanges: true });
     });
 
-    it("accept-new: keys recorded at first contact; a changed key is refused until pinned in the config", () => {
+    it("accept-new: keys recorded at first contact; a changed key is refused until pinned in the config", async () => {
         phase("lab reset", () => sh("lab/lab.sh reset"));
         stackWith(["sshHostKeyPolicy: accept-new"], true);
-        phase("up (accept-new, first contact)", () => up(STACK));
-        const recorded = stackOutputs(STACK).hostKeys;
+        await phase("up (accept-new, first contact)", () => up(STACK));
+        const recorded = (await stackOutputs(STACK)).hostKeys;
         for (const h of ["master", "node1", "node2"]) {
             expect(recorded[h]).to.equal(sh(`cut -d' ' -f1,2 .lab/hostkeys/${h}/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim());
         }
-        preview(STACK, "--refresh --expect-no-changes");
+        await preview(STACK, { refresh: true, expectNoChanges: true });
 
         sh("lab/lab.sh rekey node2");
         const presented = fingerprintOf(".lab/hostkeys/node2/etc/ssh/ssh_host_ed25519_key.pub");
-        const r = phase("up with node2's key changed", () => up(STACK, "", { allowFail: true }));
+        const r = await phase("up with node2's key changed", () => up(STACK, { allowFail: true }));
         expect(r.code).to.not.equal(0);
         expect(r.out).to.match(new RegExp(`node2 \\(192\\.168\\.100\\.4:22\\): host key mismatch: the host presented ${presented.replace(/[+/]/g, "\\$&")}`));
 
@@ -111,21 +113,21 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         const newKey = sh(`cut -d' ' -f1,2 .lab/hostkeys/node2/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim();
         sh(`pulumi config set --path 'host-topology:hosts[2].hostKey' ${shq(newKey)} --stack ${STACK}`);
         expect(fs.readFileSync(FILE, "utf8")).to.contain(newKey);
-        phase("up with node2's new key pinned", () => up(STACK));
-        expect(stackOutputs(STACK).hostKeys.node2).to.equal(newKey);
+        await phase("up with node2's new key pinned", () => up(STACK));
+        expect((await stackOutputs(STACK)).hostKeys.node2).to.equal(newKey);
         sh("lab/lab.sh trust node2");
     });
 
-    it("a non-root sshUser with passwordless sudo deploys the topology; one without sudo gets a clear error", () => {
+    it("a non-root sshUser with passwordless sudo deploys the topology; one without sudo gets a clear error", async () => {
         phase("lab reset", () => sh("lab/lab.sh reset"));
         stackWith(["sshUser: nosudo"]);
-        const refused = phase("up as nosudo", () => up(STACK, "", { allowFail: true }));
+        const refused = await phase("up as nosudo", () => up(STACK, { allowFail: true }));
         expect(refused.code).to.not.equal(0);
         expect(refused.out).to.match(/host-topology: lab-(master|node1|node2): user nosudo cannot run sudo without a password/);
         expect(onHost("node1", "test -e /usr/local/lib/host-topology", { allowFail: true }).code, "nothing installed").to.not.equal(0);
 
         stackWith(["sshUser: deploy"]);
-        phase("up as deploy (sudo)", () => up(STACK));
+        await phase("up as deploy (sudo)", () => up(STACK));
         for (const h of ["master", "node1", "node2"] as const) {
             expect(masterEntryOn(h)).to.equal(HOSTS.master);
             expect(onHost(h, "stat -c '%U %a' /usr/local/lib/host-topology/lib.sh").stdout.trim(), "scripts owned by root").to.equal("root 644");
@@ -133,17 +135,17 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(/is healthy/);
         // Drift is read and repaired through sudo too.
         onHost("master", "systemctl disable --now nginx");
-        phase("up --refresh as deploy", () => up(STACK, "--refresh"));
+        await phase("up --refresh as deploy", () => up(STACK, { refresh: true }));
         expect(onHost("master", "systemctl is-active nginx").stdout.trim()).to.equal("active");
-        preview(STACK, "--refresh --expect-no-changes");
-        sh(`pulumi destroy --yes --skip-preview --stack ${STACK} --non-interactive`);
+        await preview(STACK, { refresh: true, expectNoChanges: true });
+        await destroy(STACK);
         expect(onHost("master", "test -e /usr/local/lib/host-topology", { allowFail: true }).code).to.not.equal(0);
     });
 
-    it("a bastion: nodes that accept SSH only from the master are reached through sshProxy; without it the error is clear", () => {
+    it("a bastion: nodes that accept SSH only from the master are reached through sshProxy; without it the error is clear", async () => {
         phase("lab reset", () => sh("lab/lab.sh reset"));
         try {
-            bastion();
+            await bastion();
         } finally {
             // The lab itself reaches the nodes directly: the rule goes even when an assertion failed.
             for (const h of ["node1", "node2"] as const) {
@@ -152,7 +154,7 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         }
     });
 
-    function bastion(): void {
+    async function bastion(): Promise<void> {
         for (const h of ["node1", "node2"] as const) {
             onHost(h, `printf 'AllowUsers *@${HOSTS.master}\\n' > ${MASTER_ONLY} && systemctl reload ssh`);
         }
@@ -161,32 +163,32 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         expect(direct.code, "direct SSH to node1 must be refused").to.not.equal(0);
 
         stackWith(["sshDialErrorLimit: 2"]);
-        const without = phase("up without the proxy", () => up(STACK, "", { allowFail: true }));
+        const without = await phase("up without the proxy", () => up(STACK, { allowFail: true }));
         expect(without.code).to.not.equal(0);
         const line = without.out.split("\n").find((l) => /node[12]-ready/.test(l) && /unable to authenticate/i.test(l)) ?? "";
         console.log(`      without the proxy: ${line.trim().slice(0, 200)}`);
         expect(line, without.out.slice(-3000)).to.not.equal("");
 
         stackWith([`sshProxy: {host: ${HOSTS.master}}`]);
-        phase("up through the master as bastion", () => up(STACK));
+        await phase("up through the master as bastion", () => up(STACK));
         expect(masterEntryOn("master")).to.equal(HOSTS.master);
         for (const h of ["node1", "node2"] as const) expect(viaMaster(h, "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
         // Refresh reads the nodes through the proxy too.
         viaMaster("node2", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
-        const drift = preview(STACK, "--refresh --diff");
-        expect(drift.out).to.match(/node2-hosts-check/);
-        phase("up --refresh through the bastion", () => up(STACK, "--refresh"));
-        preview(STACK, "--refresh --expect-no-changes");
-        sh(`pulumi destroy --yes --skip-preview --stack ${STACK} --non-interactive`);
+        const drift = await preview(STACK, { refresh: true, diff: true });
+        expect(drift.changed, drift.out.slice(-3000)).to.include("node2-hosts-check");
+        await phase("up --refresh through the bastion", () => up(STACK, { refresh: true }));
+        await preview(STACK, { refresh: true, expectNoChanges: true });
+        await destroy(STACK);
     }
 
-    it("package lists older than packageListsMaxAge are refreshed first: the installed nginx is the current candidate", () => {
+    it("package lists older than packageListsMaxAge are refreshed first: the installed nginx is the current candidate", async () => {
         phase("lab reset", () => sh("lab/lab.sh reset master"));
         // A host whose lists predate the point and security updates: those lists gone, the rest two days old.
         onHost("master", "rm -f /var/lib/apt/lists/*-updates_* /var/lib/apt/lists/*-security_* && touch -d '2 days ago' /var/lib/apt/lists/* && apt-cache policy nginx | sed -n 3p");
         const stale = onHost("master", "apt-cache policy nginx | awk '/Candidate:/ {print $2}'").stdout.trim();
         stackWith([]);
-        phase("up with stale package lists", () => up(STACK));
+        await phase("up with stale package lists", () => up(STACK));
         const installed = onHost("master", "dpkg-query -W -f '${Version}' nginx").stdout.trim();
         onHost("master", "apt-get -q update >/dev/null");
         const current = onHost("master", "apt-cache policy nginx | awk '/Candidate:/ {print $2}'").stdout.trim();

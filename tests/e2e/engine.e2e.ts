@@ -5,13 +5,15 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, Running, changeSummary, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util";
+import { HOSTS, REPO, Running, StackSpec, destroy, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util";
 
 const STACK = "e2e-engine";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
 const CONSUMER = path.join(REPO, "tests/consumer");
 const KEY = path.join(REPO, ".lab/ssh/id_ed25519");
 const ETCD = `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379`;
+/** The consumer project's stack (tests/consumer, this repo's backend). */
+const CONSUMER_STACK: StackSpec = { stack: "consumer", workDir: CONSUMER };
 
 /** The seed's checks that say the topology is there: names, etcd, the registry through nginx. */
 function topologyWorks(): void {
@@ -25,15 +27,15 @@ function topologyWorks(): void {
 }
 
 /** The exported state parses, has no pending operations and holds the resources of a converged stack. */
-function stateIsWhole(min = 40): any {
-    const dep = JSON.parse(exportedState(STACK)).deployment;
+async function stateIsWhole(min = 40): Promise<any> {
+    const dep = JSON.parse(await exportedState(STACK)).deployment;
     expect(dep.pending_operations ?? [], "pending operations").to.deep.equal([]);
     expect(dep.resources.length).to.be.at.least(min);
     return dep;
 }
 
 function consumer(args: string, o: { allowFail?: boolean } = {}) {
-    return sh(`cd ${CONSUMER} && pulumi ${args} --stack consumer --non-interactive --color never`, o);
+    return engine(CONSUMER_STACK, args, o);
 }
 
 /** Resolves when the file backend's checkpoint of the stack records an operation in flight (written by atomic rename). */
@@ -89,19 +91,19 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         console.log(`      SIGINT: pulumi exited ${code}; ${run.out().split("\n").filter((l) => /cancel|interrupt|\^C/i.test(l)).slice(0, 2).join(" | ")}`);
         expect(code, run.out().slice(-2000)).to.not.equal(0);
         // A graceful stop: the state is valid and records no operation in flight.
-        const dep = JSON.parse(exportedState(STACK)).deployment;
+        const dep = JSON.parse(await exportedState(STACK)).deployment;
         expect(dep.pending_operations ?? []).to.deep.equal([]);
         const created = (dep.resources ?? []).length;
         expect(created, "some resources were created before the interrupt").to.be.greaterThan(2);
-        const second = phase("up after SIGINT", () => up(STACK));
-        expect(changeSummary(second.out).created ?? 0, second.out.slice(-2000)).to.be.greaterThan(0);
+        const second = await phase("up after SIGINT", () => up(STACK));
+        expect(second.changes.create ?? 0, second.out.slice(-2000)).to.be.greaterThan(0);
         topologyWorks();
-        preview(STACK, "--expect-no-changes");
-        stateIsWhole();
+        await preview(STACK, { expectNoChanges: true });
+        await stateIsWhole();
     });
 
     it("SIGKILL of pulumi mid-apply: `pulumi refresh --clear-pending-creates`, then up, converge", async () => {
-        phase("destroy", () => engine(STACK, "destroy --yes --skip-preview"));
+        await phase("destroy", () => destroy(STACK));
         const run = spawnPulumi(STACK, "up --yes --skip-preview");
         leftovers.push(run);
         await run.waitFor(/master-registry-run\s+creating/);
@@ -113,20 +115,20 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         // The file backend writes each checkpoint with an atomic rename and (metadata=skip) no sidecar that a kill
         // could leave truncated: an empty dev.json.attrs once made every later command fail "failed to load checkpoint: EOF".
         expect(sh(`find ${REPO}/.pulumi-state -name '*.attrs'`).stdout.trim()).to.equal("");
-        const pending = JSON.parse(exportedState(STACK)).deployment.pending_operations ?? [];
+        const pending = JSON.parse(await exportedState(STACK)).deployment.pending_operations ?? [];
         console.log(`      SIGKILL: ${pending.length} pending operation(s) in the state: ${pending.map((p: any) => `${p.type} ${p.resource.urn.split("::").pop()}`).join(", ")}`);
         expect(pending.length, "the kill left operations in flight").to.be.greaterThan(0);
         // The README's recovery for a killed up: the stale lock it left goes with `pulumi cancel`; the pending creates
         // are dropped (the scripts are idempotent, so a step that was running is simply run again); then up.
-        const locked = up(STACK, "", { allowFail: true });
+        const locked = await up(STACK, { allowFail: true });
         expect(locked.code).to.not.equal(0);
         expect(locked.out).to.match(/the stack is currently locked by 1 lock\(s\)/);
         engine(STACK, "cancel --yes");
         phase("refresh --clear-pending-creates", () => engine(STACK, "refresh --yes --skip-preview --clear-pending-creates"));
-        phase("up after SIGKILL", () => up(STACK));
+        await phase("up after SIGKILL", () => up(STACK));
         topologyWorks();
-        preview(STACK, "--expect-no-changes");
-        stateIsWhole();
+        await preview(STACK, { expectNoChanges: true });
+        await stateIsWhole();
     });
 
     it("two `pulumi up` of one stack at the same moment: the lock refuses one, the stack stays whole", async () => {
@@ -142,34 +144,34 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         const refused = ca === 0 ? b : a;
         expect(refused.out()).to.match(/locked/i);
         expect(onHost("node1", "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
-        preview(STACK, "--expect-no-changes");
-        stateIsWhole();
+        await preview(STACK, { expectNoChanges: true });
+        await stateIsWhole();
     });
 
-    it("another project reads the outputs through a StackReference and uses them; the credentials stay secret", () => {
-        creds = stackOutputs(STACK).registryCredentials;
+    it("another project reads the outputs through a StackReference and uses them; the credentials stay secret", async () => {
+        creds = (await stackOutputs(STACK)).registryCredentials;
         expect(creds.password).to.match(/^[A-Za-z0-9]{32}$/);
         consumer("stack rm --force --yes", { allowFail: true });
         consumer("stack init");
         consumer(`config set topologyStack organization/host-topology/${STACK}`);
-        const r = phase("consumer: pulumi up", () => consumer("up --yes --skip-preview"));
+        const r = await phase("consumer: pulumi up", () => up(CONSUMER_STACK));
         expect(r.out).to.not.contain(creds.password);
-        const outs = JSON.parse(consumer("stack output --json").stdout);
+        const outs = await stackOutputs(CONSUMER_STACK, { showSecrets: false });
         expect(outs.registryCredentials).to.equal("[secret]");
         expect(outs.registry).to.equal("http://registry.danran.com");
         expect(outs.etcdEndpoint).to.equal(`http://${HOSTS.master}:2379`);
         expect(outs.probeResult).to.match(/^etcd \{"etcdserver":"3\.\d+\.\d+"/m);
         expect(outs.probeResult).to.match(/^anonymous 401$/m);
         expect(outs.probeResult).to.match(/^authenticated 200$/m);
-        expect(JSON.parse(consumer("stack output --json --show-secrets").stdout).registryCredentials).to.deep.equal(creds);
-        const state = consumer("stack export").stdout;
+        expect((await stackOutputs(CONSUMER_STACK)).registryCredentials).to.deep.equal(creds);
+        const state = await exportedState(CONSUMER_STACK);
         expect(state).to.not.contain(creds.password);
         expect(state).to.contain("ciphertext");
-        consumer("destroy --yes --skip-preview");
+        await destroy(CONSUMER_STACK);
     });
 
-    it("the exported state holds no plaintext private key or password", () => {
-        const state = exportedState(STACK);
+    it("the exported state holds no plaintext private key or password", async () => {
+        const state = await exportedState(STACK);
         for (const l of fs.readFileSync(KEY, "utf8").split("\n").filter((x) => x && !x.startsWith("-----"))) expect(state).to.not.contain(l);
         expect(state).to.not.contain(creds.password);
         // The htpasswd line (bcrypt) goes to the host on stdin as a secret: not even the hash is readable.

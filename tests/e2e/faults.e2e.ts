@@ -28,16 +28,20 @@ function pristine(extra: Record<string, string> = {}): void {
     freshStack(STACK);
 }
 
-function timed<T>(what: string, fn: () => T): [T, number] {
+async function timed<T>(what: string, fn: () => Promise<T>): Promise<[T, number]> {
     const t0 = Date.now();
-    const r = phase(what, fn);
+    const r = await phase(what, fn);
     return [r, (Date.now() - t0) / 1000];
 }
 
 describe("end-to-end: faults, bad days and recovery", function () {
     this.timeout(0);
     const logs: string[] = [];
-    const keep = <T extends { out: string }>(r: T): T => (logs.push(r.out), r);
+    const keep = async <T extends { out: string }>(run: Promise<T>): Promise<T> => {
+        const r = await run;
+        logs.push(r.out);
+        return r;
+    };
     /** Secret values seen in this run's stacks (registry password, TLS private key lines), looked for afterwards. */
     const secrets: string[] = [];
     /** The exported state after each opt-in security deployment. */
@@ -50,10 +54,10 @@ describe("end-to-end: faults, bad days and recovery", function () {
         console.log(`\n  Fault report (${sh("pulumi version").stdout.trim()}):\n${report.map((l) => `    ${l}`).join("\n")}`);
     });
 
-    it("wrong SSH key: a clear error after bounded retries, nothing applied", () => {
+    it("wrong SSH key: a clear error after bounded retries, nothing applied", async () => {
         sh("test -f .lab/e2e-wrong-key || ssh-keygen -q -t ed25519 -N '' -f .lab/e2e-wrong-key");
         pristine({ sshPrivateKeyPath: ".lab/e2e-wrong-key" });
-        const [r, s] = timed("up with a wrong key", () => keep(up(STACK, "", { allowFail: true })));
+        const [r, s] = await timed("up with a wrong key", () => keep(up(STACK, { allowFail: true })));
         expect(r.code).to.not.equal(0);
         // The command provider's error, on the readiness step of each host (the resource's name names the host).
         expect(r.out).to.match(/(master|node1|node2)-ready \*\*creating failed\*\* error: after 5 failed attempts: ssh: handshake failed: ssh: unable to authenticate/);
@@ -62,30 +66,30 @@ describe("end-to-end: faults, bad days and recovery", function () {
         report.push(`wrong key: failed in ${s.toFixed(1)}s after 5 attempts per host: ${/\S+-ready \*\*creating failed\*\* [^\n]*/.exec(r.out)?.[0]}`);
     });
 
-    it("a service that fails to start: the error names the host and unit with the journal tail; fixed, a re-run converges", () => {
+    it("a service that fails to start: the error names the host and unit with the journal tail; fixed, a re-run converges", async () => {
         pristine();
         // Something else holds port 80 on the master, so nginx cannot start.
         onHost("master", "systemd-run --quiet --unit=e2e-port80 --collect perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalPort => 80, Proto => q(tcp), Listen => 5, ReuseAddr => 1) or die $!; sleep 900'");
         expect(onHost("master", "sleep 1; ss -ltn").stdout).to.match(/0\.0\.0\.0:80\s/);
-        const [r, s] = timed("up with port 80 taken", () => keep(up(STACK, "", { allowFail: true })));
+        const [r, s] = await timed("up with port 80 taken", () => keep(up(STACK, { allowFail: true })));
         expect(r.code).to.not.equal(0);
         expect(r.out).to.contain("host-topology: master: unit nginx failed to start");
         expect(r.out).to.match(/--- journalctl -u nginx \(last 30 lines\) ---/);
         expect(r.out).to.match(/Address already in use/);
         report.push(`failing service: up failed in ${s.toFixed(1)}s naming master, nginx and: ${/.*Address already in use.*/.exec(r.out)?.[0]?.trim()}`);
         onHost("master", "systemctl stop e2e-port80");
-        const [, s2] = timed("re-run after the fix", () => keep(up(STACK)));
-        keep(preview(STACK, "--refresh --expect-no-changes"));
+        const [, s2] = await timed("re-run after the fix", () => keep(up(STACK)));
+        await keep(preview(STACK, { refresh: true, expectNoChanges: true }));
         report.push(`failing service: after freeing port 80 a re-run converged in ${s2.toFixed(1)}s`);
     });
 
-    it("apt/dpkg lock held by another process: waits, then proceeds", () => {
+    it("apt/dpkg lock held by another process: waits, then proceeds", async () => {
         pristine();
         // Hold dpkg's frontend lock (an fcntl lock, as apt takes it) on node1 for 25 s.
         const hold = "use Fcntl; open(my $f, '>>', '/var/lib/dpkg/lock-frontend') or die; my $lk = pack('s s x4 q q l x4', F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $lk) or die $!; sleep 25";
         onHost("node1", `systemd-run --quiet --unit=e2e-dpkg-lock --collect perl -e ${shellQuote(hold)}`);
         expect(onHost("node1", "sleep 1; systemctl is-active e2e-dpkg-lock").stdout.trim()).to.equal("active");
-        const [, s] = timed("up while node1's dpkg lock is held", () => keep(up(STACK)));
+        const [, s] = await timed("up while node1's dpkg lock is held", () => keep(up(STACK)));
         expect(s).to.be.greaterThan(20);
         expect(onHost("node1", "dpkg-query -W -f='${Status}' chrony").stdout).to.equal("install ok installed");
         report.push(`dpkg lock held 25s on node1: up waited and succeeded in ${s.toFixed(1)}s`);
@@ -110,42 +114,42 @@ describe("end-to-end: faults, bad days and recovery", function () {
         expect(out, out.slice(-3000)).to.match(/192\.168\.100\.4/);
         report.push(`host stopped mid-up: up failed after ${s.toFixed(1)}s: ${out.split("\n").find((l) => l.includes("192.168.100.4"))?.trim() ?? ""}`);
         sh("lab/lab.sh start node2");
-        const [, s2] = timed("re-run after the host is back", () => keep(up(STACK)));
-        keep(preview(STACK, "--refresh --expect-no-changes"));
+        const [, s2] = await timed("re-run after the host is back", () => keep(up(STACK)));
+        await keep(preview(STACK, { refresh: true, expectNoChanges: true }));
         expect(onHost("node2", "getent hosts registry.danran.com").stdout).to.match(/^192\.168\.100\.2\s/);
         report.push(`host stopped mid-up: after restarting it a re-run converged in ${s2.toFixed(1)}s; refresh shows no drift`);
     });
 
-    it("an etcd member's host reinstalled: the member is replaced, the cluster is healthy, the data is kept", () => {
+    it("an etcd member's host reinstalled: the member is replaced, the cluster is healthy, the data is kept", async () => {
         pristine({ etcdMembers: "[{host: master}, {host: node1}, {host: node2}]" });
-        phase("up (3 members)", () => keep(up(STACK)));
+        await phase("up (3 members)", () => keep(up(STACK)));
         onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} put /e2e/kept before-replacement`);
         const before = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} member list -w json`).stdout).members;
         const oldId = before.find((m: any) => m.name === "etcd3").ID;
         phase("reinstall node2 (pristine disk)", () => sh("lab/lab.sh reset node2"));
-        const drift = keep(preview(STACK, "--refresh"));
-        expect(drift.out).to.match(/node2-/);
+        const drift = await keep(preview(STACK, { refresh: true }));
+        expect(drift.changed.filter((n) => n.startsWith("node2-")), drift.out.slice(-3000)).to.not.deep.equal([]);
         expect(drift.out).not.to.match(/drift (master|node1)-/);
-        const [, s] = timed("up --refresh repairs node2", () => keep(up(STACK, "--refresh")));
+        const [, s] = await timed("up --refresh repairs node2", () => keep(up(STACK, { refresh: true })));
         const after = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} member list -w json`).stdout).members;
         expect(after.map((m: any) => m.name).sort()).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
         expect(after.find((m: any) => m.name === "etcd3").ID).to.not.equal(oldId);
         const health = onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} endpoint health`).out;
         expect(health.match(/is healthy/g)?.length).to.equal(3);
         expect(onHost("node2", `ETCDCTL_API=3 etcdctl --endpoints=http://192.168.100.4:2379 get /e2e/kept --print-value-only`).stdout.trim()).to.equal("before-replacement");
-        keep(preview(STACK, "--refresh --expect-no-changes"));
+        await keep(preview(STACK, { refresh: true, expectNoChanges: true }));
         report.push(`etcd member host reinstalled: up --refresh replaced etcd3 (new member ID) in ${s.toFixed(1)}s; 3/3 healthy; key written before is read from the new member`);
-        phase("destroy (3 members)", () => keep(destroy(STACK)));
+        await phase("destroy (3 members)", () => keep(destroy(STACK)));
     });
 
-    it("opt-in registry basic auth: anonymous pushes refused, the generated credentials work, no password in logs", () => {
+    it("opt-in registry basic auth: anonymous pushes refused, the generated credentials work, no password in logs", async () => {
         pristine({ registryAuth: "true" });
-        phase("up with registryAuth", () => keep(up(STACK)));
-        const creds = stackOutputs(STACK).registryCredentials;
+        await phase("up with registryAuth", () => keep(up(STACK)));
+        const creds = (await stackOutputs(STACK)).registryCredentials;
         expect(creds.username).to.equal("registry");
         expect(creds.password).to.match(/^[A-Za-z0-9]{32}$/);
         secrets.push(creds.password);
-        states.push(exportedState(STACK));
+        states.push(await exportedState(STACK));
         expect(onHost("master", "stat -c '%a %U:%G' /etc/nginx/.ngxpasswd").stdout.trim()).to.equal("640 root:www-data");
         phase("skopeo on node1 (apt)", () => onHost("node1", "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends skopeo >/dev/null"));
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oci-"));
@@ -161,16 +165,16 @@ describe("end-to-end: faults, bad days and recovery", function () {
         report.push("registry basic auth (opt-in): anonymous push refused (401), push with the generated credentials accepted; the password is in no up/preview output");
     });
 
-    it("opt-in registry TLS: https on 443 with a certificate every host trusts; port 80 redirects", () => {
+    it("opt-in registry TLS: https on 443 with a certificate every host trusts; port 80 redirects", async () => {
         pristine({ registryTls: "true" });
-        const [, s] = timed("up with registryTls", () => keep(up(STACK)));
-        const outs = stackOutputs(STACK);
+        const [, s] = await timed("up with registryTls", () => keep(up(STACK)));
+        const outs = await stackOutputs(STACK);
         expect(outs.registryEndpoint).to.equal("https://registry.danran.com");
         expect(outs.registryCaCert).to.match(/^-----BEGIN CERTIFICATE-----/);
         const tlsKey = onHost("master", "cat /etc/nginx/tls/registry.key").stdout.split("\n").filter((l) => l && !l.startsWith("-----"));
         expect(tlsKey.length).to.be.greaterThan(0);
         secrets.push(...tlsKey);
-        states.push(exportedState(STACK));
+        states.push(await exportedState(STACK));
         phase("skopeo on node1 (apt)", () => onHost("node1", "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends skopeo >/dev/null"));
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oci-"));
         buildImage(dir, 1);
@@ -183,17 +187,17 @@ describe("end-to-end: faults, bad days and recovery", function () {
         const redirect = onHost("node1", `exec 3<>/dev/tcp/192.168.100.2/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 300 <&3`).stdout;
         expect(redirect).to.match(/^HTTP\/1\.1 301/);
         expect(redirect).to.match(/Location: https:\/\/registry\.danran\.com\/v2\//);
-        keep(preview(STACK, "--refresh --expect-no-changes"));
-        phase("destroy (registry TLS)", () => keep(destroy(STACK)));
+        await keep(preview(STACK, { refresh: true, expectNoChanges: true }));
+        await phase("destroy (registry TLS)", () => keep(destroy(STACK)));
         expect(onHost("node1", "test -e /usr/local/share/ca-certificates/host-topology-registry.crt", { allowFail: true }).code).to.not.equal(0);
         expect(onHost("master", "test -e /etc/nginx/tls", { allowFail: true }).code).to.not.equal(0);
         report.push(`registry TLS (opt-in): up in ${s.toFixed(1)}s; skopeo on node1 pushed and inspected over https with verification on (system trust); port 80 answers 301 to https; destroy removed the trust anchor and nginx's key`);
     });
 
-    it("opt-in etcd client and peer TLS: a healthy 3-member cluster over https; no client certificate, no access", () => {
+    it("opt-in etcd client and peer TLS: a healthy 3-member cluster over https; no client certificate, no access", async () => {
         pristine({ etcdTls: "true", etcdMembers: "[{host: master}, {host: node1}, {host: node2}]" });
-        const [, s] = timed("up with etcdTls (3 members)", () => keep(up(STACK)));
-        const outs = stackOutputs(STACK);
+        const [, s] = await timed("up with etcdTls (3 members)", () => keep(up(STACK)));
+        const outs = await stackOutputs(STACK);
         expect(outs.etcdClientEndpoints).to.deep.equal(["https://192.168.100.2:2379", "https://192.168.100.3:2379", "https://192.168.100.4:2379"]);
         const creds = outs.etcdClientTls as { ca: string; cert: string; key: string };
         expect(creds.key).to.match(/^-----BEGIN (EC )?PRIVATE KEY-----/);
@@ -220,13 +224,13 @@ describe("end-to-end: faults, bad days and recovery", function () {
         // Peers authenticate each other with certificates too.
         expect(onHost("master", "grep -c 'CLIENT_CERT_AUTH=\"true\"' /etc/default/etcd").stdout.trim()).to.equal("2");
         expect(onHost("master", "stat -c '%a %U:%G' /etc/etcd/pki/member.key").stdout.trim()).to.equal("640 root:etcd");
-        keep(preview(STACK, "--refresh --expect-no-changes"));
+        await keep(preview(STACK, { refresh: true, expectNoChanges: true }));
         const keyLines = creds.key.split("\n").filter((l) => l && !l.startsWith("-----"));
         secrets.push(...keyLines);
-        states.push(exportedState(STACK));
+        states.push(await exportedState(STACK));
         for (const text of logs) for (const l of keyLines) expect(text).to.not.contain(l);
         report.push(`etcd TLS (opt-in): 3 members over https in ${s.toFixed(1)}s, healthy with the client certificate from the stack output; refused without it (exit ${noCert.code}) and over http (exit ${plain.code}); client key in no output`);
-        phase("destroy (TLS)", () => keep(destroy(STACK)));
+        await phase("destroy (TLS)", () => keep(destroy(STACK)));
     });
 
     it("no plaintext private key, password or TLS key in any output or in the stored state", () => {

@@ -4,7 +4,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOSTS, buildImage, HostName, REPO, changeSummary, changedResources, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
+import { HOSTS, buildImage, HostName, REPO, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
 
 const STACK = "dev";
 const ALL: HostName[] = ["master", "node1", "node2"];
@@ -48,15 +48,15 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
 
     after(() => printTimings());
 
-    it("pulumi preview needs no host access and pulumi up -s dev reaches the topology", () => {
+    it("pulumi preview needs no host access and pulumi up -s dev reaches the topology", async () => {
         const cursor = /^-- cursor: (.*)$/m.exec(onHost("master", "journalctl -n 0 --show-cursor --no-pager").stdout)![1];
-        phase("pulumi preview (fresh stack)", () => preview(STACK));
+        await phase("pulumi preview (fresh stack)", () => preview(STACK));
         const logins = onHost("master", `journalctl -u ssh --after-cursor='${cursor}' --no-pager -o cat | grep -c 'Accepted publickey' || true`, { allowFail: true });
         // The asking session may itself be logged already; a preview that connected would add more.
         expect(Number(logins.stdout.trim()), "preview must not connect to hosts").to.be.at.most(1);
-        const first = phase("pulumi up (pristine hosts)", () => up(STACK));
-        expect(changeSummary(first.out).created ?? 0).to.be.greaterThan(20);
-        const outputs = stackOutputs(STACK);
+        const first = await phase("pulumi up (pristine hosts)", () => up(STACK));
+        expect(first.changes.create ?? 0).to.be.greaterThan(20);
+        const outputs = await stackOutputs(STACK);
         expect(outputs.etcdClientEndpoints).to.deep.equal(["http://192.168.100.2:2379"]);
         expect(outputs.registryEndpoint).to.equal("http://registry.danran.com");
         expect(outputs.inventory.map((h: any) => [h.name, h.address, h.os])).to.deep.equal([
@@ -151,18 +151,18 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
         }
     });
 
-    it("a second pulumi up changes nothing and preview --expect-no-changes passes", () => {
-        phase("second pulumi up", () => {
-            const second = up(STACK, "--expect-no-changes");
-            expect(changeSummary(second.out).unchanged ?? 0).to.be.greaterThan(20);
+    it("a second pulumi up changes nothing and preview --expect-no-changes passes", async () => {
+        await phase("second pulumi up", async () => {
+            const second = await up(STACK, { expectNoChanges: true });
+            expect(second.changes.same ?? 0).to.be.greaterThan(20);
             expect(second.out, "no warnings on a plain up").to.not.match(/warning/i);
         });
-        const pre = phase("preview --expect-no-changes", () => preview(STACK, "--expect-no-changes"));
+        const pre = await phase("preview --expect-no-changes", () => preview(STACK, { expectNoChanges: true }));
         expect(pre.out, "no warnings on a plain preview").to.not.match(/warning/i);
     });
 
-    it("destroy removes the managed config, keeps etcd data and registry storage; a new up brings the data back", () => {
-        phase("pulumi destroy", () => destroy(STACK));
+    it("destroy removes the managed config, keeps etcd data and registry storage; a new up brings the data back", async () => {
+        await phase("pulumi destroy", () => destroy(STACK));
         expect(onHost("master", "grep -c 'host-topology managed block' /etc/hosts || true", { allowFail: true }).out.trim()).to.equal("0");
         expect(onHost("node1", "getent hosts registry.danran.com", { allowFail: true }).code).to.not.equal(0);
         expect(onHost("master", "test -e /etc/nginx/conf.d/registry.conf", { allowFail: true }).code).to.not.equal(0);
@@ -172,7 +172,7 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
         expect(onHost("master", `test -f /var/lib/registry/docker/registry/v2/blobs/sha256/${pushedLayer.slice(0, 2)}/${pushedLayer}/data`).code).to.equal(0);
         expect(onHost("master", "test -e /usr/local/lib/host-topology", { allowFail: true }).code).to.not.equal(0);
 
-        phase("pulumi up after destroy", () => up(STACK));
+        await phase("pulumi up after destroy", () => up(STACK));
         expect(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} get /e2e/before-destroy --print-value-only`).out.trim()).to.equal("kept");
         const inspect = JSON.parse(onHost("node1", "skopeo inspect --tls-verify=false docker://registry.danran.com:80/e2e/big:v1").stdout);
         expect(inspect.Layers).to.deep.equal([`sha256:${pushedLayer}`]);
@@ -182,27 +182,27 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
 describe("end-to-end on the lab: drift (preview --refresh shows it, up --refresh repairs it)", function () {
     this.timeout(0);
 
-    it("reports exactly the three out-of-band changes and repairs them", () => {
-        phase("no drift before", () => preview(STACK, "--refresh --expect-no-changes"));
+    it("reports exactly the three out-of-band changes and repairs them", async () => {
+        await phase("no drift before", () => preview(STACK, { refresh: true, expectNoChanges: true }));
         onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
         onHost("master", "systemctl disable --now nginx");
         onHost("master", "sed -i 's/^ETCD_NAME=.*/ETCD_NAME=\"edited\"/' /etc/default/etcd");
-        const drifted = phase("preview --refresh with drift", () => preview(STACK, "--refresh --diff"));
-        expect(changedResources(drifted.out), drifted.out.slice(-4000)).to.deep.equal(["master-etcd1-check", "master-registry-check", "node1-hosts-check"]);
+        const drifted = await phase("preview --refresh with drift", () => preview(STACK, { refresh: true, diff: true }));
+        expect(drifted.changed, drifted.out.slice(-4000)).to.deep.equal(["master-etcd1-check", "master-registry-check", "node1-hosts-check"]);
         expect(drifted.out).to.match(/\/etc\/hosts/);
         expect(drifted.out).to.match(/service:nginx/);
         expect(drifted.out).to.match(/\/etc\/default\/etcd/);
 
-        const repaired = phase("up --refresh repairs", () => up(STACK, "--refresh"));
-        expect(changedResources(repaired.out)).to.deep.equal(["master-etcd1-check", "master-registry-check", "node1-hosts-check"]);
+        const repaired = await phase("up --refresh repairs", () => up(STACK, { refresh: true }));
+        expect(repaired.changed).to.deep.equal(["master-etcd1-check", "master-registry-check", "node1-hosts-check"]);
         expect(onHost("node1", "getent hosts master.danran.com").out.split(/\s+/)[0]).to.equal(HOSTS.master);
         expect(unitState("master", "nginx")).to.equal("enabled/active");
         expect(onHost("master", "grep ^ETCD_NAME= /etc/default/etcd").out.trim()).to.equal('ETCD_NAME="etcd1"');
-        phase("no drift after", () => preview(STACK, "--refresh --expect-no-changes"));
+        await phase("no drift after", () => preview(STACK, { refresh: true, expectNoChanges: true }));
     });
 
-    it("keeps secrets secret in the refreshed state", () => {
-        const state = exportedState(STACK);
+    it("keeps secrets secret in the refreshed state", async () => {
+        const state = await exportedState(STACK);
         const key = fs.readFileSync(path.join(REPO, ".lab/ssh/id_ed25519"), "utf8");
         for (const line of key.split("\n").filter((l) => l && !l.startsWith("-----"))) expect(state).to.not.contain(line);
         expect(state).to.contain("ciphertext");
@@ -213,9 +213,9 @@ describe("end-to-end on the lab: a second stack with three etcd members", functi
     this.timeout(0);
     const STACK3 = "e2e-etcd3";
 
-    it("forms a healthy 3-member cluster", () => {
-        phase("destroy dev, reset lab", () => {
-            destroy(STACK);
+    it("forms a healthy 3-member cluster", async () => {
+        await phase("destroy dev, reset lab", async () => {
+            await destroy(STACK);
             sh("lab/lab.sh reset");
         });
         phase("stack init (3 members)", () => {
@@ -224,7 +224,7 @@ describe("end-to-end on the lab: a second stack with three etcd members", functi
             freshStack(STACK3);
         });
         try {
-            phase("pulumi up (3 members, pristine hosts)", () => up(STACK3));
+            await phase("pulumi up (3 members, pristine hosts)", () => up(STACK3));
             const eps = "--endpoints=http://192.168.100.2:2379,http://192.168.100.3:2379,http://192.168.100.4:2379";
             const list = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} member list -w json`).stdout).members;
             expect(list.map((m: any) => m.name).sort()).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
@@ -232,7 +232,7 @@ describe("end-to-end on the lab: a second stack with three etcd members", functi
             expect(health.match(/is healthy/g)?.length).to.equal(3);
             const statuses = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} endpoint status -w json`).stdout);
             expect(new Set(statuses.map((s: any) => s.Status.leader)).size).to.equal(1);
-            phase("pulumi destroy (3 members)", () => destroy(STACK3));
+            await phase("pulumi destroy (3 members)", () => destroy(STACK3));
         } finally {
             removeStack(STACK3);
             sh(`rm -f Pulumi.${STACK3}.yaml`);

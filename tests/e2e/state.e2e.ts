@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, Running, killGroup, onHost, phase, sh, spawnPulumi } from "./util";
+import { HOSTS, REPO, Running, StackSpec, destroy, engine, exportedState, killGroup, onHost, phase, preview, sh, spawnPulumi, stackOutputs, up } from "./util";
 
 const WORK = path.join(REPO, ".lab/team");
 const STACK = "team";
@@ -20,9 +20,14 @@ function checkout(name: string): string {
     return dir;
 }
 
-/** `pulumi ARGS --stack team` in a checkout with the given backend. */
+/** The stack `team` of a checkout with the given backend (for up, preview, stackOutputs, exportedState, destroy). */
+function team(dir: string, backend: string): StackSpec {
+    return { stack: STACK, workDir: dir, env: { PULUMI_BACKEND_URL: backend, PGPASSFILE: PGPASS } };
+}
+
+/** `pulumi ARGS --stack team` (raw CLI) in a checkout with the given backend. */
 function pulumiIn(dir: string, backend: string, args: string, o: { allowFail?: boolean; input?: string } = {}) {
-    return sh(`cd ${dir} && PULUMI_BACKEND_URL='${backend}' PGPASSFILE=${PGPASS} pulumi ${args} --stack ${STACK} --non-interactive --color never`, o);
+    return engine(team(dir, backend), args, o);
 }
 
 function spawnIn(dir: string, backend: string, args: string): Running {
@@ -65,12 +70,12 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
     });
 
-    after(() => {
+    after(async () => {
         leftovers.forEach(killGroup);
         sh("scripts/state-server.sh up"); // whatever a test left stopped
         if (a) {
             pulumiIn(a, pg, "cancel --yes", { allowFail: true });
-            pulumiIn(a, pg, "destroy --yes --skip-preview", { allowFail: true });
+            await destroy(team(a, pg), { allowFail: true });
             pulumiIn(a, pg, "stack rm --force --yes", { allowFail: true });
         }
         sh(`rm -rf ${WORK}`);
@@ -78,12 +83,12 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         sh("lab/lab.sh reset");
     });
 
-    it("migration: A's stack deployed with the file backend, exported and imported into PostgreSQL, shows no changes", () => {
+    it("migration: A's stack deployed with the file backend, exported and imported into PostgreSQL, shows no changes", async () => {
         const file = `file://${a}/.pulumi-state?metadata=skip`;
         sh(`mkdir -p ${a}/.pulumi-state`);
         pulumiIn(a, file, "stack init");
-        const first = phase("A: up (file backend)", () => pulumiIn(a, file, "up --yes --skip-preview"));
-        expect(first.out).to.match(/\+ \d+ created/);
+        const first = await phase("A: up (file backend)", () => up(team(a, file)));
+        expect(first.changes.create ?? 0, first.out.slice(-2000)).to.be.greaterThan(0);
         const exported = path.join(WORK, "team-state.json");
         pulumiIn(a, file, `stack export --file ${exported}`);
         // The stack file (with its encryptionsalt) is the team's: B gets it as from git.
@@ -91,21 +96,21 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         pulumiIn(a, pg, "stack init");
         pulumiIn(a, pg, `stack import --file ${exported}`);
         pulumiIn(a, file, "stack rm --force --yes --preserve-config"); // nobody may update the old copy
-        phase("A: preview in PostgreSQL", () => pulumiIn(a, pg, "preview --expect-no-changes"));
-        phase("A: preview --refresh in PostgreSQL", () => pulumiIn(a, pg, "preview --refresh --expect-no-changes"));
+        await phase("A: preview in PostgreSQL", () => preview(team(a, pg), { expectNoChanges: true }));
+        await phase("A: preview --refresh in PostgreSQL", () => preview(team(a, pg), { refresh: true, expectNoChanges: true }));
         // A refresh reads the hosts: drift shows as before.
         onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
-        expect(pulumiIn(a, pg, "preview --refresh --diff").out).to.match(/\/etc\/hosts: "managed block or conflicting lines differ"/);
-        phase("A: up --refresh in PostgreSQL", () => pulumiIn(a, pg, "up --yes --skip-preview --refresh"));
+        expect((await preview(team(a, pg), { refresh: true, diff: true })).out).to.match(/\/etc\/hosts: "managed block or conflicting lines differ"/);
+        await phase("A: up --refresh in PostgreSQL", () => up(team(a, pg), { refresh: true }));
     });
 
-    it("B sees the same outputs and its preview shows no changes", () => {
+    it("B sees the same outputs and its preview shows no changes", async () => {
         pulumiIn(b, pg, "stack select");
-        const outA = JSON.parse(pulumiIn(a, pg, "stack output --json --show-secrets").stdout);
-        const outB = JSON.parse(pulumiIn(b, pg, "stack output --json --show-secrets").stdout);
+        const outA = await stackOutputs(team(a, pg));
+        const outB = await stackOutputs(team(b, pg));
         expect(outB).to.deep.equal(outA);
         expect(outB.registryCredentials.password).to.match(/^[A-Za-z0-9]{32}$/);
-        phase("B: preview", () => pulumiIn(b, pg, "preview --expect-no-changes"));
+        await phase("B: preview", () => preview(team(b, pg), { expectNoChanges: true }));
     });
 
     it("A and B run up at the same moment: one applies, the other is refused by the lock; the stack stays whole", async () => {
@@ -120,7 +125,7 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         expect(refused.out()).to.match(/the stack is currently locked by 1 lock\(s\)/);
         expect(refused.out()).to.not.match(/postgres:\/\/pulumi:[^*]/);
         expect(onHost("node1", "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
-        pulumiIn(b, pg, "preview --expect-no-changes");
+        await preview(team(b, pg), { expectNoChanges: true });
     });
 
     it("PostgreSQL stopped in the middle of an up: a clear error; back again, a re-run converges and the state is whole", async () => {
@@ -142,20 +147,20 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         // varies with the moment the server went away (connection refused, or a connection the server closed).
         expect(run.out()).to.match(/error: (there was a problem deleting the lock at postgres:\/\/\*{4}:\*{4}@127\.0\.0\.1:\d+\/|writing snapshot: failed to save snapshot)/);
         expect(run.out()).to.not.match(/postgres:\/\/pulumi:[^*]/);
-        const before = JSON.parse(pulumiIn(a, pg, "stack export").stdout).deployment;
+        const before = JSON.parse(await exportedState(team(a, pg))).deployment;
         expect(before.resources.length).to.be.greaterThan(40);
         // The failed update's lock stays behind (the database was gone when it tried to remove it).
         pulumiIn(a, pg, "cancel --yes", { allowFail: true });
-        phase("A: re-run after the database is back", () => pulumiIn(a, pg, "up --yes --skip-preview --refresh"));
-        pulumiIn(a, pg, "preview --refresh --expect-no-changes");
-        const dep = JSON.parse(pulumiIn(a, pg, "stack export").stdout).deployment;
+        await phase("A: re-run after the database is back", () => up(team(a, pg), { refresh: true }));
+        await preview(team(a, pg), { refresh: true, expectNoChanges: true });
+        const dep = JSON.parse(await exportedState(team(a, pg))).deployment;
         expect(dep.pending_operations ?? []).to.deep.equal([]);
         expect(dep.resources.map((r: any) => r.urn).sort()).to.deep.equal(before.resources.map((r: any) => r.urn).sort());
         expect(onHost("node1", "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
     });
 
-    it("no plaintext secret (SSH key, registry password, TLS keys) in any row of the state table", () => {
-        const outs = JSON.parse(pulumiIn(a, pg, "stack output --json --show-secrets").stdout);
+    it("no plaintext secret (SSH key, registry password, TLS keys) in any row of the state table", async () => {
+        const outs = await stackOutputs(team(a, pg));
         const lines = (pem: string) => pem.split("\n").filter((l) => l && !l.startsWith("-----"));
         const secrets = [...lines(fs.readFileSync(KEY, "utf8")), outs.registryCredentials.password, ...lines(outs.etcdClientTls.key)];
         secrets.push(...lines(onHost("master", "cat /etc/etcd/pki/member.key").stdout));

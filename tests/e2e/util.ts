@@ -4,6 +4,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { EngineEvent, LocalWorkspace, OpMap, OpType, Stack } from "@pulumi/pulumi/automation";
 
 export const REPO = path.resolve(__dirname, "../..");
 export const HOSTS = { master: "192.168.100.2", node1: "192.168.100.3", node2: "192.168.100.4" } as const;
@@ -16,10 +17,14 @@ export interface RunResult {
     stdout: string;
 }
 
-/** Runs a shell command in the repo; throws with the output tail unless allowFail. */
-export function sh(cmd: string, opts: { allowFail?: boolean; input?: string; quiet?: boolean; timeoutS?: number } = {}): RunResult {
+/** Runs a shell command in the repo (or `cwd`, with `env` added to the environment); throws with the output tail unless allowFail. */
+export function sh(
+    cmd: string,
+    opts: { allowFail?: boolean; input?: string; quiet?: boolean; timeoutS?: number; cwd?: string; env?: Record<string, string> } = {},
+): RunResult {
     const r = cp.spawnSync("bash", ["-c", cmd], {
-        cwd: REPO,
+        cwd: opts.cwd ?? REPO,
+        env: opts.env ? { ...process.env, ...opts.env } : undefined,
         input: opts.input,
         encoding: "utf8",
         maxBuffer: 256 * 1024 * 1024,
@@ -51,29 +56,193 @@ export function shellQuote(s: string): string {
     return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** `pulumi ARGS --stack STACK` (scripts/env.sh puts the engine of scripts/engine.sh first on PATH). */
-export function engine(stack: string, args: string, opts: { allowFail?: boolean; input?: string } = {}): RunResult {
-    return sh(`pulumi ${args} --stack ${stack} --non-interactive --color never`, opts);
+/** A stack of this project (its name), or of another checkout or project (`workDir`) and backend or secrets (`env`). */
+export type StackRef = string | StackSpec;
+export interface StackSpec {
+    stack: string;
+    /** The project directory (default: this repo). */
+    workDir?: string;
+    /** Added to process.env for the CLI (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, PGPASSFILE...). */
+    env?: Record<string, string>;
 }
 
-type Opts = { allowFail?: boolean };
-/** `pulumi up` with flags among --refresh, --expect-no-changes. */
-export function up(stack: string, flags = "", o: Opts = {}): RunResult {
-    return engine(stack, `up --yes --skip-preview ${flags}`, o);
+function specOf(ref: StackRef): Required<StackSpec> {
+    return typeof ref === "string" ? { stack: ref, workDir: REPO, env: {} } : { stack: ref.stack, workDir: ref.workDir ?? REPO, env: ref.env ?? {} };
 }
-/** `pulumi preview` with flags among --refresh, --expect-no-changes, --diff. */
-export function preview(stack: string, flags = "", o: Opts = {}): RunResult {
-    return engine(stack, `preview ${flags}`, o);
+
+/**
+ * `pulumi ARGS --stack STACK` as a raw CLI call (scripts/env.sh puts the engine of scripts/engine.sh first on PATH), in
+ * the ref's project directory with its env: for the commands whose output nothing parses (stack init/rm, cancel,
+ * config, refresh --clear-pending-creates, stack import/export --file).
+ */
+export function engine(ref: StackRef, args: string, opts: { allowFail?: boolean; input?: string } = {}): RunResult {
+    const s = specOf(ref);
+    return sh(`pulumi ${args} --stack ${s.stack} --non-interactive --color never`, { ...opts, cwd: s.workDir, env: s.env });
 }
-export function destroy(stack: string, o: Opts = {}): RunResult {
-    return engine(stack, "destroy --yes --skip-preview", o);
+
+const stacks = new Map<string, Promise<Stack>>();
+
+/** The Automation API's Stack of ref (LocalWorkspace.selectStack, once per stack name, workDir and env). */
+export function stackOf(ref: StackRef): Promise<Stack> {
+    const s = specOf(ref);
+    const key = JSON.stringify([s.stack, s.workDir, s.env]);
+    let st = stacks.get(key);
+    if (!st) {
+        st = LocalWorkspace.selectStack({ stackName: s.stack, workDir: s.workDir }, { envVars: s.env });
+        const mine = st;
+        // A stack not there yet (or a backend down) is selected again next time.
+        mine.catch(() => stacks.get(key) === mine && stacks.delete(key));
+        stacks.set(key, st);
+    }
+    return st;
 }
-export function stackOutputs(stack: string): Record<string, any> {
-    return JSON.parse(engine(stack, "stack output --json --show-secrets").stdout);
+
+/** What an up/preview/destroy through the Automation API did. */
+export interface EngineResult {
+    /** 0, or the CLI's exit status when it failed (-1 when it did not run or has none). */
+    code: number;
+    /** The display text (the CLI's stdout and stderr as they came), and on failure the error. */
+    out: string;
+    /** Operations by kind, from the engine's summary: create, update, delete, replace, same (the CLI's "unchanged")... */
+    changes: OpMap;
+    /**
+     * Names of the resources with a step that changes them (any op but same/read/refresh...), sorted, from the events;
+     * default providers left out as the display and the summary leave them out.
+     */
+    changed: string[];
+    /** The engine's event stream. */
+    events: EngineEvent[];
 }
-/** The stack's state as the backend stores it (`pulumi stack export`). */
-export function exportedState(stack: string): string {
-    return engine(stack, "stack export").stdout;
+
+interface RunOpts {
+    /** Return the failure (code != 0) instead of throwing. */
+    allowFail?: boolean;
+}
+export interface UpOpts extends RunOpts {
+    refresh?: boolean;
+    expectNoChanges?: boolean;
+    diff?: boolean;
+    continueOnError?: boolean;
+    /** URNs for --target */
+    targets?: string[];
+    parallel?: number;
+}
+export interface PreviewOpts extends RunOpts {
+    refresh?: boolean;
+    expectNoChanges?: boolean;
+    diff?: boolean;
+    targets?: string[];
+    parallel?: number;
+}
+export interface DestroyOpts extends RunOpts {
+    continueOnError?: boolean;
+    targets?: string[];
+    parallel?: number;
+}
+
+/** Steps that leave a resource as it is (the rest create, update, delete, replace or import one). */
+const UNCHANGING: ReadonlySet<OpType> = new Set<OpType>(["same", "read", "read-replacement", "refresh", "discard", "discard-replaced", "remove-pending-replace"]);
+
+/** One step of an event stream (resourcePreEvent): the resource's name and type, the op, planned (preview) or run. */
+export interface Step {
+    name: string;
+    type: string;
+    urn: string;
+    op: OpType;
+    planning: boolean;
+}
+
+export function steps(events: EngineEvent[]): Step[] {
+    const out: Step[] = [];
+    for (const e of events) {
+        const p = e.resourcePreEvent;
+        if (p) out.push({ name: p.metadata.urn.split("::").pop()!, type: p.metadata.type, urn: p.metadata.urn, op: p.metadata.op, planning: Boolean(p.planning) });
+    }
+    return out;
+}
+
+/**
+ * Messages of the engine's diagnostics as the display shows them (info, warnings, errors, and a provider's output such as
+ * remote.Command's, which the display appends to the resource's line; not debug), of the resource NAME if given.
+ */
+export function diagnostics(events: EngineEvent[], name?: string): string[] {
+    return events
+        .map((e) => e.diagnosticEvent)
+        .filter((d): d is NonNullable<typeof d> => d !== undefined && (d.severity as string) !== "debug" /* sent, though not in the SDK's type */ && (name === undefined || d.urn?.split("::").pop() === name))
+        .map((d) => d.message);
+}
+
+/** A default provider (`pulumi:providers:command::default_1_2_1`): in the events, never in the display or the summary counts. */
+const isDefaultProvider = (s: Step) => s.type.startsWith("pulumi:providers:") && /^default(_|$)/.test(s.name);
+
+function changedNames(events: EngineEvent[]): string[] {
+    return [...new Set(steps(events).filter((s) => !UNCHANGING.has(s.op) && !isDefaultProvider(s)).map((s) => s.name))].sort();
+}
+
+type Io = { color: "never"; onOutput: (s: string) => void; onError: (s: string) => void; onEvent: (e: EngineEvent) => void };
+
+async function run(what: string, ref: StackRef, o: RunOpts, op: (s: Stack, io: Io) => Promise<OpMap | undefined>): Promise<EngineResult> {
+    const events: EngineEvent[] = [];
+    let out = "";
+    const io: Io = { color: "never", onOutput: (s) => (out += s), onError: (s) => (out += s), onEvent: (e) => events.push(e) };
+    let code = 0;
+    let changes: OpMap | undefined;
+    try {
+        changes = await op(await stackOf(ref), io);
+    } catch (e: any) {
+        // The CLI's own failure: execa's error (exit status, the command) inside the CommandError.
+        const ex = e?.commandResult?.err;
+        code = typeof ex?.exitCode === "number" && ex.exitCode !== 0 ? ex.exitCode : -1;
+        // What the CLI printed is in `out` already; when it printed nothing (stack select failed), the whole error.
+        out += `\n${ex?.shortMessage && out ? ex.shortMessage : String(e?.message ?? e)}`;
+        if (!o.allowFail) throw new Error(`pulumi ${what} failed (${code}) on stack ${specOf(ref).stack}:\n${out.split("\n").slice(-60).join("\n")}`);
+    }
+    // A failed run has no summary from the backend's history: the engine's summary event says what it did.
+    changes ??= events.find((e) => e.summaryEvent)?.summaryEvent?.resourceChanges ?? {};
+    return { code, out, changes, changed: changedNames(events), events };
+}
+
+/** `pulumi up --yes --skip-preview` with the options' flags. */
+export function up(ref: StackRef, o: UpOpts = {}): Promise<EngineResult> {
+    return run("up", ref, o, async (s, io) => {
+        const r = await s.up({
+            ...io,
+            refresh: o.refresh,
+            expectNoChanges: o.expectNoChanges,
+            diff: o.diff,
+            continueOnError: o.continueOnError,
+            target: o.targets,
+            parallel: o.parallel,
+        });
+        return r.summary?.resourceChanges;
+    });
+}
+/** `pulumi preview` with the options' flags (`diff`: the display of `preview --diff`). */
+export function preview(ref: StackRef, o: PreviewOpts = {}): Promise<EngineResult> {
+    return run("preview", ref, o, async (s, io) => {
+        const r = await s.preview({ ...io, refresh: o.refresh, expectNoChanges: o.expectNoChanges, diff: o.diff, target: o.targets, parallel: o.parallel });
+        return r.changeSummary;
+    });
+}
+/** `pulumi destroy --yes --skip-preview`. */
+export function destroy(ref: StackRef, o: DestroyOpts = {}): Promise<EngineResult> {
+    return run("destroy", ref, o, async (s, io) => {
+        const r = await s.destroy({ ...io, continueOnError: o.continueOnError, target: o.targets, parallel: o.parallel });
+        return r.summary?.resourceChanges;
+    });
+}
+/** The stack's outputs, secrets shown (`stack output --json --show-secrets`); with showSecrets false, as "[secret]". */
+export async function stackOutputs(ref: StackRef, o: { showSecrets?: boolean } = {}): Promise<Record<string, any>> {
+    const outs = await (await stackOf(ref)).outputs();
+    return Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.secret && o.showSecrets === false ? "[secret]" : v.value]));
+}
+/**
+ * The stack's state as the backend stores it: `pulumi stack export`, secrets as ciphertext. (The Automation API's
+ * exportStack() runs `stack export --show-secrets`: every secret in plaintext, so it is not what a test that looks
+ * for plaintext secrets may read.)
+ */
+export async function exportedState(ref: StackRef): Promise<string> {
+    return engine(ref, "stack export").stdout;
 }
 /**
  * A new, empty stack whose config is the dev stack's (Pulumi.dev.yaml without its encryptionsalt) with the
@@ -97,17 +266,6 @@ export function removeStack(stack: string): void {
     // A lock left by a killed run of an earlier test would refuse the removal.
     engine(stack, "cancel --yes", { allowFail: true });
     engine(stack, "stack rm --force --yes --preserve-config", { allowFail: true });
-}
-
-/**
- * Names of the resources a preview/up reports as changing: `preview --diff` prints a header per step
- * (`~ TYPE: (update)`) followed by its `[urn=...::NAME]`; `up` prints `~  TYPE NAME updated (1s)`.
- */
-export function changedResources(out: string): string[] {
-    const names = new Set<string>();
-    for (const m of out.matchAll(/^\s*(?:[~+-]|\+-|-\+)\s+\S+: \((?:update|create|delete|replace|create-replacement|delete-replaced)\)\n(?:\s+\[id=.*\]\n)?\s+\[urn=\S*::([^\]\s]+)\]/gm)) names.add(m[1]);
-    for (const m of out.matchAll(/^\s*(?:[~+-]|\+-|-\+)\s+\S+\s+(\S+)\s+(?:created|updated|deleted|replaced)\b/gm)) names.add(m[1]);
-    return [...names].sort();
 }
 
 const timings: [string, number][] = [];
@@ -135,15 +293,6 @@ export function phase<T>(name: string, fn: () => T): T {
 export function printTimings(): void {
     console.log("\n  Phase timings:");
     for (const [n, s] of timings) console.log(`    ${s.toFixed(1).padStart(8)}s  ${n}`);
-}
-
-/** Counts of an up/preview summary: "N to create", "N created", "N unchanged", ... from the text output. */
-export function changeSummary(out: string): Record<string, number> {
-    const res: Record<string, number> = {};
-    for (const m of out.matchAll(/^\s*([~+\-]|\+-)?\s*(\d+) (to create|to update|to delete|to replace|created|updated|deleted|replaced|changed|unchanged)\s*$/gm)) {
-        res[m[3]] = Number(m[2]);
-    }
-    return res;
 }
 
 /** Builds an OCI image layout with one uncompressed layer of `mb` MiB of random data. Returns the layer digest. */
@@ -192,20 +341,28 @@ export function buildImage(dir: string, mb: number): string {
 
 /**
  * A small Pulumi TypeScript project under .lab/<name> with its own file backend (for one of the program's parts on
- * its own). Returns `pulumi ARGS --stack proof` in that project.
+ * its own). Returns its stack `proof` (for up, preview, stackOutputs, exportedState, destroy, engine).
  */
-export function engineProject(name: string, indexTs: string): (args: string, o?: { allowFail?: boolean }) => RunResult {
+export function engineProject(name: string, indexTs: string): StackSpec {
     const dir = path.join(REPO, ".lab", name);
     sh(`rm -rf ${dir} && mkdir -p ${dir}/state && ln -s ${REPO}/node_modules ${dir}/node_modules`);
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n`);
     fs.writeFileSync(path.join(dir, "package.json"), `{"name": "${name}", "private": true}\n`);
     fs.writeFileSync(path.join(dir, "tsconfig.json"), '{"compilerOptions": {"strict": true, "target": "es2022", "module": "commonjs", "esModuleInterop": true, "skipLibCheck": true}}\n');
     fs.writeFileSync(path.join(dir, "index.ts"), indexTs);
-    const env = `cd ${dir} && PULUMI_BACKEND_URL=file://${dir}/state PULUMI_CONFIG_PASSPHRASE=proof PULUMI_SKIP_UPDATE_CHECK=1 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`;
-    sh(`${env} pulumi stack init proof --non-interactive`);
-    return (args, o = {}) => sh(`${env} pulumi ${args} --stack proof --non-interactive --color never`, o);
+    const proof: StackSpec = {
+        stack: "proof",
+        workDir: dir,
+        env: {
+            PULUMI_BACKEND_URL: `file://${dir}/state`,
+            PULUMI_CONFIG_PASSPHRASE: "proof",
+            PULUMI_SKIP_UPDATE_CHECK: "1",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        },
+    };
+    engine(proof, "stack init");
+    return proof;
 }
-
 
 /** A `pulumi` command running in the background, in its own process group (as a CI job runs it). */
 export interface Running {
