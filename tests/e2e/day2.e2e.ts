@@ -257,9 +257,11 @@ describe("end-to-end on the lab: changing a running topology (Day 2)", function 
         const hosts = cfg.hosts as HostEntry[];
         for (const h of hosts) on(h.address, `echo ${shellQuote(pub)} >> /root/.ssh/authorized_keys`);
         try {
-            // The stack runs on the old key first...
+            // A stack deployed on the old key (its drift checks hold that key in the state) ...
+            await phase("destroy (the stack starts again on the old key)", () => stack.destroy({ onOutput: () => undefined }));
             cfg = { ...cfg, sshPrivateKeyPath: path.relative(REPO, oldKey) };
-            await apply(stack, cfg, "connections on the old key");
+            stack = await newStack(STACK, cfg);
+            await phase("up: deployed on the old key", () => up(stack));
             // ... then the key is rotated: the config names the new one (the lab's), and the old one is dropped.
             cfg = { ...cfg, sshPrivateKeyPath: BASE.sshPrivateKeyPath };
             const planned = await phase("preview: key rotated", () => preview(stack, { diff: true }));
