@@ -1796,12 +1796,16 @@ describe("host scripts: etcd membership (a fake cluster in the etcdctl stub)", f
         expect(has(off, "etcd", "enabled")).to.equal(false);
     });
 
-    it("a host running a member under another name (managed env file, data, active): apply refuses, nothing changed", () => {
+    it("a host running a member another step applied under another name (managed env file, data, active): apply refuses, nothing changed; the same step's name edited by hand is repaired", () => {
         const h = makeHost("debian12");
         hasData(h, 1);
-        ok(h, "etcd.sh", "apply", member(1, { PEER_CLIENT_URLS: "" }));
+        ok(h, "etcd.sh", "apply", member(1, { PEER_CLIENT_URLS: "", OWNER: "host-topology/dev/master-etcd1" }));
+        // a hand edit of the name: drift of the same step, repaired
+        fs.writeFileSync(path.join(h.root, "/etc/default/etcd"), env(1).replace('ETCD_NAME="etcd1"', 'ETCD_NAME="edited"'));
+        ok(h, "etcd.sh", "apply", member(1, { PEER_CLIENT_URLS: "", OWNER: "host-topology/dev/master-etcd1" }));
+        expect(read(h, "/etc/default/etcd")).to.equal(env(1));
         clearCalls(h);
-        const r = run(h, "etcd.sh", "apply", member(2, { PEER_CLIENT_URLS: "" }));
+        const r = run(h, "etcd.sh", "apply", member(2, { PEER_CLIENT_URLS: "", OWNER: "host-topology/dev/master-etcd2" }));
         expect(r.code).to.equal(1);
         expect(r.stderr).to.contain(
             "this host runs etcd member etcd1 (data in /var/lib/etcd/etcd1.etcd), not etcd2: renaming a member is not supported; set its name in etcdMembers (name: etcd1) to keep it",

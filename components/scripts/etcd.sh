@@ -217,10 +217,14 @@ leave_cluster() {
 
 healthy() { ctl --endpoints="${P[CLIENT_URL]}" --command-timeout=3s endpoint health >/dev/null 2>&1; }
 
-# A host running a member under another name (default names etcd<i> follow the order of etcdMembers): renaming a
-# member of a running cluster is not supported, and a new member there would start without the data.
+# A host running a member that another step applied under another name (default names etcd<i> follow the order of
+# etcdMembers; the step's name holds the member's): renaming a member of a running cluster is not supported, and a
+# new member there would start without the data. The same step finding another name in the file is drift (a hand
+# edit): repaired.
 refuse_rename() {
-    local cur name dir
+    local cur name dir owner
+    owner=$(slot_owner)
+    if [ -z "$owner" ] || [ -z "${P[OWNER]:-}" ] || [ "$owner" = "${P[OWNER]}" ]; then return 0; fi
     cur=$(cat "$ROOT$ETCD_CONF" 2>/dev/null) || return 0
     grep -q "^# Managed by Pulumi" <<<"$cur" || return 0
     name=$(sed -n 's/^ETCD_NAME="\(.*\)"$/\1/p' <<<"$cur")
