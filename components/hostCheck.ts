@@ -167,6 +167,16 @@ async function check(p: CheckProps): Promise<Record<string, string>> {
     return parseCheckOutput(out);
 }
 
+/**
+ * The shell command that writes its stdin to `file` atomically. The temp file is this shell's own ($$): the host's
+ * other checks may put the same lib.sh back at the same moment.
+ */
+export function putFileCommand(file: string): string {
+    // (a function declaration: Pulumi's closure serializer cannot follow a const used before its declaration)
+    const dir = file.replace(/\/[^/]*$/, "") || "/";
+    return `mkdir -p ${dir} && cat > ${file}.tmp.$$ && mv -f ${file}.tmp.$$ ${file}`;
+}
+
 /** Puts the step's scripts back (atomically) and runs its idempotent apply. */
 async function repair(p: CheckProps): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -176,7 +186,7 @@ async function repair(p: CheckProps): Promise<void> {
         const content: Buffer = fs.readFileSync(local);
         const got = crypto.createHash("sha256").update(content).digest("hex");
         if (got !== sha) throw new Error(`${local} (sha256 ${got}) is not the version this program applies (${sha}): run pulumi from the project that deployed the stack`);
-        const put = `mkdir -p ${path.posix.dirname(f)} && cat > ${f}.tmp && mv -f ${f}.tmp ${f}`;
+        const put = putFileCommand(f);
         await sshRun(p.connection, p.sudo ? `sudo -n sh -c '${put}'` : put, content.toString("utf8"));
     }
     await sshRun(p.connection, `${p.script} apply`, p.stdin);

@@ -1,5 +1,9 @@
 import { expect } from "chai";
-import { hostCheckProvider, parseCheckOutput } from "../components/hostCheck";
+import * as cp from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { hostCheckProvider, parseCheckOutput, putFileCommand } from "../components/hostCheck";
 import { hostKeyProvider } from "../components/hostKey";
 
 const conn = { host: "192.0.2.10", port: 22, user: "root", privateKey: "k" };
@@ -58,3 +62,23 @@ describe("HostCheck and HostKey: the channel", () => {
         expect(upd.outs.fingerprint).to.match(/^SHA256:\S+ \(ssh-ed25519\)$/);
     });
 });
+
+describe("HostCheck repair: putting the scripts back", () => {
+    it("several checks of one host putting lib.sh back at the same moment all succeed, and the file is whole", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "put-"));
+        const file = path.join(dir, "scripts", "lib.sh");
+        const content = "x".repeat(200000) + "\n";
+        const put = () =>
+            new Promise<number>((resolve) => {
+                const p = cp.spawn("sh", ["-c", putFileCommand(file)]);
+                p.on("close", (code) => resolve(code ?? -1));
+                p.stdin.end(content);
+            });
+        const codes = await Promise.all(Array.from({ length: 24 }, put));
+        expect(codes).to.deep.equal(codes.map(() => 0));
+        expect(fs.readFileSync(file, "utf8")).to.equal(content);
+        expect(fs.readdirSync(path.dirname(file))).to.deep.equal(["lib.sh"]);
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+});
+
