@@ -172,7 +172,6 @@ async function check(p: CheckProps): Promise<Record<string, string>> {
  * other checks may put the same lib.sh back at the same moment.
  */
 export function putFileCommand(file: string): string {
-    // (a function declaration: Pulumi's closure serializer cannot follow a const used before its declaration)
     const dir = file.replace(/\/[^/]*$/, "") || "/";
     return `mkdir -p ${dir} && cat > ${file}.tmp.$$ && mv -f ${file}.tmp.$$ ${file}`;
 }

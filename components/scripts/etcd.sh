@@ -66,8 +66,6 @@ line_of() { awk -F', ' -v url="${P[PEER_URL]:-}" '$4 == url' <<<"$1"; }
 first_member() { sed -n 's/^ETCD_INITIAL_CLUSTER="\([^=,]*\)=.*/\1/p' <<<"${P[ETCD_ENV]}"; }
 # Settings etcd reads at every start (ETCD_INITIAL_* count only at a member's first start, with an empty data dir).
 running_settings() { grep -v '^ETCD_INITIAL_' <<<"$1" || true; }
-# The help is read whole first: grep -q in a pipe exits at the first match, etcdctl's next write then gets SIGPIPE,
-# and pipefail would turn that into "not supported".
 # reconfig CMD...: a membership change, tried again for up to 2 minutes while etcd refuses it for now: its strict
 # reconfiguration check wants every voting member connected for 5 s, so right after another change it answers
 # "unhealthy cluster".
@@ -82,6 +80,8 @@ reconfig() {
     done
     printf '%s\n' "$out"
 }
+# The help is read whole first: grep -q in a pipe exits at the first match, etcdctl's next write then gets SIGPIPE,
+# and pipefail would turn that into "not supported".
 learner_supported() { local help; help=$(ctl member add --help 2>&1) || true; grep -q -- '--learner' <<<"$help"; }
 
 # The settings of a member's first start, as a systemd drop-in read after the package's environment file.
@@ -107,7 +107,6 @@ join_cluster() {
         return 0
     fi
     list=$(cluster_list)
-    [ -z "${P[PEER_CLIENT_URLS]:-}" ] || need PEER_URL
     if [ -z "$list" ]; then
         if [ -n "${P[PEER_CLIENT_URLS]:-}" ] && [ "$(first_member)" != "${P[NAME]}" ]; then
             die "etcd member ${P[NAME]} has no data and none of the other members (${P[PEER_CLIENT_URLS]}) answers: it cannot join; the first member, $(first_member), bootstraps a new cluster"
@@ -200,7 +199,7 @@ leave_cluster() {
     done
     hand_over
     id=$(line_of "$list" | cut -d, -f1)
-    reconfig ctl --endpoints="$others" --command-timeout=10s member remove "$id" >/dev/null
+    reconfig live member remove "$id" >/dev/null
     echo "changed etcd member ${P[NAME]} removed from the cluster"
     local until=$((SECONDS + 60))
     until ctl --endpoints="$others" --command-timeout=3s endpoint health >/dev/null 2>&1; do
