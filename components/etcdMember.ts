@@ -62,9 +62,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                           PKI_DIR: ETCD_PKI_DIR,
                           TLS_CA: args.tls.ca,
                           TLS_CERT: args.tls.cert,
-                          TLS_KEY: pulumi.secret(args.tls.key),
                           TLS_CLIENT_CERT: args.tls.clientCert,
-                          TLS_CLIENT_KEY: pulumi.secret(args.tls.clientKey),
                       }
                     : {}),
                 NAME: args.member.name,
@@ -74,6 +72,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                 PEER_CLIENT_URLS: args.members.filter((m) => m.name !== args.member.name).map((m) => m.clientUrl).join(","),
                 HEALTH_TIMEOUT: String(args.healthTimeout ?? 300),
             },
+            secretParams: args.tls ? { TLS_KEY: pulumi.secret(args.tls.key), TLS_CLIENT_KEY: pulumi.secret(args.tls.clientKey) } : {},
             driftCheck: args.driftCheck,
             checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],
             dependsOn: [args.host, ...(args.after ?? [])],

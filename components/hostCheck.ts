@@ -28,15 +28,27 @@ interface CheckProps {
     sourceDir: string;
     /** The step's parameters (same stdin as apply). */
     stdin: string;
+    /** The step's secret parameters, sent after stdin (check and repair then need no file on the host). Secret. */
+    secretStdin?: string;
     /** Drifted items, item -> reason. Desired: {}. */
     drift: Record<string, string>;
 }
 
-/** Parses the `check` output: `drift <item> <reason...>` lines; other lines are ignored. */
+/**
+ * Parses the `check` output: `drift <item> <reason>` lines, each followed by its detail as `| ` lines (a file's
+ * unified diff), which become further lines of the reason: the engine shows a multi-line reason line by line.
+ * Other lines are ignored.
+ */
 export function parseCheckOutput(out: string): Record<string, string> {
     const drift: Record<string, string> = {};
+    let last: string | undefined;
     for (const line of out.split("\n")) {
+        if (line.startsWith("| ") || line === "|") {
+            if (last !== undefined) drift[last] += `\n${line.slice(2)}`;
+            continue;
+        }
         const m = /^drift (\S+)\s*(.*)$/.exec(line.trim());
+        last = m ? m[1] : undefined;
         if (m) drift[m[1]] = m[2] || "differs";
     }
     return drift;
@@ -162,7 +174,7 @@ async function check(p: CheckProps): Promise<Record<string, string>> {
         p.connection,
         `if ${present}; then ${p.script} check; rc=$?; [ $rc -eq 3 ] && echo "drift scripts differ from the program's"; [ $rc -eq 3 ] || exit $rc; ` +
             `else echo "drift scripts missing"; fi`,
-        p.stdin,
+        p.stdin + (p.secretStdin ?? ""),
     );
     return parseCheckOutput(out);
 }
@@ -188,7 +200,7 @@ async function repair(p: CheckProps): Promise<void> {
         const put = putFileCommand(f);
         await sshRun(p.connection, p.sudo ? `sudo -n sh -c '${put}'` : put, content.toString("utf8"));
     }
-    await sshRun(p.connection, `${p.script} apply`, p.stdin);
+    await sshRun(p.connection, `${p.script} apply`, p.stdin + (p.secretStdin ?? ""));
 }
 
 export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
@@ -209,7 +221,7 @@ export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
         // (and the repair after it) uses, so it follows the config (an update without drift runs only a check).
         const channel = (p: CheckProps) => JSON.stringify(p.connection ?? null);
         const changed =
-            olds.stdin !== news.stdin || olds.script !== news.script || JSON.stringify(olds.files) !== JSON.stringify(news.files) || channel(olds) !== channel(news);
+            olds.stdin !== news.stdin || (olds.secretStdin ?? "") !== (news.secretStdin ?? "") || olds.script !== news.script || JSON.stringify(olds.files) !== JSON.stringify(news.files) || channel(olds) !== channel(news);
         // The engine shows the property differences itself: the drifted items as removed keys of `drift`.
         return { changes: drifted || changed, replaces: [], deleteBeforeReplace: false };
     },
@@ -231,6 +243,7 @@ export interface HostCheckArgs {
     readonly files: pulumi.Input<Record<string, string>>;
     readonly sourceDir: pulumi.Input<string>;
     readonly stdin: pulumi.Input<string>;
+    readonly secretStdin?: pulumi.Input<string>;
 }
 
 /** Tracks drift of one host step (see the file comment). */
@@ -242,7 +255,7 @@ export class HostCheck extends pulumi.dynamic.Resource {
             hostCheckProvider,
             name,
             { ...args, drift: {} },
-            { ...opts, additionalSecretOutputs: ["connection", "stdin"] },
+            { ...opts, additionalSecretOutputs: ["connection", "secretStdin"] },
             "host-topology",
             "HostCheck",
         );

@@ -6,7 +6,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { HostCheck } from "./hostCheck";
+import * as random from "@pulumi/random";
+import { HostCheck, putFileCommand } from "./hostCheck";
 
 export const SCRIPTS_DIR = path.join(__dirname, "scripts");
 
@@ -41,17 +42,51 @@ export function scriptSha256(file: string): string {
     return sha;
 }
 
-/** Encodes parameters for the scripts' load_params: `KEY=<base64>` lines, keys sorted (stable diffs). */
-export function encodeParams(params: Readonly<Record<string, string>>): string {
-    return (
-        Object.keys(params)
-            .sort()
-            .map((k) => {
-                if (!/^[A-Z][A-Z0-9_]*$/.test(k)) throw new Error(`bad parameter name ${k}`);
-                return `${k}=${Buffer.from(params[k], "utf8").toString("base64")}`;
-            })
-            .join("\n") + "\n"
-    );
+/** First line of the parameters (lib.sh's load_params): names the framing. */
+export const PARAMS_HEADER = "# host-topology parameters, format 2";
+/** First line of a step's secret parameters: a stream of their own, kept apart from the plain ones. */
+export const SECRET_PARAMS_HEADER = "# host-topology secret parameters, format 2";
+
+/**
+ * Encodes parameters for the scripts' load_params as plain text, so that `pulumi preview --diff` shows the lines
+ * of a rendered file that change. Keys sorted (stable diffs); after the header line, one record per key:
+ *   KEY=value            a value without a newline (empty included);
+ *   KEY<<DELIM           a value with newlines: the lines up to the line DELIM, each ending with a newline;
+ *   KEY<<DELIM -n        the same, but the value's last newline is not part of it (it had no final newline).
+ * DELIM is EOF, or EOF1, EOF2, ... when EOF is a line of the value: no value can end its record early. Any
+ * character but NUL (a shell variable cannot hold it) passes unchanged: bytes, \r, trailing blanks.
+ */
+export function encodeParams(params: Readonly<Record<string, string>>, header = PARAMS_HEADER): string {
+    const records = Object.keys(params)
+        .sort()
+        .map((k) => {
+            if (!/^[A-Z][A-Z0-9_]*$/.test(k)) throw new Error(`bad parameter name ${k}`);
+            const v = params[k];
+            if (typeof v !== "string") throw new Error(`parameter ${k} must be a string, got ${typeof v}`);
+            if (v.includes("\0")) throw new Error(`parameter ${k} contains a NUL character, which a host script cannot read`);
+            if (!v.includes("\n")) return `${k}=${v}\n`;
+            const body = v.endsWith("\n") ? v : `${v}\n`;
+            const lines = new Set(body.slice(0, -1).split("\n"));
+            let delim = "EOF";
+            for (let i = 1; lines.has(delim); i++) delim = `EOF${i}`;
+            return `${k}<<${delim}${v.endsWith("\n") ? "" : " -n"}\n${body}${delim}\n`;
+        });
+    return `${header}\n${records.join("")}`;
+}
+
+/**
+ * A keyed digest (HMAC-SHA256) of a step's secret parameters: the plain parameters carry it, so that a changed
+ * secret re-runs the step while the state and the preview show only that the digest changed. The key is the
+ * step's own random secret, so the digest tells nothing about the secret, even a guessable one.
+ */
+export function secretsDigest(key: string, encodedSecrets: string): string {
+    return crypto.createHmac("sha256", Buffer.from(key, "hex")).update(encodedSecrets, "utf8").digest("hex");
+}
+
+/** Where a step's secret parameters are kept on its host (root only, 0600): read by the step's apply and check. */
+export function secretsFile(name: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`bad step name ${name}`);
+    return `/var/lib/host-topology/secrets/${name}`;
 }
 
 /**
@@ -68,8 +103,14 @@ export interface HostStepArgs {
     readonly host: HostContext;
     /** Script file name in components/scripts/. */
     readonly script: string;
-    /** Parameters; secret inputs keep the whole stdin secret in the state. */
+    /** Parameters, plain text in the state and the preview: none may be secret (see secretParams). */
     readonly params: Readonly<Record<string, pulumi.Input<string>>>;
+    /**
+     * Secret parameters (private keys, the htpasswd line): a command of their own puts them on the host (root only),
+     * so that they stay secret in the state without hiding the plain parameters' changes; the step's plain stdin
+     * carries only their keyed digest.
+     */
+    readonly secretParams?: Readonly<Record<string, pulumi.Input<string>>>;
     /** Resources that must exist before the script is uploaded and run. */
     readonly dependsOn: pulumi.Input<pulumi.Resource>[];
     /** Timeout for one run of the script, e.g. "20m". */
@@ -85,6 +126,8 @@ export interface HostStepArgs {
 export interface HostStep {
     readonly upload: command.remote.CopyToRemote;
     readonly run: command.remote.Command;
+    /** Puts the secret parameters on the host (with secretParams). */
+    readonly secrets?: command.remote.Command;
     readonly check?: HostCheck;
 }
 
@@ -107,9 +150,37 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
         },
         { parent, dependsOn: args.dependsOn },
     );
-    const stdin = pulumi
-        .all(args.params)
-        .apply((p) => encodeParams({ ...args.host.commonParams, ...p, OWNER: stepOwner(name), SCRIPT_SHA256: sha, LIB_SHA256: scriptSha256("lib.sh") }));
+    const fixed = { OWNER: stepOwner(name), SCRIPT_SHA256: sha, LIB_SHA256: scriptSha256("lib.sh") };
+    const secretKeys = Object.keys(args.secretParams ?? {});
+    let stdin: pulumi.Output<string>;
+    let secretStdin: pulumi.Output<string> | undefined;
+    let secrets: command.remote.Command | undefined;
+    if (secretKeys.length === 0) {
+        stdin = pulumi.all(args.params).apply((p) => encodeParams({ ...args.host.commonParams, ...p, ...fixed }));
+    } else {
+        for (const k of secretKeys) if (k in args.params) throw new Error(`${name}: parameter ${k} is both plain and secret`);
+        const file = secretsFile(name);
+        const digestKey = new random.RandomBytes(`${name}-digest-key`, { length: 32 }, { parent });
+        const encodedSecrets = pulumi.all(args.secretParams!).apply((p) => encodeParams(p, SECRET_PARAMS_HEADER));
+        // The digest is computed from secrets, but tells nothing about them: it is plain in the state and the preview.
+        const digest = pulumi.unsecret(pulumi.all([digestKey.hex, encodedSecrets]).apply(([key, enc]) => secretsDigest(key, enc)));
+        secretStdin = pulumi.secret(pulumi.all([encodedSecrets, digest]).apply(([enc, d]) => `${enc}SECRETS_OF=${d}\n`));
+        stdin = pulumi
+            .all([args.params, digest])
+            .apply(([p, d]) => encodeParams({ ...args.host.commonParams, ...p, ...fixed, SECRETS_FILE: file, SECRETS_DIGEST: d }));
+        const put = putFileCommand(file);
+        secrets = new command.remote.Command(
+            `${name}-secrets`,
+            {
+                connection,
+                create: sudo ? `sudo -n sh -c 'umask 077 && ${put}'` : `umask 077 && ${put}`,
+                delete: `${sudo ? "sudo -n " : ""}rm -f ${file}`,
+                stdin: secretStdin,
+                addPreviousOutputInEnv: false,
+            },
+            { parent, dependsOn: args.dependsOn, customTimeouts: { create: "5m", update: "5m", delete: "5m" } },
+        );
+    }
     // root runs the uploaded script; another user installs it from the staging dir first, as root.
     const staged = [args.script, ...(args.installAlso ?? [])].map((f) => `${STAGING_DIR}/${f}`).join(" ");
     const run = new command.remote.Command(
@@ -123,7 +194,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
         },
         {
             parent,
-            dependsOn: [upload, ...args.dependsOn],
+            dependsOn: [upload, ...(secrets ? [secrets] : []), ...args.dependsOn],
             customTimeouts: { create: args.timeout ?? "20m", update: args.timeout ?? "20m", delete: "10m" },
         },
     );
@@ -147,9 +218,10 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
                 // The program and the dynamic provider both run in the project directory.
                 sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) || ".",
                 stdin,
+                ...(secretStdin ? { secretStdin } : {}),
             },
             { parent, dependsOn: [run, ...(args.checkAfter ?? [])] },
         );
     }
-    return { upload, run, check };
+    return { upload, run, secrets, check };
 }

@@ -38,23 +38,25 @@ export class PrivateRegistry extends pulumi.ComponentResource {
         const auth = args.auth ?? false;
         const storageDir = args.storageDir ?? "/var/lib/registry";
 
-        let htpasswd: pulumi.Input<string> = "";
+        const secrets: Record<string, pulumi.Input<string>> = {};
         this.credentials = pulumi.output(undefined);
         if (auth) {
             const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
-            htpasswd = pulumi.secret(password.bcryptHash.apply((h) => renderHtpasswd(user, h)));
+            secrets.HTPASSWD = pulumi.secret(password.bcryptHash.apply((h) => renderHtpasswd(user, h)));
             this.credentials = pulumi.secret(password.result.apply((p) => ({ username: user, password: p })));
         }
+        if (args.tls) secrets.TLS_KEY = pulumi.secret(args.tls.key);
         hostStep(this, name, {
             host: args.host,
             script: "registry.sh",
             params: {
                 REGISTRY_CONFIG: renderRegistryConfig(storageDir),
                 NGINX_CONF: renderNginxSite(args.serverName, auth, args.tls !== undefined),
-                ...(args.tls ? { TLS_CERT: args.tls.cert, TLS_KEY: pulumi.secret(args.tls.key) } : {}),
-                HTPASSWD: htpasswd,
+                ...(args.tls ? { TLS_CERT: args.tls.cert } : {}),
+                ...(auth ? {} : { HTPASSWD: "" }),
                 STORAGE_DIR: storageDir,
             },
+            secretParams: secrets,
             driftCheck: args.driftCheck,
             checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],
             dependsOn: [args.host, ...(args.after ?? [])],

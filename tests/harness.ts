@@ -50,6 +50,7 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
                     state.bcryptHash = "$2a$10$mockmockmockmockmockmuZ0z9wC1z2Jm8Xq8c3m0O4H9bLx4i6K";
                 }
                 if (args.type === "random:index/randomString:RandomString") state.result = "mocktoken0123456789a";
+                if (args.type === "random:index/randomBytes:RandomBytes") state.hex = "00".repeat(args.inputs.length ?? 32);
                 if (args.type === "pulumi-nodejs:dynamic/host-topology:Pki") {
                     const ids: string[] = (args.inputs.certs ?? []).map((c: { id: string }) => c.id);
                     Object.assign(state, {

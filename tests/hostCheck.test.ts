@@ -7,13 +7,35 @@ import { hostCheckProvider, parseCheckOutput, putFileCommand } from "../componen
 import { hostKeyProvider } from "../components/hostKey";
 
 const conn = { host: "192.0.2.10", port: 22, user: "root", privateKey: "k" };
-const props = (drift: Record<string, string>, stdin = "A=Yg==\n") => ({ connection: conn, script: "bash /x/etcd.sh", files: { "/x/etcd.sh": "0".repeat(64) }, sourceDir: "components/scripts", stdin, drift });
+const props = (drift: Record<string, string>, stdin = "# host-topology parameters, format 2\nA=b\n") => ({ connection: conn, script: "bash /x/etcd.sh", files: { "/x/etcd.sh": "0".repeat(64) }, sourceDir: "components/scripts", stdin, drift });
 
 describe("HostCheck (drift detection)", () => {
     it("parses `drift <item> <reason>` lines and ignores the rest", () => {
         const out = "ok etcd family=debian12\ndrift /etc/default/etcd content differs\nunchanged x\ndrift service:etcd disabled,inactive\n";
         expect(parseCheckOutput(out)).to.deep.equal({ "/etc/default/etcd": "content differs", "service:etcd": "disabled,inactive" });
         expect(parseCheckOutput("ok etcd\n")).to.deep.equal({});
+    });
+
+    it("parses a drift's `| ` detail lines (a file's diff) into a multi-line reason, byte for byte", () => {
+        const out = [
+            "drift /etc/chrony/chrony.conf content differs:",
+            "| --- /etc/chrony/chrony.conf (on the host)",
+            "| +++ /etc/chrony/chrony.conf (wanted)",
+            "| @@ -1,2 +1,2 @@",
+            "|  # managed",
+            "| -server a  ",
+            "| +server b",
+            "|",
+            "unchanged x",
+            "| a detail after a line that is no drift is ignored",
+            "drift service:chronyd disabled,inactive (want enabled,active)",
+            "",
+        ].join("\n");
+        expect(parseCheckOutput(out)).to.deep.equal({
+            "/etc/chrony/chrony.conf":
+                "content differs:\n--- /etc/chrony/chrony.conf (on the host)\n+++ /etc/chrony/chrony.conf (wanted)\n@@ -1,2 +1,2 @@\n # managed\n-server a  \n+server b\n",
+            "service:chronyd": "disabled,inactive (want enabled,active)",
+        });
     });
 
     it("diff: no changes without drift, so plain preview shows nothing and needs no host", async () => {
@@ -28,8 +50,12 @@ describe("HostCheck (drift detection)", () => {
     });
 
     it("diff: new parameters are a change too (the step re-applied them)", async () => {
-        const d = await hostCheckProvider.diff!("id", props({}), props({}, "A=Yw==\n"));
+        const d = await hostCheckProvider.diff!("id", props({}), props({}, "# host-topology parameters, format 2\nA=c\n"));
         expect(d.changes).to.equal(true);
+        // New secret parameters alone (a renewed key) are one too.
+        const secret = (v: string) => ({ ...props({}), secretStdin: `# host-topology secret parameters, format 2\nTLS_KEY=${v}\n` });
+        expect((await hostCheckProvider.diff!("id", secret("a"), secret("b"))).changes).to.equal(true);
+        expect((await hostCheckProvider.diff!("id", secret("a"), secret("a"))).changes).to.equal(false);
     });
 });
 

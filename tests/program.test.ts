@@ -1,6 +1,7 @@
 // The program under Pulumi mocks: which resources exist per host, their parents, inputs, secrets and
 // dependency edges (read from the mock monitor's registerResource requests).
 import { expect } from "chai";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { containsSecret, recorded, resetRecorded, settle, setupMocks, Recorded, valueOf } from "./harness";
@@ -24,14 +25,62 @@ const byName = (res: Recorded[], name: string): Recorded => {
     return r;
 };
 
-/** Decodes a step's stdin (KEY=base64 lines) back into its parameters. */
-function params(r: Recorded): Record<string, string> {
+/** Decodes the parameters' framing (lib.sh's read_records): header lines, `KEY=value`, `KEY<<DELIM [-n]` ... DELIM. */
+export function decodeParams(text: string): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const line of String(r.inputs.stdin).split("\n").filter(Boolean)) {
-        const i = line.indexOf("=");
-        out[line.slice(0, i)] = Buffer.from(line.slice(i + 1), "base64").toString("utf8");
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+        const line = lines[i];
+        if (line === "" || line.startsWith("# host-topology ")) continue;
+        const single = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+        const multi = /^([A-Z][A-Z0-9_]*)<<([A-Za-z0-9_]+)( -n)?$/.exec(line);
+        if (single) out[single[1]] = single[2];
+        else if (multi) {
+            const end = lines.indexOf(multi[2], i + 1);
+            if (end < 0) throw new Error(`${multi[1]}: no closing ${multi[2]}`);
+            const v = lines.slice(i + 1, end).join("\n") + "\n";
+            out[multi[1]] = multi[3] ? v.slice(0, -1) : v;
+            i = end;
+        } else throw new Error(`bad parameter line ${line}`);
     }
     return out;
+}
+
+/** A step's plain parameters: its stdin. */
+function params(r: Recorded): Record<string, string> {
+    return decodeParams(String(r.inputs.stdin));
+}
+
+/**
+ * A step with secret parameters keeps them apart: its stdin is plain and carries their digest; its `-secrets` command
+ * puts them on the host; its check gets them as a secret input of their own. Returns the secret parameters.
+ */
+function secretsApart(res: Recorded[], step: string, keys: string[]): Record<string, string> {
+    const run = byName(res, `${step}-run`);
+    const put = byName(res, `${step}-secrets`);
+    const check = byName(res, `${step}-check`);
+    const plain = params(run);
+    const secret = decodeParams(String(put.inputs.stdin));
+    expect(containsSecret(run.rawInputs.stdin), `${step}: the plain stdin is not secret`).to.equal(false);
+    expect(containsSecret(put.rawInputs.stdin), `${step}: the secrets' stdin is secret`).to.equal(true);
+    for (const k of keys) expect(plain, `${step} plain`).not.to.have.property(k);
+    expect(Object.keys(secret).sort()).to.deep.equal([...keys, "SECRETS_OF"].sort());
+    const file = `/var/lib/host-topology/secrets/${step}`;
+    expect(plain.SECRETS_FILE).to.equal(file);
+    expect(put.inputs.create).to.equal(`umask 077 && mkdir -p /var/lib/host-topology/secrets && cat > ${file}.tmp.$$ && mv -f ${file}.tmp.$$ ${file}`);
+    expect(put.inputs.delete).to.equal(`rm -f ${file}`);
+    // The digest: HMAC-SHA256 of the secrets' framing, keyed with the step's own random key (all zeros in the mocks).
+    const key = byName(res, `${step}-digest-key`);
+    expect(key.type).to.equal("random:index/randomBytes:RandomBytes");
+    const framing = String(put.inputs.stdin).replace(/SECRETS_OF=[0-9a-f]+\n$/, "");
+    expect(plain.SECRETS_DIGEST).to.equal(crypto.createHmac("sha256", Buffer.alloc(32)).update(framing).digest("hex"));
+    expect(secret.SECRETS_OF).to.equal(plain.SECRETS_DIGEST);
+    expect(run.dependencies).to.include(put.urn);
+    expect(check.inputs.stdin).to.equal(run.inputs.stdin);
+    expect(containsSecret(check.rawInputs.stdin), `${step}: the check's stdin is not secret`).to.equal(false);
+    expect(check.inputs.secretStdin).to.equal(put.inputs.stdin);
+    expect(containsSecret(check.rawInputs.secretStdin), `${step}: the check's secretStdin is secret`).to.equal(true);
+    return secret;
 }
 
 /** All URNs a resource transitively depends on (explicit dependencies, through components to their children). */
@@ -270,16 +319,19 @@ describe("program under mocks: registry basic auth", () => {
         expect(pw.type).to.equal("random:index/randomPassword:RandomPassword");
         expect(pw.parent).to.equal(byName(res, "master-registry").urn);
         const run = byName(res, "master-registry-run");
-        expect(containsSecret(run.rawInputs.stdin), "stdin must be secret").to.equal(true);
-        expect(params(run).HTPASSWD).to.match(/^registry:\$2a\$10\$/);
+        const secret = secretsApart(res, "master-registry", ["HTPASSWD"]);
+        expect(secret.HTPASSWD).to.match(/^registry:\$2a\$10\$/);
         expect(params(run).NGINX_CONF).to.contain("auth_basic_user_file /etc/nginx/.ngxpasswd;");
-        expect(params(run).HTPASSWD).not.to.contain("mock-password");
+        expect(JSON.stringify(res.map((r) => r.inputs))).not.to.contain("mock-password");
         const creds = topo.registry!.credentials;
         expect(await pulumi.isSecret(creds)).to.equal(true);
         expect(await valueOf(creds)).to.deep.equal({ username: "registry", password: "mock-password-0123456789" });
         // Without auth nothing secret goes into the registry step.
-        const plain = byName((await build()).res, "master-registry-run");
+        const plainRes = (await build()).res;
+        const plain = byName(plainRes, "master-registry-run");
         expect(containsSecret(plain.rawInputs.stdin)).to.equal(false);
+        expect(params(plain).HTPASSWD).to.equal("");
+        expect(plainRes.map((r) => r.name)).not.to.include.members(["master-registry-secrets", "master-registry-digest-key"]);
     });
 });
 
@@ -308,7 +360,8 @@ describe("program under mocks: drift checks", () => {
             expect(check.inputs.connection.privateKey).to.equal(KEY);
             expect(containsSecret(check.rawInputs.connection), `${check.name} connection secret`).to.equal(true);
         }
-        expect(containsSecret(byName(res, "master-registry-check").rawInputs.stdin)).to.equal(true);
+        expect(containsSecret(byName(res, "master-registry-check").rawInputs.stdin)).to.equal(false);
+        expect(containsSecret(byName(res, "master-registry-check").rawInputs.secretStdin)).to.equal(true);
     });
 
     it("driftChecks: false leaves them out", async () => {
@@ -332,17 +385,17 @@ describe("program under mocks: etcd TLS (etcdTls)", () => {
         for (const [run, member] of [["master-etcd1-run", "etcd1"], ["node1-etcd2-run", "etcd2"], ["node2-etcd3-run", "etcd3"]]) {
             const r = byName(res, run);
             const p = params(r);
+            const secret = secretsApart(res, run.replace(/-run$/, ""), ["TLS_CLIENT_KEY", "TLS_KEY"]);
             expect(p.TLS_CERT).to.equal(`mock-cert etcd-member/${member}`);
-            expect(p.TLS_KEY).to.equal(`mock-key etcd-member/${member}`);
+            expect(secret.TLS_KEY).to.equal(`mock-key etcd-member/${member}`);
             expect(p.TLS_CA).to.equal("mock-ca-cert etcd-pki");
-            expect(p.TLS_CLIENT_KEY).to.equal("mock-key etcd-client");
+            expect(secret.TLS_CLIENT_KEY).to.equal("mock-key etcd-client");
             expect(p.PKI_DIR).to.equal("/etc/etcd/pki");
             expect(p.ETCD_ENV).to.contain('ETCD_PEER_CLIENT_CERT_AUTH="true"');
             expect(p.CLIENT_URL).to.match(/^https:\/\//);
             expect(p.PEER_URL).to.equal(`https://${member}:2380`);
             expect(JSON.stringify(r.inputs)).not.to.contain("mock-ca-key");
-            expect(containsSecret(r.rawInputs.stdin), `${run} stdin secret`).to.equal(true);
-            expect(containsSecret(byName(res, run.replace(/-run$/, "-check")).rawInputs.stdin)).to.equal(true);
+            expect(JSON.stringify(r.inputs)).not.to.match(/mock-key etcd/);
         }
         expect(topo.etcdClientEndpoints).to.deep.equal(["https://192.168.100.2:2379", "https://192.168.100.3:2379", "https://192.168.100.4:2379"]);
         expect(await pulumi.isSecret(topo.etcdClientTls!)).to.equal(true);
@@ -372,9 +425,8 @@ describe("program under mocks: registry TLS (registryTls)", () => {
         const run = byName(res, "master-registry-run");
         const p = params(run);
         expect(p.TLS_CERT).to.equal("mock-cert registry");
-        expect(p.TLS_KEY).to.equal("mock-key registry");
+        expect(secretsApart(res, "master-registry", ["TLS_KEY"]).TLS_KEY).to.equal("mock-key registry");
         expect(p.NGINX_CONF).to.contain("listen 443 ssl;");
-        expect(containsSecret(run.rawInputs.stdin)).to.equal(true);
         for (const h of ["master", "node1", "node2"]) {
             const hosts = byName(res, `${h}-hosts-run`);
             expect(params(hosts).TRUSTED_CA, h).to.equal("mock-ca-cert registry-pki");

@@ -2,7 +2,7 @@
 // (HOSTINFRA_ROOT) with stateful stubs first on PATH (tests/fixtures/scripts/stubs: systemctl, apt-get, yum, dnf,
 // dpkg-query, rpm, etcdctl, nginx, ...). The stubs keep installed packages, unit files and enabled/active
 // units in a state dir, so the scripts get consistent answers, and log every call.
-// Parameters are encoded here independently of the program (KEY=<base64> lines), from the protocol.
+// Parameters are encoded here independently of the program, from the protocol (lib.sh's read_records).
 import { expect } from "chai";
 import * as cp from "child_process";
 import * as crypto from "crypto";
@@ -106,12 +106,34 @@ const FAMILIES: Record<string, Family> = {
 
 // ---- protocol helpers ----
 
-/** `KEY=<base64 of value>` lines, as the protocol says. */
-function encodeParams(params: Record<string, string>): string {
+const PARAMS_HEADER = "# host-topology parameters, format 2";
+
+/**
+ * The protocol's framing, written apart from the program's encoder (which picks EOF, EOF1, ...): the header, then
+ * `KEY=value` for a value without a newline, else `KEY<<DELIM [-n]`, its lines, DELIM; here DELIM is random.
+ */
+function encodeParams(params: Record<string, string>, header = PARAMS_HEADER): string {
+    let out = `${header}\n`;
+    for (const [k, v] of Object.entries(params)) {
+        if (!v.includes("\n")) {
+            out += `${k}=${v}\n`;
+            continue;
+        }
+        const delim = `END_${crypto.randomBytes(6).toString("hex")}`;
+        out += `${k}<<${delim}${v.endsWith("\n") ? "" : " -n"}\n${v}${v.endsWith("\n") ? "" : "\n"}${delim}\n`;
+    }
+    return out;
+}
+
+/** The framing before format 2 (`KEY=<base64>` lines): what a stack deployed by an older version holds. */
+function encodeBase64Params(params: Record<string, string>): string {
     return Object.entries(params)
         .map(([k, v]) => `${k}=${Buffer.from(v, "utf8").toString("base64")}`)
         .join("\n") + "\n";
 }
+
+/** The check output without the `| ` detail lines (the diffs). */
+const withoutDetail = (out: string) => out.split("\n").filter((l) => !l.startsWith("| ")).join("\n");
 
 const sha256File = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
@@ -382,8 +404,8 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(has(h, f.chrony.svc, "enabled") || has(h, f.chrony.svc, "active")).to.equal(false);
                 expect(exists(h, `/var/lib/host-topology/backup${f.chrony.conf}`)).to.equal(false);
                 clearCalls(h);
-                expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal(
-                    `drift ${f.chrony.conf} content differs\ndrift service:${f.chrony.svc} disabled,inactive (want enabled,active)\nok timesync family=${family}\n`,
+                expect(withoutDetail(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY }))).to.equal(
+                    `drift ${f.chrony.conf} content differs:\ndrift service:${f.chrony.svc} disabled,inactive (want enabled,active)\nok timesync family=${family}\n`,
                 );
                 expect(mutations(h)).to.deep.equal([]);
             });
@@ -499,9 +521,9 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(has(h, "nginx", "active")).to.equal(true);
                 expect(mutations(h)).to.include("systemctl reload nginx");
                 clearCalls(h);
-                expect(ok(h, "registry.sh", "check", p)).to.equal(
+                expect(withoutDetail(ok(h, "registry.sh", "check", p))).to.equal(
                     [
-                        `drift ${f.registry.conf} content differs`,
+                        `drift ${f.registry.conf} content differs:`,
                         "drift /etc/nginx/conf.d/registry.conf missing",
                         "drift /etc/nginx/.ngxpasswd missing",
                         `drift service:${f.registry.svc} disabled,inactive (want enabled,active)`,
@@ -548,8 +570,8 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(read(h, `${ETCD.DATA_DIR}/db`)).to.equal("data");
                 expect(has(h, "etcd", "enabled") || has(h, "etcd", "active")).to.equal(false);
                 clearCalls(h);
-                expect(ok(h, "etcd.sh", "check", ETCD)).to.equal(
-                    `drift ${f.etcd.conf} content differs\ndrift service:${f.etcd.svc} disabled,inactive (want enabled,active)\nok etcd family=${family}\n`,
+                expect(withoutDetail(ok(h, "etcd.sh", "check", ETCD))).to.equal(
+                    `drift ${f.etcd.conf} content differs:\ndrift service:${f.etcd.svc} disabled,inactive (want enabled,active)\nok etcd family=${family}\n`,
                 );
                 expect(mutations(h)).to.deep.equal([]);
             });
@@ -577,7 +599,8 @@ describe("host scripts: parameters and integrity (the protocol)", function () {
     it("ignores blank lines; the last line needs no newline", () => {
         const h = makeHost("debian12");
         const p = { ...hashes(), IMPL: "chrony", CONFIG: "x\n" };
-        const stdin = "\n\n" + encodeParams(p).trimEnd().split("\n").join("\n\n");
+        const records = Object.entries(p).map(([k, v]) => encodeParams({ [k]: v }).slice(PARAMS_HEADER.length + 1));
+        const stdin = `\n\n${PARAMS_HEADER}\n\n${records.join("\n\n")}`.trimEnd();
         const r = runRaw(h, timesync, "apply", stdin);
         expect(r.code, r.stderr).to.equal(0);
         expect(read(h, "/etc/chrony/chrony.conf")).to.equal("x\n");
@@ -590,18 +613,67 @@ describe("host scripts: parameters and integrity (the protocol)", function () {
         expect(read(h, "/etc/chrony/chrony.conf")).to.equal("multi\nline\n");
     });
 
-    it("rejects bad input lines and invalid base64 without echoing the value", () => {
+    // The program's encoder against the script's reader: every value comes back byte for byte.
+    const roundTrips: [string, string][] = [
+        ["every byte but NUL (as UTF-8)", Array.from({ length: 255 }, (_, i) => String.fromCharCode(i + 1)).join("")],
+        ["bytes that are not valid UTF-8 in a C locale", "\u00ff\u00fe\r\n\u0080\n"],
+        ["empty", ""],
+        ["one newline", "\n"],
+        ["newlines only", "\n\n\n"],
+        ["with a final newline", "server a iburst\nserver b iburst\n"],
+        ["without a final newline", "server a iburst\nserver b iburst"],
+        ["its delimiter as a line", "a\nEOF\nb\n"],
+        ["its delimiter and the next one as lines, no final newline", "EOF\nEOF1\nEOF2"],
+        ["exactly the delimiter", "EOF"],
+        ["the delimiter without its newline at the end", "a\nEOF"],
+        ["record syntax inside", "IMPL=ntp\nCONFIG<<EOF\n# host-topology parameters, format 2\n# host-topology secret parameters, format 2\n"],
+        ["CRLF lines and trailing blanks", "a \r\nb\t\r\n  \n"],
+        ["shell syntax (never evaluated)", "$(touch /tmp/pwned) `id` ${HOME} 'q' \"dq\" \\n é ✓"],
+    ];
+    for (const [what, value] of roundTrips) {
+        it(`framing round trip: ${what}`, () => {
+            const h = makeHost("debian12");
+            const r = runRaw(h, timesync, "apply", programEncodeParams({ ...hashes(), IMPL: "chrony", CONFIG: value }));
+            expect(r.code, r.stderr).to.equal(0);
+            expect(fs.readFileSync(path.join(h.root, "etc/chrony/chrony.conf"), "utf8")).to.equal(value);
+        });
+    }
+
+    it("framing: a NUL, which no shell variable can hold, is refused by the encoder, naming the parameter", () => {
+        expect(() => programEncodeParams({ CONFIG: "a\u0000b" })).to.throw("parameter CONFIG contains a NUL character");
+        expect(() => programEncodeParams({ config: "x" })).to.throw("bad parameter name config");
+    });
+
+    it("framing: plain text, one line per line of a value (what `pulumi preview --diff` shows)", () => {
+        expect(programEncodeParams({ CONFIG: "# Managed\nserver a iburst\n", IMPL: "chrony", EMPTY: "" })).to.equal(
+            "# host-topology parameters, format 2\nCONFIG<<EOF\n# Managed\nserver a iburst\nEOF\nEMPTY=\nIMPL=chrony\n",
+        );
+        expect(programEncodeParams({ V: "EOF\nx" })).to.equal("# host-topology parameters, format 2\nV<<EOF1 -n\nEOF\nx\nEOF1\n");
+    });
+
+    it("rejects bad input lines without echoing the value", () => {
         const h = makeHost("debian12");
-        const bad64 = runRaw(h, timesync, "apply", encodeParams(hashes()) + "IMPL=Y2hyb255\nCONFIG=%%%not-base64-secret%%%\n");
-        expect(bad64.code).to.equal(1);
-        expect(bad64.stderr).to.contain("parameter CONFIG is not valid base64");
-        expect(bad64.stderr + bad64.stdout).not.to.contain("not-base64-secret");
-        const badKey = runRaw(h, timesync, "apply", encodeParams(hashes()) + "impl=Y2hyb255\n");
+        const badKey = runRaw(h, timesync, "apply", encodeParams(hashes()) + "impl=chrony-secret\n");
         expect(badKey.code).to.equal(1);
         expect(badKey.stderr).to.contain("bad parameter line");
         const noEq = runRaw(h, timesync, "apply", encodeParams(hashes()) + "JUSTAKEY\n");
         expect(noEq.code).to.equal(1);
+        const unclosed = runRaw(h, timesync, "apply", encodeParams(hashes()) + "IMPL=chrony\nCONFIG<<EOF\nserver a\nsecret-line\n");
+        expect(unclosed.code).to.equal(1);
+        expect(unclosed.stderr).to.contain("parameter CONFIG: its closing line EOF is missing");
+        expect(unclosed.stderr + unclosed.stdout).not.to.contain("secret-line");
         expect(mutations(h)).to.deep.equal([]);
+    });
+
+    it("still reads the framing before format 2 (KEY=<base64>), and rejects invalid base64 without echoing it", () => {
+        const h = makeHost("debian12");
+        const old = runRaw(h, timesync, "apply", encodeBase64Params({ ...hashes(), IMPL: "chrony", CONFIG: "old\nframing\n" }));
+        expect(old.code, old.stderr).to.equal(0);
+        expect(read(h, "/etc/chrony/chrony.conf")).to.equal("old\nframing\n");
+        const bad64 = runRaw(h, timesync, "apply", encodeBase64Params(hashes()) + "IMPL=Y2hyb255\nCONFIG=%%%not-base64-secret%%%\n");
+        expect(bad64.code).to.equal(1);
+        expect(bad64.stderr).to.contain("parameter CONFIG is not valid base64");
+        expect(bad64.stderr + bad64.stdout).not.to.contain("not-base64-secret");
     });
 
     it("a missing parameter is named", () => {
@@ -1382,7 +1454,8 @@ describe("host scripts: services, health and failures", function () {
         collect(run(h, "registry.sh", "apply", registryParams()));
         fs.writeFileSync(path.join(h.root, "/etc/nginx/.ngxpasswd"), "tampered\n");
         collect(run(h, "registry.sh", "check", registryParams()));
-        expect(all).to.contain("drift /etc/nginx/.ngxpasswd content differs");
+        expect(all).to.contain("drift /etc/nginx/.ngxpasswd content differs (a secret: not shown)");
+        expect(all).not.to.contain("tampered");
         fs.writeFileSync(`${h.state}/nginx-bad`, "");
         collect(run(h, "registry.sh", "apply", registryParams({ NGINX_CONF: "x\n" })));
         collect(run(h, "registry.sh", "remove", registryParams()));
@@ -1512,7 +1585,7 @@ describe("host scripts: drift check", function () {
         const drift = ok(h, "registry.sh", "check", registryParams())
             .split("\n")
             .filter((l) => l.startsWith("drift"));
-        expect(drift).to.deep.equal(["drift /etc/docker/registry/config.yml content differs", "drift service:nginx disabled,inactive (want enabled,active)"]);
+        expect(drift).to.deep.equal(["drift /etc/docker/registry/config.yml content differs:", "drift service:nginx disabled,inactive (want enabled,active)"]);
         expect(mutations(h)).to.deep.equal([]);
         clearCalls(h);
         const repair = ok(h, "registry.sh", "apply", registryParams());
@@ -1545,12 +1618,118 @@ describe("host scripts: drift check", function () {
         const h = makeHost("debian12");
         ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
         fs.chmodSync(path.join(h.root, "/etc/chrony/chrony.conf"), 0o600);
-        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal("drift /etc/chrony/chrony.conf mode 600\nok timesync family=debian12\n");
+        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal("drift /etc/chrony/chrony.conf mode 600 (want 644)\nok timesync family=debian12\n");
         clearCalls(h);
         const out = ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
         expect(out).to.contain("changed /etc/chrony/chrony.conf");
         expect(mode(h, "/etc/chrony/chrony.conf")).to.equal(0o644);
         expect(fs.readdirSync(path.join(h.root, "etc/chrony"))).to.deep.equal(["chrony.conf"]);
+    });
+});
+
+describe("host scripts: drift shown (diffs, packages) and secret parameters kept apart", function () {
+    this.timeout(30000);
+    const registry = path.join(SCRIPTS_DIR, "registry.sh");
+    const hashesOf = (script: string) => ({ SCRIPT_SHA256: sha256File(script), LIB_SHA256: sha256File(path.join(SCRIPTS_DIR, "lib.sh")) });
+    const SECRET_HEADER = "# host-topology secret parameters, format 2";
+    const FILE = "/var/lib/host-topology/secrets/master-registry";
+    /** The registry's plain stdin (HTPASSWD apart) and its secrets' framing, as the program sends them. */
+    const split = (htpasswd: string, digest = "d1") => {
+        const { HTPASSWD: _, ...plain } = registryParams();
+        return {
+            plain: encodeParams({ ...hashesOf(registry), ...plain, SECRETS_FILE: FILE, SECRETS_DIGEST: digest }),
+            secrets: encodeParams({ HTPASSWD: htpasswd, SECRETS_OF: digest }, SECRET_HEADER),
+        };
+    };
+
+    it("a managed file's drift comes with the unified diff of the host's file against the wanted one", () => {
+        const h = makeHost("debian12");
+        ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
+        fs.writeFileSync(path.join(h.root, "/etc/chrony/chrony.conf"), CHRONY.replace("server 192.168.100.2 iburst", "server 10.0.0.9 iburst"));
+        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal(
+            [
+                "drift /etc/chrony/chrony.conf content differs:",
+                "| --- /etc/chrony/chrony.conf (on the host)",
+                "| +++ /etc/chrony/chrony.conf (wanted)",
+                "| @@ -1,3 +1,3 @@",
+                "|  # managed by host-topology",
+                "| -server 10.0.0.9 iburst",
+                "| +server 192.168.100.2 iburst",
+                "|  makestep 1.0 3",
+                "ok timesync family=debian12",
+                "",
+            ].join("\n"),
+        );
+        // A long diff is cut at 200 lines, saying how many more there were.
+        fs.writeFileSync(path.join(h.root, "/etc/chrony/chrony.conf"), Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join(""));
+        const long = ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY }).split("\n").filter((l) => l.startsWith("| "));
+        expect(long.length).to.equal(201);
+        expect(long[200]).to.equal("| ... 106 more lines");
+    });
+
+    it("a package removed by hand is drift: package:<name> missing", () => {
+        const h = makeHost("debian12");
+        ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
+        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).not.to.contain("drift");
+        fs.rmSync(`${h.state}/pkgs/chrony`);
+        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal("drift package:chrony missing\nok timesync family=debian12\n");
+        clearCalls(h);
+        expect(ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY })).to.contain("changed packages chrony");
+        expect(ok(h, "timesync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).not.to.contain("drift");
+    });
+
+    it("apply reads the secret parameters from the step's file; a missing or stale file is a clear error naming it", () => {
+        const h = makeHost("debian12");
+        const { plain, secrets } = split(HTPASSWD);
+        const missing = runRaw(h, registry, "apply", plain);
+        expect(missing.code).to.equal(1);
+        expect(missing.stderr).to.contain(`its secret parameters are missing on the host (${FILE}): run pulumi up --refresh`);
+        expect(mutations(h)).to.deep.equal([]);
+        fs.mkdirSync(path.join(h.root, path.dirname(FILE)), { recursive: true });
+        fs.writeFileSync(path.join(h.root, FILE), split(HTPASSWD, "an-older-digest").secrets);
+        const stale = runRaw(h, registry, "apply", plain);
+        expect(stale.code).to.equal(1);
+        expect(stale.stderr).to.contain(`its secret parameters on the host (${FILE}) are not the ones this step applies`);
+        fs.writeFileSync(path.join(h.root, FILE), secrets);
+        const r = runRaw(h, registry, "apply", plain);
+        expect(r.code, r.stderr).to.equal(0);
+        expect(read(h, "/etc/nginx/.ngxpasswd")).to.equal(HTPASSWD);
+        expect(r.stdout + r.stderr).not.to.contain(HTPASSWD.split(":")[1]);
+        // remove needs no secret: without the file it warns and goes on.
+        fs.rmSync(path.join(h.root, FILE));
+        const rm = runRaw(h, registry, "remove", plain);
+        expect(rm.code, rm.stderr).to.equal(0);
+        expect(rm.stdout).to.contain(`warning: its secret parameters are missing on the host (${FILE})`);
+        expect(exists(h, "/etc/nginx/.ngxpasswd")).to.equal(false);
+    });
+
+    it("the secrets on stdin after the plain ones (a drift check): the file is checked without showing it, and a repair puts it back 0600", () => {
+        const h = makeHost("debian12");
+        const { plain, secrets } = split(HTPASSWD);
+        fs.mkdirSync(path.join(h.root, path.dirname(FILE)), { recursive: true });
+        fs.writeFileSync(path.join(h.root, FILE), secrets, { mode: 0o600 }); // as the step's secrets command writes it
+        expect(runRaw(h, registry, "apply", plain).code).to.equal(0);
+        const check = () => runRaw(h, registry, "check", plain + secrets);
+        expect(check().stdout).not.to.contain("drift");
+        fs.rmSync(path.join(h.root, FILE));
+        expect(check().stdout).to.contain(`drift ${FILE} missing`);
+        fs.writeFileSync(path.join(h.root, FILE), "tampered\n");
+        fs.writeFileSync(path.join(h.root, "/etc/nginx/.ngxpasswd"), "tampered too\n");
+        const drift = check().stdout.split("\n").filter((l) => l.startsWith("drift") || l.startsWith("|"));
+        expect(drift).to.deep.equal([
+            "drift /etc/nginx/.ngxpasswd content differs (a secret: not shown)",
+            `drift ${FILE} content differs (a secret: not shown)`,
+        ]);
+        const repair = runRaw(h, registry, "apply", plain + secrets);
+        expect(repair.code, repair.stderr).to.equal(0);
+        expect(read(h, FILE)).to.equal(secrets);
+        expect((fs.statSync(path.join(h.root, FILE)).mode & 0o777).toString(8)).to.equal("600");
+        expect(read(h, "/etc/nginx/.ngxpasswd")).to.equal(HTPASSWD);
+        expect(check().stdout).not.to.contain("drift");
+        // Secrets on stdin that are not the step's (another digest) are refused too.
+        const wrong = runRaw(h, registry, "check", plain + split(HTPASSWD, "other").secrets);
+        expect(wrong.code).to.equal(1);
+        expect(wrong.stderr).to.contain("are not the ones this step applies");
     });
 });
 
@@ -1899,7 +2078,7 @@ describe("host scripts: etcd TLS (etcdTls)", function () {
 
         fs.writeFileSync(path.join(h.root, "/etc/etcd/pki/member.key"), "tampered\n");
         const drift = ok(h, "etcd.sh", "check", TLS).split("\n").filter((l) => l.startsWith("drift"));
-        expect(drift).to.deep.equal(["drift /etc/etcd/pki/member.crt content differs", "drift /etc/etcd/pki/member.key content differs"]);
+        expect(drift).to.deep.equal(["drift /etc/etcd/pki/member.crt content differs:", "drift /etc/etcd/pki/member.key content differs (a secret: not shown)"]);
 
         const plain = Object.fromEntries(Object.entries(TLS).filter(([k]) => !k.startsWith("TLS_") && k !== "PKI_DIR"));
         const off = ok(h, "etcd.sh", "apply", { ...plain, CLIENT_URL: "http://192.168.100.2:2379" });

@@ -27,7 +27,7 @@ TLS_FILES=("ca.crt TLS_CA 0644" "member.crt TLS_CERT 0644" "member.key TLS_KEY k
 key_mode() { if getent group etcd >/dev/null; then echo "0640 root:etcd"; else echo 0600; fi; }
 ETCDCTL_TLS=()
 if [ -n "${P[TLS_CA]:-}" ]; then
-    need TLS_CERT TLS_KEY TLS_CLIENT_CERT TLS_CLIENT_KEY
+    [ "$ACTION" = remove ] || need TLS_CERT TLS_KEY TLS_CLIENT_CERT TLS_CLIENT_KEY
     ETCDCTL_TLS=(--cacert="$ROOT$PKI_DIR/ca.crt" --cert="$ROOT$PKI_DIR/client.crt" --key="$ROOT$PKI_DIR/client.key")
 fi
 tls() { [ ${#ETCDCTL_TLS[@]} -gt 0 ]; }
@@ -292,11 +292,14 @@ remove)
     remove_file "$JOIN_ENV"
     ;;
 check)
+    check_packages "${pkgs[@]}"
     check_file "$ETCD_CONF" "${P[ETCD_ENV]}" 0644
     for entry in "${TLS_FILES[@]}"; do
         read -r f param m <<<"$entry"
         [ "$m" != key ] || read -r m _ <<<"$(key_mode)"
-        if tls; then check_file "$PKI_DIR/$f" "${P[$param]}" "$m"; else check_absent "$PKI_DIR/$f"; fi
+        secret=""
+        [[ $f != *.key ]] || secret=secret
+        if tls; then check_file "$PKI_DIR/$f" "${P[$param]}" "$m" $secret; else check_absent "$PKI_DIR/$f"; fi
     done
     check_running "$ETCD_SVC"
     ;;

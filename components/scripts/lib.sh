@@ -2,7 +2,7 @@
 # The family table's names are used by the scripts that source this file.
 # shellcheck disable=SC2034
 # Shared library of the host scripts (sourced, never run). Protocol:
-#   bash <dir>/<script>.sh apply|remove|check   with parameters on stdin as `KEY=<base64>` lines.
+#   bash <dir>/<script>.sh apply|remove|check   with parameters on stdin (the framing: read_records).
 # apply brings the host to the desired state and is idempotent; remove undoes what apply added (never data);
 # check prints one `drift <item> <reason>` line per difference from the desired state and changes nothing.
 # Every path is prefixed with $HOSTINFRA_ROOT (empty on hosts; a temp dir in tests).
@@ -13,21 +13,97 @@ STATE_DIR="$ROOT/var/lib/host-topology"
 OS_RELEASE="${HOSTINFRA_OS_RELEASE:-$ROOT/etc/os-release}"
 declare -A P=()
 CHANGED=0
+SECRETS_INLINE=0
 
 die() { printf 'host-topology: %s: %s\n' "$(hostname 2>/dev/null || echo '?')" "$*" >&2; exit 1; }
 warn() { printf 'warning: %s\n' "$*"; }
 
-load_params() {
-    local line k v
+PARAMS_HEADER='# host-topology parameters, format 2'
+SECRET_PARAMS_HEADER='# host-topology secret parameters, format 2'
+SECRETS_RAW=""
+
+# read_records: reads parameter records from stdin into P, as hostScript.ts's encodeParams writes them: a header
+# line, then `KEY=value` (a value without a newline) or `KEY<<DELIM [-n]`, the value's lines and the line DELIM
+# (-n: the value's last newline is not part of it). A secret header may follow the plain records (a drift check
+# sends the step's secret parameters after them): its records are kept verbatim in SECRETS_RAW too.
+read_records() {
+    local LC_ALL=C line k delim nonl v found section=plain
     while IFS= read -r line || [ -n "$line" ]; do
-        [ -z "$line" ] && continue
+        case "$line" in
+        "$PARAMS_HEADER") section=plain; continue ;;
+        "$SECRET_PARAMS_HEADER") section=secret; SECRETS_RAW+="$line"$'\n'; continue ;;
+        esac
+        [ -n "$line" ] || continue
+        [ "$section" = plain ] || SECRETS_RAW+="$line"$'\n'
+        if [[ $line =~ ^([A-Z][A-Z0-9_]*)=(.*)$ ]]; then
+            P[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+        elif [[ $line =~ ^([A-Z][A-Z0-9_]*)\<\<([A-Za-z0-9_]+)( -n)?$ ]]; then
+            k=${BASH_REMATCH[1]} delim=${BASH_REMATCH[2]} nonl=${BASH_REMATCH[3]} v="" found=0
+            while IFS= read -r line || [ -n "$line" ]; do
+                [ "$section" = plain ] || SECRETS_RAW+="$line"$'\n'
+                if [ "$line" = "$delim" ]; then found=1; break; fi
+                v+="$line"$'\n'
+            done
+            [ "$found" = 1 ] || die "parameter $k: its closing line $delim is missing"
+            [ -z "$nonl" ] || v=${v%$'\n'}
+            P[$k]=$v
+        else
+            die "bad parameter line (expected KEY=value or KEY<<DELIM): ${line:0:40}"
+        fi
+    done
+}
+
+# read_base64_records: the framing of the versions before format 2, `KEY=<base64>` lines: a step applied by one of
+# them is still removed with the parameters it was applied with.
+read_base64_records() {
+    local line=$1 k v
+    while [ -n "$line" ] || IFS= read -r line || [ -n "$line" ]; do
         k=${line%%=*}
         v=${line#*=}
+        line=""
+        [ -z "$k" ] && continue
         [[ $k =~ ^[A-Z][A-Z0-9_]*$ ]] || die "bad parameter line (expected KEY=<base64>)"
         # The trailing x keeps trailing newlines that command substitution would strip.
         v=$(printf '%s' "$v" | base64 -d && printf x) || die "parameter $k is not valid base64"
         P[$k]=${v%x}
     done
+}
+
+# load_params: the step's parameters from stdin; with SECRETS_FILE, its secret parameters from that file (root only,
+# written by the step's secrets command), unless they came on stdin (a drift check or repair). Either way they must
+# be the ones whose digest the plain parameters carry.
+load_params() {
+    local first=""
+    while [ -z "$first" ] && { IFS= read -r first || [ -n "$first" ]; }; do :; done
+    case "$first" in
+    "$PARAMS_HEADER") read_records ;;
+    "") ;;
+    *) read_base64_records "$first" ;;
+    esac
+    SECRETS_INLINE=0
+    [ -n "${P[SECRETS_FILE]:-}" ] || return 0
+    if [ -n "$SECRETS_RAW" ]; then
+        SECRETS_INLINE=1
+    elif [ -r "$ROOT${P[SECRETS_FILE]}" ]; then
+        read_records <"$ROOT${P[SECRETS_FILE]}"
+    else
+        secrets_unusable "its secret parameters are missing on the host (${P[SECRETS_FILE]})"
+        return 0
+    fi
+    [ "${P[SECRETS_OF]:-}" = "${P[SECRETS_DIGEST]:-}" ] ||
+        secrets_unusable "its secret parameters on the host (${P[SECRETS_FILE]}) are not the ones this step applies (another digest)"
+}
+# With the secret parameters on stdin (a drift check or repair): the file that keeps them on the host is checked, or
+# put back.
+secrets_file_step() {
+    case "$ACTION" in
+    apply) (umask 077 && mkdir -p "$(dirname "$ROOT${P[SECRETS_FILE]}")") && put_file "${P[SECRETS_FILE]}" 0600 "$SECRETS_RAW" ;;
+    check) check_file "${P[SECRETS_FILE]}" "$SECRETS_RAW" 0600 secret ;;
+    esac
+}
+# A remove needs no secret: it goes on.
+secrets_unusable() {
+    if [ "$ACTION" = remove ]; then warn "$1"; else die "$1: run pulumi up --refresh, which puts them back"; fi
 }
 
 # need KEY...: dies naming the first missing parameter.
@@ -486,13 +562,34 @@ service_off() {
     fi
 }
 
-# Drift checks (check action): print `drift <item> <reason>`.
+# Drift checks (check action): print `drift <item> <reason>`; lines after it that start with `| ` are its detail (a
+# unified diff), which the drift check shows as part of the reason.
+# check_file PATH CONTENT [MODE] [secret]: missing, another content (the diff of the host's file against the wanted
+# content follows; never for a secret file) or another mode.
 check_file() {
-    local path=$1 content=$2 mode=${3:-}
+    local path=$1 content=$2 mode=${3:-} secret=${4:-}
     if [ ! -f "$ROOT$path" ]; then echo "drift $path missing"
-    elif ! file_is "$ROOT$path" "$content"; then echo "drift $path content differs"
-    elif [ -n "$mode" ] && [ "$(stat -c %a "$ROOT$path")" != "${mode#0}" ]; then echo "drift $path mode $(stat -c %a "$ROOT$path")"
+    elif ! file_is "$ROOT$path" "$content"; then
+        if [ -n "$secret" ]; then
+            echo "drift $path content differs (a secret: not shown)"
+        else
+            echo "drift $path content differs:"
+            file_diff "$path" "$content"
+        fi
+    elif [ -n "$mode" ] && [ "$(stat -c %a "$ROOT$path")" != "${mode#0}" ]; then echo "drift $path mode $(stat -c %a "$ROOT$path") (want ${mode#0})"
     fi
+}
+# file_diff PATH CONTENT: `| `-prefixed unified diff of the host's PATH (-) against CONTENT (+), at most 200 lines.
+file_diff() {
+    local LC_ALL=C
+    if ! command -v diff >/dev/null 2>&1; then echo "| (no diff command on the host)"; return; fi
+    { diff -u --label "$1 (on the host)" --label "$1 (wanted)" -- "$ROOT$1" <(printf '%s' "$2") || true; } |
+        awk 'NR <= 200 { print "| " $0 } END { if (NR > 200) print "| ... " NR - 200 " more lines" }'
+}
+# check_packages PKG...: each one installed.
+check_packages() {
+    local p
+    for p in "$@"; do pkg_installed "$p" || echo "drift package:$p missing"; done
 }
 check_absent() { [ ! -e "$ROOT$1" ] || echo "drift $1 present"; }
 check_running() {
@@ -513,6 +610,7 @@ check_off() {
 
 # finish: the last line of every script; records (apply) or drops (remove) the step's ownership of its slot.
 finish() {
+    [ "$SECRETS_INLINE" = 1 ] && secrets_file_step
     record_owner
     echo "ok $(basename "$SCRIPT" .sh) family=$FAMILY"
 }

@@ -7,7 +7,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_script "$0" "${1:-}"
-need REGISTRY_CONFIG NGINX_CONF HTPASSWD
+need REGISTRY_CONFIG NGINX_CONF
+[ "$ACTION" = remove ] || need HTPASSWD
 STORAGE_DIR=$(param_or STORAGE_DIR /var/lib/registry)
 [ -n "$STORAGE_DIR" ] || STORAGE_DIR=/var/lib/registry
 [[ $STORAGE_DIR == /* ]] || die "STORAGE_DIR must be an absolute path"
@@ -126,12 +127,13 @@ remove)
     fi
     ;;
 check)
+    check_packages "$REG_PKG" nginx
     check_file "$REG_CONF" "${P[REGISTRY_CONFIG]}" 0644
     check_file "$SITE" "${P[NGINX_CONF]}" 0644
-    if [ -n "${P[HTPASSWD]}" ]; then check_file "$HTPASSWD_FILE" "${P[HTPASSWD]}" 0640; else check_absent "$HTPASSWD_FILE"; fi
+    if [ -n "${P[HTPASSWD]}" ]; then check_file "$HTPASSWD_FILE" "${P[HTPASSWD]}" 0640 secret; else check_absent "$HTPASSWD_FILE"; fi
     if [ -n "${P[TLS_CERT]:-}" ]; then
         check_file "$TLS_CERT_FILE" "${P[TLS_CERT]}" 0644
-        check_file "$TLS_KEY_FILE" "${P[TLS_KEY]}" 0600
+        check_file "$TLS_KEY_FILE" "${P[TLS_KEY]}" 0600 secret
     else
         check_absent "$TLS_CERT_FILE"
         check_absent "$TLS_KEY_FILE"

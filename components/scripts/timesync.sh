@@ -31,6 +31,7 @@ remove)
     service_off "$SVC"
     ;;
 check)
+    check_packages "$PKG"
     check_file "$CONF" "${P[CONFIG]}" 0644
     check_running "$SVC"
     ;;
