@@ -8,6 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import { HostCheck, putFileCommand } from "./hostCheck";
+import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "./params";
+
+export { encodeParams } from "./params";
 
 export const SCRIPTS_DIR = path.join(__dirname, "scripts");
 
@@ -40,47 +43,6 @@ export function scriptSha256(file: string): string {
         shaCache.set(file, sha);
     }
     return sha;
-}
-
-/** First line of the parameters (lib.sh's load_params): names the framing. */
-export const PARAMS_HEADER = "# host-topology parameters, format 2";
-/** First line of a step's secret parameters: a stream of their own, kept apart from the plain ones. */
-export const SECRET_PARAMS_HEADER = "# host-topology secret parameters, format 2";
-
-/**
- * Encodes parameters for the scripts' load_params as plain text, so that `pulumi preview --diff` shows the lines
- * of a rendered file that change. Keys sorted (stable diffs); after the header line, one record per key:
- *   KEY=value            a value without a newline (empty included);
- *   KEY<<DELIM           a value with newlines: the lines up to the line DELIM, each ending with a newline;
- *   KEY<<DELIM -n        the same, but the value's last newline is not part of it (it had no final newline).
- * DELIM is EOF, or EOF1, EOF2, ... when EOF is a line of the value: no value can end its record early. Any
- * character but NUL (a shell variable cannot hold it) passes unchanged: bytes, \r, trailing blanks.
- */
-export function encodeParams(params: Readonly<Record<string, string>>, header = PARAMS_HEADER): string {
-    const records = Object.keys(params)
-        .sort()
-        .map((k) => {
-            if (!/^[A-Z][A-Z0-9_]*$/.test(k)) throw new Error(`bad parameter name ${k}`);
-            const v = params[k];
-            if (typeof v !== "string") throw new Error(`parameter ${k} must be a string, got ${typeof v}`);
-            if (v.includes("\0")) throw new Error(`parameter ${k} contains a NUL character, which a host script cannot read`);
-            if (!v.includes("\n")) return `${k}=${v}\n`;
-            const body = v.endsWith("\n") ? v : `${v}\n`;
-            const lines = new Set(body.slice(0, -1).split("\n"));
-            let delim = "EOF";
-            for (let i = 1; lines.has(delim); i++) delim = `EOF${i}`;
-            return `${k}<<${delim}${v.endsWith("\n") ? "" : " -n"}\n${body}${delim}\n`;
-        });
-    return `${header}\n${records.join("")}`;
-}
-
-/**
- * A keyed digest (HMAC-SHA256) of a step's secret parameters: the plain parameters carry it, so that a changed
- * secret re-runs the step while the state and the preview show only that the digest changed. The key is the
- * step's own random secret, so the digest tells nothing about the secret, even a guessable one.
- */
-export function secretsDigest(key: string, encodedSecrets: string): string {
-    return crypto.createHmac("sha256", Buffer.from(key, "hex")).update(encodedSecrets, "utf8").digest("hex");
 }
 
 /** Where a step's secret parameters are kept on its host (root only, 0600): read by the step's apply and check. */
