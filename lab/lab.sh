@@ -43,7 +43,7 @@ SUITES=(bookworm trixie) # Debian 12 (the default) and 13; LAB_SUITE_<host>=trix
 MIRROR=http://deb.debian.org/debian
 SECURITY=http://deb.debian.org/debian-security
 INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,ca-certificates,procps,iputils-ping,netbase,sudo
-BASE_VERSION=4 # bump when the base's configuration below changes (.lab/base is configured again)
+BASE_VERSION=5 # bump when the base's configuration below changes (.lab/base is configured again)
 KEY="$LAB/ssh/id_ed25519"
 KNOWN_HOSTS="$LAB/ssh/known_hosts"
 LAB_DOMAIN=danran.com
@@ -249,6 +249,14 @@ EOF
     for u in getty@tty1.service console-getty.service systemd-modules-load.service user@.service; do
         ln -sf /dev/null "$b/etc/systemd/system/$u"
     done
+    # Nor a logind session per SSH login (pam_systemd): without a user manager, root's user-0.slice is created at
+    # each login and removed at each logout, and on a cgroup v1 machine a login arriving as the slice goes can find
+    # its cgroup gone ("session-N.scope: Couldn't move process ... to requested cgroup ...: No such file or
+    # directory", "Failed with result 'resources'"), after which sshd waits for logind forever: a login that hangs
+    # until ssh's ServerAlive gives up (75 s), one in a few hundred logins in the lab. SSH sessions then stay in
+    # sshd.service's cgroup; nothing the host scripts do needs a session.
+    chroot "$b" pam-auth-update --disable systemd
+    ! grep -q pam_systemd "$b/etc/pam.d/common-session" || die "pam_systemd is still in the base's common-session"
     rm -f "$b"/var/cache/apt/archives/*.deb "$b"/var/cache/apt/*.bin
     echo "$BASE_VERSION" >"$b/.complete"
     mv "$b" "$base"
