@@ -32,6 +32,25 @@ interface CheckProps {
     secretStdin?: string;
     /** Drifted items, item -> reason. Desired: {}. */
     drift: Record<string, string>;
+    /**
+     * The same as text, one item a line, a file's diff indented under it (reportOf). Desired: NO_DRIFT. The engine
+     * shows a string that is multi-line before and after as a line diff, so a refresh shows the drift line by line.
+     */
+    report?: string;
+}
+
+/** The report of a check that found nothing (two lines: a string the engine shows as a line diff when it changes). */
+export const NO_DRIFT = "drift found by the last check:\n(none)\n";
+
+/** The check's findings as text: the header line of NO_DRIFT, then each item and its reason, details indented. */
+export function reportOf(drift: Record<string, string>): string {
+    const items = Object.keys(drift).sort();
+    if (items.length === 0) return NO_DRIFT;
+    const lines = items.map((item) => {
+        const [first, ...rest] = drift[item].replace(/\n$/, "").split("\n");
+        return [`${item}: ${first}`, ...rest.map((l) => `    ${l}`)].join("\n");
+    });
+    return `${NO_DRIFT.split("\n")[0]}\n${lines.join("\n")}\n`;
 }
 
 /**
@@ -209,11 +228,11 @@ export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
         if (Object.keys(drift).length > 0) {
             throw new Error(`${inputs.connection.host}: still differs after apply: ${JSON.stringify(drift)}`);
         }
-        return { id: `${inputs.connection.host}:${inputs.script}`, outs: { ...inputs, drift } };
+        return { id: `${inputs.connection.host}:${inputs.script}`, outs: { ...inputs, drift, report: reportOf(drift) } };
     },
     async read(id: string, props: CheckProps) {
         const drift = await check(props);
-        return { id, props: { ...props, drift } };
+        return { id, props: { ...props, drift, report: reportOf(drift) } };
     },
     async diff(_id: string, olds: CheckProps, news: CheckProps) {
         const drifted = Object.keys(olds.drift ?? {}).length > 0;
@@ -232,7 +251,7 @@ export const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
         if (Object.keys(drift).length > 0) {
             throw new Error(`${news.connection.host}: still differs after repair: ${JSON.stringify(drift)}`);
         }
-        return { outs: { ...news, drift } };
+        return { outs: { ...news, drift, report: reportOf(drift) } };
     },
 };
 
@@ -249,12 +268,13 @@ export interface HostCheckArgs {
 /** Tracks drift of one host step (see the file comment). */
 export class HostCheck extends pulumi.dynamic.Resource {
     declare public readonly drift: pulumi.Output<Record<string, string>>;
+    declare public readonly report: pulumi.Output<string>;
 
     constructor(name: string, args: HostCheckArgs, opts?: pulumi.CustomResourceOptions) {
         super(
             hostCheckProvider,
             name,
-            { ...args, drift: {} },
+            { ...args, drift: {}, report: NO_DRIFT },
             { ...opts, additionalSecretOutputs: ["connection", "secretStdin"] },
             "host-topology",
             "HostCheck",

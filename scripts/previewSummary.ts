@@ -45,6 +45,10 @@ const SECRET = "[secret]";
 function nameOf(urn: string): string {
     return urn.slice(urn.lastIndexOf("::") + 2);
 }
+/** The types in a URN's type chain: the parents' and the resource's own. */
+function urnTypes(urn: string): string[] {
+    return (urn.split("::")[2] ?? "").split("$");
+}
 function typeOf(urn: string): string {
     const t = urn.split("::")[2] ?? "";
     return t.slice(t.lastIndexOf("$") + 1);
@@ -129,18 +133,28 @@ function paramChanges(step: string, olds: Record<string, string>, news: Record<s
 /** Markdown for a PR comment. */
 export function summarize(preview: PreviewJson, stack: string): string {
     const steps = preview.steps ?? [];
-    // Hosts in the program's order; a resource belongs to the host whose name prefixes its own (the longest such).
-    const hosts = steps.filter((s) => typeOf(s.urn) === "host-topology:index:HostBase").map((s) => nameOf(s.urn));
-    const longestFirst = [...hosts].sort((a, b) => b.length - a.length);
-    const hostOf = (name: string) => longestFirst.find((h) => name === h || name.startsWith(`${h}-`)) ?? "(stack)";
+    // A preview lists only what changes, so the hosts come from the resources' names (components/*.ts): a host's
+    // HostBase is named after it, its steps `<host>-<step>-<part>`, its other resources `<host>-<part>`.
+    const hostOf = (name: string, type: string, urnOf: string): string => {
+        if (type === "host-topology:index:HostBase") return name;
+        const component = name.replace(/-(?:run|check|upload|secrets|digest-key|password)$/, "");
+        // An etcd member's component is `<host>-<member name>`, the name configurable.
+        if (urnTypes(urnOf).includes("host-topology:index:EtcdMember") && component.includes("-")) return component.slice(0, component.lastIndexOf("-"));
+        const m = /^(.+)-(?:hosts|time|firewall|registry)$/.exec(component) ??
+            /^(.+)-(?:ready|lib|hostkey)$/.exec(name);
+        return m ? m[1] : "(stack)";
+    };
+    const hosts: string[] = [];
     const byHost = new Map<string, string[]>();
     const add = (host: string, lines: string[]) => byHost.set(host, [...(byHost.get(host) ?? []), ...lines]);
 
     for (const s of steps) {
         const name = nameOf(s.urn);
         const type = typeOf(s.urn);
-        const host = hostOf(name);
-        if (s.op === "same" || s.op === "read" || s.op === "refresh") continue;
+        const host = hostOf(name, type, s.urn);
+        if (host !== "(stack)" && !hosts.includes(host)) hosts.push(host);
+        // Providers change with the stack's config (the dynamic resources' one gets all of it), not on a host.
+        if (s.op === "same" || s.op === "read" || s.op === "refresh" || type.startsWith("pulumi:providers:")) continue;
         if (type.startsWith("host-topology:index:") && !type.endsWith("HostCheck")) continue; // components: their children say it
         const isCheck = type.endsWith(":HostCheck");
         if (s.op === "create" || s.op === "create-replacement") {

@@ -3,7 +3,7 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { hostCheckProvider, parseCheckOutput, putFileCommand } from "../components/hostCheck";
+import { NO_DRIFT, hostCheckProvider, parseCheckOutput, putFileCommand, reportOf } from "../components/hostCheck";
 import { hostKeyProvider } from "../components/hostKey";
 
 const conn = { host: "192.0.2.10", port: 22, user: "root", privateKey: "k" };
@@ -36,6 +36,23 @@ describe("HostCheck (drift detection)", () => {
                 "content differs:\n--- /etc/chrony/chrony.conf (on the host)\n+++ /etc/chrony/chrony.conf (wanted)\n@@ -1,2 +1,2 @@\n # managed\n-server a  \n+server b\n",
             "service:chronyd": "disabled,inactive (want enabled,active)",
         });
+    });
+
+    it("the report: the drift as text, each item a line, a file's diff indented under it; none as two lines", () => {
+        expect(reportOf({})).to.equal(NO_DRIFT);
+        expect(NO_DRIFT.split("\n").length).to.equal(3); // multi-line: the engine shows a change of it as a line diff
+        expect(reportOf({ "service:chrony": "disabled,inactive (want enabled,active)", "/etc/chrony/chrony.conf": "content differs:\n--- a\n+++ b\n-server x\n+server y\n" })).to.equal(
+            [
+                "drift found by the last check:",
+                "/etc/chrony/chrony.conf: content differs:",
+                "    --- a",
+                "    +++ b",
+                "    -server x",
+                "    +server y",
+                "service:chrony: disabled,inactive (want enabled,active)",
+                "",
+            ].join("\n"),
+        );
     });
 
     it("diff: no changes without drift, so plain preview shows nothing and needs no host", async () => {

@@ -88,6 +88,7 @@ describe("preview summary (scripts/previewSummary.ts)", () => {
                     { op: "create", urn: urn("host-topology:index:HostBase$command:remote:Command", "node3-hosts-run") },
                     { op: "create", urn: urn("host-topology:index:HostBase$host-topology:index:HostCheck", "node3-hosts-check") },
                     { op: "delete", urn: urn("host-topology:index:TimeSync$command:remote:Command", "master-time-run") },
+                    { op: "create", urn: urn("host-topology:index:EtcdMember$command:remote:Command", "lab-node2-infra0-run") },
                 ],
             },
             "dev",
@@ -97,6 +98,7 @@ describe("preview summary (scripts/previewSummary.ts)", () => {
         expect(md).not.to.contain("host-topology:index:HostBase)");
         expect(md).not.to.contain("node3-hosts-check");
         expect(md.indexOf("#### master")).to.be.lessThan(md.indexOf("#### node3"));
+        expect(md).to.contain("#### lab-node2\n\n- **create** `lab-node2-infra0-run`");
     });
 
     it("drift found by --refresh: each item, a file's diff in a diff block", () => {
