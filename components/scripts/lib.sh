@@ -22,7 +22,7 @@ PARAMS_HEADER='# host-topology parameters, format 2'
 SECRET_PARAMS_HEADER='# host-topology secret parameters, format 2'
 SECRETS_RAW=""
 
-# read_records: reads parameter records from stdin into P, as hostScript.ts's encodeParams writes them: a header
+# read_records: reads parameter records from stdin into P, as components/params.ts's encodeParams writes them: a header
 # line, then `KEY=value` (a value without a newline) or `KEY<<DELIM [-n]`, the value's lines and the line DELIM
 # (-n: the value's last newline is not part of it). A secret header may follow the plain records (a drift check
 # sends the step's secret parameters after them): its records are kept verbatim in SECRETS_RAW too.
