@@ -6,6 +6,7 @@
 // items and `update` (i.e. `pulumi up --refresh`) repairs them by running the script's idempotent `apply`,
 // which rewrites only what differs. Plain `pulumi preview` never connects: diff compares the state only.
 import * as pulumi from "@pulumi/pulumi";
+import { providerOptions } from "./providerResource";
 import { SshSession, SshTarget, sshConnect, withDialRetries } from "./sshClient";
 
 export interface CheckConnection extends SshTarget {
@@ -266,18 +267,11 @@ export interface HostCheckArgs {
 }
 
 /** Tracks drift of one host step (see the file comment). */
-export class HostCheck extends pulumi.dynamic.Resource {
+export class HostCheck extends pulumi.CustomResource {
     declare public readonly drift: pulumi.Output<Record<string, string>>;
     declare public readonly report: pulumi.Output<string>;
 
     constructor(name: string, args: HostCheckArgs, opts?: pulumi.CustomResourceOptions) {
-        super(
-            hostCheckProvider,
-            name,
-            { ...args, drift: {}, report: NO_DRIFT },
-            { ...opts, additionalSecretOutputs: ["connection", "secretStdin"] },
-            "host-topology",
-            "HostCheck",
-        );
+        super("host-topology:index:HostCheck", name, { ...args, drift: {}, report: NO_DRIFT }, providerOptions("HostCheck", opts, ["connection", "secretStdin"]));
     }
 }

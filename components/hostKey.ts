@@ -9,6 +9,7 @@
 // fingerprints, while `pulumi up --continue-on-error` still converges the other hosts (so does a host that is down).
 // Plain `pulumi preview` never connects (verify is false there and diff compares the state only).
 import * as pulumi from "@pulumi/pulumi";
+import { providerOptions } from "./providerResource";
 import { SshProxy, hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient";
 import { describeKey } from "./sshKeys";
 
@@ -92,19 +93,12 @@ export interface HostKeyArgs {
 }
 
 /** The key one host must present (see the file comment). */
-export class HostKey extends pulumi.dynamic.Resource {
+export class HostKey extends pulumi.CustomResource {
     /** `type base64`: pass as connection.hostKey. */
     declare public readonly publicKey: pulumi.Output<string>;
     declare public readonly fingerprint: pulumi.Output<string>;
 
     constructor(name: string, args: HostKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        super(
-            hostKeyProvider,
-            name,
-            { ...args, verify: !pulumi.runtime.isDryRun(), publicKey: undefined, fingerprint: undefined },
-            { ...opts, additionalSecretOutputs: ["proxy"] },
-            "host-topology",
-            "HostKey",
-        );
+        super("host-topology:index:HostKey", name, { ...args, verify: !pulumi.runtime.isDryRun(), publicKey: undefined, fingerprint: undefined }, providerOptions("HostKey", opts, ["proxy"]));
     }
 }

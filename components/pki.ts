@@ -7,6 +7,7 @@
 // client certificate (etcdctl on the members, and the stack output for other projects). Registry: nginx's
 // server certificate, whose CA every host trusts.
 import * as pulumi from "@pulumi/pulumi";
+import { providerOptions } from "./providerResource";
 import { EtcdMemberSpec, TopologyConfig, isIPv4 } from "./config";
 
 export interface CertRequest {
@@ -153,7 +154,7 @@ export interface PkiArgs {
 }
 
 /** A private CA and the certificates it issued (see the file comment). Private keys are secret outputs. */
-export class Pki extends pulumi.dynamic.Resource {
+export class Pki extends pulumi.CustomResource {
     declare public readonly caCert: pulumi.Output<string>;
     /** request id -> certificate / private key (PEM). */
     declare public readonly issued: pulumi.Output<Record<string, string>>;
@@ -161,12 +162,10 @@ export class Pki extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: PkiArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            pkiProvider,
+            "host-topology:index:Pki",
             name,
             { caName: args.caName, certs: args.certs, days: args.days ?? 3650, caCert: undefined, caKey: undefined, issued: undefined, keys: undefined },
-            { ...opts, additionalSecretOutputs: ["caKey", "keys"] },
-            "host-topology",
-            "Pki",
+            providerOptions("Pki", opts, ["caKey", "keys"]),
         );
     }
 

@@ -51,7 +51,7 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
                 }
                 if (args.type === "random:index/randomString:RandomString") state.result = "mocktoken0123456789a";
                 if (args.type === "random:index/randomBytes:RandomBytes") state.hex = "00".repeat(args.inputs.length ?? 32);
-                if (args.type === "pulumi-nodejs:dynamic/host-topology:Pki") {
+                if (args.type === "host-topology:index:Pki") {
                     const ids: string[] = (args.inputs.certs ?? []).map((c: { id: string }) => c.id);
                     Object.assign(state, {
                         caCert: `mock-ca-cert ${args.name}`,

@@ -1,0 +1,95 @@
+// The host-topology provider plugin: HostCheck, HostKey and Pki as custom resources of the engine (instead of Node
+// dynamic resources, which keep their serialized code in the state). The engine starts it from PulumiPlugin.yaml
+// (runtime: nodejs) with the compiled JS (package.json's main) and talks gRPC to it; one process per deployment
+// holds every SSH connection of the drift checks.
+import * as pulumi from "@pulumi/pulumi";
+import * as provider from "@pulumi/pulumi/provider";
+import { hostCheckProvider } from "../components/hostCheck";
+import { hostKeyProvider } from "../components/hostKey";
+import { pkiProvider } from "../components/pki";
+
+/** type token -> the resource's operations and the outputs that are secret. */
+const RESOURCES: Record<string, { ops: pulumi.dynamic.ResourceProvider; secret: string[] }> = {
+    "host-topology:index:HostCheck": { ops: hostCheckProvider, secret: ["connection", "secretStdin"] },
+    "host-topology:index:HostKey": { ops: hostKeyProvider, secret: ["proxy"] },
+    "host-topology:index:Pki": { ops: pkiProvider, secret: ["caKey", "keys"] },
+};
+
+// The 3.248 Node provider server hands over the request's Struct as is: a secret arrives as this wrapper (and must be
+// returned as one to stay secret), an unknown value of a preview as this string.
+const SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+const isSecret = (v: any) => v !== null && typeof v === "object" && v[SIG] === SECRET_SIG;
+/** A deep copy with every secret wrapper replaced by its value, and without a dynamic resource's `__provider`. */
+export function unwrap(v: any): any {
+    if (isSecret(v)) return unwrap(v.value);
+    if (Array.isArray(v)) return v.map(unwrap);
+    if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).filter(([k]) => k !== "__provider").map(([k, x]) => [k, unwrap(x)]));
+    return v;
+}
+export function hasUnknown(v: any): boolean {
+    if (v === UNKNOWN) return true;
+    if (Array.isArray(v)) return v.some(hasUnknown);
+    if (v !== null && typeof v === "object") return Object.values(v).some(hasUnknown);
+    return false;
+}
+/** The outputs as the engine gets them: the type's secret properties wrapped. */
+function wire(type: string, outs: Record<string, any>): Record<string, any> {
+    const secret = new Set(RESOURCES[type].secret);
+    return Object.fromEntries(Object.entries(outs).filter(([k]) => k !== "__provider").map(([k, v]) => [k, secret.has(k) && v !== undefined ? { [SIG]: SECRET_SIG, value: v } : v]));
+}
+function typeOf(urn: string): string {
+    const t = urn.split("::")[2]?.split("$").pop() ?? "";
+    if (!RESOURCES[t]) throw new Error(`host-topology provider: unknown resource type ${t}`);
+    return t;
+}
+
+export class HostTopologyProvider implements provider.Provider {
+    constructor(
+        readonly version: string,
+        readonly schema: string,
+    ) {}
+
+    async check(urn: string, _olds: any, news: any): Promise<provider.CheckResult> {
+        typeOf(urn);
+        return { inputs: news, failures: [] };
+    }
+
+    async diff(id: string, urn: string, olds: any, news: any): Promise<provider.DiffResult> {
+        const type = typeOf(urn);
+        // State moved here from the dynamic resource (an alias) still holds its serialized code: one update drops it.
+        const migrated = "__provider" in (olds ?? {});
+        const n = unwrap(news);
+        if (hasUnknown(n)) return { changes: true, replaces: [] };
+        const d = await RESOURCES[type].ops.diff!(id, unwrap(olds), n);
+        return { changes: migrated || d.changes !== false, replaces: d.replaces ?? [], deleteBeforeReplace: d.deleteBeforeReplace };
+    }
+
+    async create(urn: string, news: any): Promise<provider.CreateResult> {
+        const type = typeOf(urn);
+        const r = await RESOURCES[type].ops.create(unwrap(news));
+        return { id: r.id, outs: wire(type, r.outs ?? {}) };
+    }
+
+    async read(id: string, urn: string, props?: any): Promise<provider.ReadResult> {
+        const type = typeOf(urn);
+        const ops = RESOURCES[type].ops;
+        if (!ops.read) return { id, props };
+        const r = await ops.read(id, unwrap(props));
+        return { id: r.id ?? id, props: wire(type, r.props ?? {}) };
+    }
+
+    async update(id: string, urn: string, olds: any, news: any): Promise<provider.UpdateResult> {
+        const type = typeOf(urn);
+        const ops = RESOURCES[type].ops;
+        const r = ops.update ? await ops.update(id, unwrap(olds), unwrap(news)) : { outs: unwrap(news) };
+        return { outs: wire(type, r.outs ?? {}) };
+    }
+
+    async delete(id: string, urn: string, props: any): Promise<void> {
+        const type = typeOf(urn);
+        await RESOURCES[type].ops.delete?.(id, unwrap(props));
+    }
+}

@@ -1,0 +1,13 @@
+// The plugin's entry point (package.json's main, compiled to bin/provider/main.js): the engine starts it through the
+// Node.js language host (PulumiPlugin.yaml), which loads this file.
+import * as fs from "fs";
+import * as path from "path";
+import * as provider from "@pulumi/pulumi/provider";
+import { HostTopologyProvider } from "./index";
+
+// The drift checks' state names the scripts relative to the project directory (sourceDir), as the program sees
+// them: the plugin works from there too.
+const dir = path.resolve(__dirname, "..", "..");
+process.chdir(path.resolve(dir, ".."));
+const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
+provider.main(new HostTopologyProvider(pkg.version, fs.readFileSync(path.join(dir, "schema.json"), "utf8")), process.argv.slice(2));
