@@ -1,4 +1,4 @@
-// The program's Pki dynamic resource on its own (it needs no host): preview, create, a second up that changes
+// The program's Pki (a custom resource of the provider plugin) on its own (it needs no host): preview, create, a second up that changes
 // nothing, an update in place that keeps the CA and the unchanged certificates, the private keys encrypted in the
 // exported state and hidden in stack outputs, destroy.
 import { expect } from "chai";
