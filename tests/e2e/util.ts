@@ -346,7 +346,11 @@ export function buildImage(dir: string, mb: number): string {
 export function engineProject(name: string, indexTs: string): StackSpec {
     const dir = path.join(REPO, ".lab", name);
     sh(`rm -rf ${dir} && mkdir -p ${dir}/state && ln -s ${REPO}/node_modules ${dir}/node_modules`);
-    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n`);
+    // The program's parts use the project's provider plugin, which another project names as any plugin of a path.
+    fs.writeFileSync(
+        path.join(dir, "Pulumi.yaml"),
+        `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nplugins:\n  providers:\n    - name: host-topology\n      path: ${REPO}/provider\n`,
+    );
     fs.writeFileSync(path.join(dir, "package.json"), `{"name": "${name}", "private": true}\n`);
     fs.writeFileSync(path.join(dir, "tsconfig.json"), '{"compilerOptions": {"strict": true, "target": "es2022", "module": "commonjs", "esModuleInterop": true, "skipLibCheck": true}}\n');
     fs.writeFileSync(path.join(dir, "index.ts"), indexTs);
