@@ -153,7 +153,7 @@ export function summarize(preview: PreviewJson, stack: string): string {
         const type = typeOf(s.urn);
         const host = hostOf(name, type, s.urn);
         if (host !== "(stack)" && !hosts.includes(host)) hosts.push(host);
-        // Providers change with the stack's config (the dynamic resources' one gets all of it), not on a host.
+        // Providers change with the stack's config (the project's own gets all of its `host-topology:*` keys), not on a host.
         if (s.op === "same" || s.op === "read" || s.op === "refresh" || type.startsWith("pulumi:providers:")) continue;
         if (type.startsWith("host-topology:index:") && !type.endsWith("HostCheck")) continue; // components: their children say it
         const isCheck = type.endsWith(":HostCheck");

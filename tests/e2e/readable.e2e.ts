@@ -32,8 +32,9 @@ function diffLines(out: string): string[] {
 }
 
 /**
- * What a preview updates, the dynamic resources' provider left out: the engine passes it the stack's config, so any
- * config change updates it (`pulumi:providers:pulumi-nodejs::default`), without touching a host.
+ * What a preview updates, the project's default provider left out: the engine passes the default provider of package
+ * host-topology the stack's `host-topology:*` config, so any config change updates it
+ * (`pulumi:providers:host-topology::default`), without touching a host.
  */
 const updated = (events: Parameters<typeof namesWith>[0]) => namesWith(events, "update").filter((n) => n !== "default");
 
