@@ -3,6 +3,7 @@
 import * as cp from "child_process";
 import * as fs from "fs";
 import * as http from "http";
+import * as os from "os";
 import * as path from "path";
 import { EngineEvent, LocalWorkspace, OpMap, Stack } from "@pulumi/pulumi/automation";
 import { REPO, removeStack } from "./util";
@@ -100,6 +101,31 @@ export async function changedLines(stack: Stack): Promise<string[]> {
         for (const l of r.outputs.stdout.split("\n")) if (/^(changed|removed|restored) /.test(l)) out.push(`${r.name}: ${l}`);
     }
     return out;
+}
+
+/**
+ * A stack deployed by an older commit of this project, as a user's checkout of it: a git worktree at `commit` (outside
+ * the checkout: the language host walks the project directory), the same state backend and lab. Returns the stack
+ * there and a function that moves it to this checkout (its config file, with the stack's encryption salt, moves
+ * along) and returns it here; `cleanup` removes the worktree.
+ */
+export async function deployedBy(commit: string, stack: string, cfg: StackConfig) {
+    const tree = path.join(os.tmpdir(), `host-topology-${commit}`);
+    cp.execSync(`git worktree remove --force ${tree} 2>/dev/null; rm -rf ${tree}; git worktree add --detach ${tree} ${commit}`, { cwd: REPO, stdio: "ignore" });
+    for (const l of ["node_modules", ".lab"]) fs.symlinkSync(path.join(REPO, l), path.join(tree, l));
+    removeStack(stack);
+    const lines = Object.entries(cfg).map(([k, v]) => `  host-topology:${k}: ${JSON.stringify(v)}`);
+    fs.writeFileSync(path.join(tree, `Pulumi.${stack}.yaml`), `config:\n${lines.join("\n")}\n`);
+    const old = await LocalWorkspace.createStack({ stackName: stack, workDir: tree });
+    await old.up({ onOutput: () => undefined });
+    return {
+        old,
+        here: async () => {
+            fs.copyFileSync(path.join(tree, `Pulumi.${stack}.yaml`), path.join(REPO, `Pulumi.${stack}.yaml`));
+            return LocalWorkspace.selectStack({ stackName: stack, workDir: REPO });
+        },
+        cleanup: () => cp.execSync(`git worktree remove --force ${tree}`, { cwd: REPO, stdio: "ignore" }),
+    };
 }
 
 // ---- etcd from this machine (its HTTP gateway), through the lab's bridge only ----

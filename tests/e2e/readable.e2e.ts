@@ -2,18 +2,13 @@
 // upgraded in place; then `pulumi preview --diff` shows the lines that change on each host, drift shows what
 // differs, secrets stay apart, and scripts/preview-summary.sh prints the Markdown of a pull request comment.
 import { expect } from "chai";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { HOSTS, REPO, engine, onHost, phase, printTimings, removeStack, sh } from "./util";
-import { HostEntry, StackConfig, changedLines, namesWith, preview, resources, up } from "./auto";
+import { Stack } from "@pulumi/pulumi/automation";
+import { HOSTS, engine, onHost, phase, printTimings, sh } from "./util";
+import { HostEntry, StackConfig, changedLines, deployedBy, namesWith, preview, resources, up } from "./auto";
 
 const STACK = "readable";
 /** The last commit of main before the parameters became plain text (its steps' stdin is `KEY=<base64>` lines). */
 const PREVIOUS_MAIN = "5744b28";
-// Outside the checkout: the language host walks the project directory at every run.
-const OLD_TREE = path.join(os.tmpdir(), "host-topology-previous-main");
 const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });
 const BASE: StackConfig = {
     domain: "danran.com",
@@ -54,20 +49,16 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
 
     before(() => phase("lab reset to pristine", () => sh("lab/lab.sh reset")));
 
+    let cleanup = () => {};
     after(() => {
-        sh(`git worktree remove --force ${OLD_TREE}`, { allowFail: true });
+        cleanup();
         printTimings();
     });
 
     it(`upgrade: a stack deployed by the previous main (${PREVIOUS_MAIN}) re-runs each step once, changes nothing on the hosts, restarts nothing`, async () => {
-        // The previous main, as a user's checkout of it: its own tree, the same state backend and lab.
-        sh(`git worktree remove --force ${OLD_TREE} 2>/dev/null; rm -rf ${OLD_TREE}; git worktree add --detach ${OLD_TREE} ${PREVIOUS_MAIN}`);
-        for (const l of ["node_modules", ".lab"]) fs.symlinkSync(path.join(REPO, l), path.join(OLD_TREE, l));
-        removeStack(STACK);
-        const cfgLines = Object.entries(BASE).map(([k, v]) => `  host-topology:${k}: ${JSON.stringify(v)}`);
-        fs.writeFileSync(path.join(OLD_TREE, `Pulumi.${STACK}.yaml`), `config:\n${cfgLines.join("\n")}\n`);
-        const old = await LocalWorkspace.createStack({ stackName: STACK, workDir: OLD_TREE });
-        await phase(`up with the previous main (${PREVIOUS_MAIN})`, () => old.up({ onOutput: () => undefined }));
+        const deployed = await phase(`up with the previous main (${PREVIOUS_MAIN})`, () => deployedBy(PREVIOUS_MAIN, STACK, BASE));
+        cleanup = deployed.cleanup;
+        const old = deployed.old;
         const before = await resources(old);
         const oldStdin = before.find((r) => r.name === "master-time-run")!.outputs.stdin;
         expect(oldStdin, "the previous main's stdin is base64").to.match(/^CONFIG=[A-Za-z0-9+/]+=*$/m);
@@ -76,9 +67,8 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
         const masterUnits = () => onHost("master", "systemctl show -p ActiveEnterTimestampMonotonic etcd docker-registry nginx chrony").stdout;
         const unitsBefore = masterUnits();
 
-        // The same stack with this code: its config file (with the stack's encryption salt) moves along.
-        fs.copyFileSync(path.join(OLD_TREE, `Pulumi.${STACK}.yaml`), path.join(REPO, `Pulumi.${STACK}.yaml`));
-        stack = await LocalWorkspace.selectStack({ stackName: STACK, workDir: REPO });
+        // The same stack with this code.
+        stack = await deployed.here();
         const t0 = Date.now();
         const r = await phase("up with this code (upgrade)", () => up(stack));
         const seconds = (Date.now() - t0) / 1000;

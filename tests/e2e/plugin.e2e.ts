@@ -1,0 +1,60 @@
+// The provider plugin replaces the dynamic resources in place: a stack deployed by the last main with dynamic
+// HostCheck, HostKey and Pki (64c1b6f) is upgraded with this code through the real engine on the lab.
+import { expect } from "chai";
+import { HOSTS, engine, phase, printTimings, sh } from "./util";
+import { deployedBy, namesWith, preview, up } from "./auto";
+
+const STACK = "plugin-upgrade";
+/** The last main with the Node dynamic resources. */
+const DYNAMIC_MAIN = "64c1b6f";
+const CFG = {
+    domain: "danran.com",
+    hosts: [
+        { name: "master", address: HOSTS.master, roles: ["master", "etcd", "registry"] },
+        { name: "node1", address: HOSTS.node1, roles: ["node"] },
+        { name: "node2", address: HOSTS.node2, roles: ["node"] },
+    ],
+    sshPrivateKeyPath: ".lab/ssh/id_ed25519",
+    sshKnownHostsPath: ".lab/ssh/known_hosts",
+    timeServeFromMaster: true,
+    etcdTls: true,
+};
+
+const exported = () => engine(STACK, "stack export").stdout;
+const providerCode = (state: string) => (state.match(/"__provider"/g) ?? []).length;
+
+describe("end-to-end on the lab: the provider plugin replaces the dynamic resources in place", function () {
+    this.timeout(0);
+    let cleanup = () => {};
+    after(() => {
+        cleanup();
+        printTimings();
+    });
+
+    it(`a stack deployed with the dynamic resources (${DYNAMIC_MAIN}): one up updates them, replaces nothing, runs no host step; no provider code left`, async () => {
+        phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
+        const deployed = await phase(`up with ${DYNAMIC_MAIN} (dynamic resources, etcdTls)`, () => deployedBy(DYNAMIC_MAIN, STACK, CFG));
+        cleanup = deployed.cleanup;
+        const before = exported();
+        expect(providerCode(before), "the dynamic resources keep their code in the state").to.be.greaterThan(0);
+        const stack = await deployed.here();
+        const r = await phase("up with the provider plugin", () => up(stack));
+        const after = exported();
+        console.log(`      upgrade: ${JSON.stringify(r.changes)}; state ${(before.length / 1024).toFixed(0)} KB -> ${(after.length / 1024).toFixed(0)} KB`);
+        expect(namesWith(r.events, "replace")).to.deep.equal([]);
+        // The plugin's default provider comes, the dynamic resources' one goes (both named `default`).
+        expect(namesWith(r.events, "create")).to.deep.equal(["default"]);
+        expect(namesWith(r.events, "delete")).to.deep.equal(["default"]);
+        const updated = namesWith(r.events, "update");
+        // No host step runs: only the plugin's resources change.
+        expect(updated.filter((n) => !/-(check|hostkey)$/.test(n) && n !== "etcd-pki" && n !== "default")).to.deep.equal([]);
+        expect(updated).to.include.members(["etcd-pki", "master-hostkey", "node1-time-check"]);
+        expect(providerCode(after)).to.equal(0);
+        expect(after).not.to.contain("pulumi-nodejs:dynamic");
+        expect(after).not.to.match(/BEGIN (EC )?PRIVATE KEY/);
+        await phase("up --refresh", () => up(stack, { refresh: true }));
+        expect(providerCode(exported()), "after up --refresh").to.equal(0);
+        await phase("preview --refresh --expect-no-changes", () => preview(stack, { refresh: true, expectNoChanges: true }));
+        await phase("destroy", () => stack.destroy({ onOutput: () => undefined }));
+    });
+});
