@@ -6,7 +6,7 @@
 // items and `update` (i.e. `pulumi up --refresh`) repairs them by running the script's idempotent `apply`,
 // which rewrites only what differs. Plain `pulumi preview` never connects: diff compares the state only.
 import * as pulumi from "@pulumi/pulumi";
-import { providerOptions } from "./providerResource";
+import { providerOptions, typeToken } from "./providerResource";
 import { SshSession, SshTarget, sshConnect, withDialRetries } from "./sshClient";
 
 export interface CheckConnection extends SshTarget {
@@ -272,6 +272,6 @@ export class HostCheck extends pulumi.CustomResource {
     declare public readonly report: pulumi.Output<string>;
 
     constructor(name: string, args: HostCheckArgs, opts?: pulumi.CustomResourceOptions) {
-        super("host-topology:index:HostCheck", name, { ...args, drift: {}, report: NO_DRIFT }, providerOptions("HostCheck", opts, ["connection", "secretStdin"]));
+        super(typeToken("HostCheck"), name, { ...args, drift: {}, report: NO_DRIFT }, providerOptions("HostCheck", opts));
     }
 }

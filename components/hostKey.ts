@@ -9,7 +9,7 @@
 // fingerprints, while `pulumi up --continue-on-error` still converges the other hosts (so does a host that is down).
 // Plain `pulumi preview` never connects (verify is false there and diff compares the state only).
 import * as pulumi from "@pulumi/pulumi";
-import { providerOptions } from "./providerResource";
+import { providerOptions, typeToken } from "./providerResource";
 import { SshProxy, hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient";
 import { describeKey } from "./sshKeys";
 
@@ -99,6 +99,6 @@ export class HostKey extends pulumi.CustomResource {
     declare public readonly fingerprint: pulumi.Output<string>;
 
     constructor(name: string, args: HostKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        super("host-topology:index:HostKey", name, { ...args, verify: !pulumi.runtime.isDryRun(), publicKey: undefined, fingerprint: undefined }, providerOptions("HostKey", opts, ["proxy"]));
+        super(typeToken("HostKey"), name, { ...args, verify: !pulumi.runtime.isDryRun(), publicKey: undefined, fingerprint: undefined }, providerOptions("HostKey", opts));
     }
 }

@@ -177,7 +177,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
                 script: `${sudo ? "sudo -n " : ""}bash ${remotePath}`,
                 ...(sudo ? { sudo } : {}),
                 files: { [remotePath]: sha, [`${scriptDir}/lib.sh`]: scriptSha256("lib.sh") },
-                // The program and the dynamic provider both run in the project directory.
+                // The program and the provider plugin both run in the project directory (provider/main.ts).
                 sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) || ".",
                 stdin,
                 ...(secretStdin ? { secretStdin } : {}),

@@ -7,7 +7,7 @@
 // client certificate (etcdctl on the members, and the stack output for other projects). Registry: nginx's
 // server certificate, whose CA every host trusts.
 import * as pulumi from "@pulumi/pulumi";
-import { providerOptions } from "./providerResource";
+import { providerOptions, typeToken } from "./providerResource";
 import { EtcdMemberSpec, TopologyConfig, isIPv4 } from "./config";
 
 export interface CertRequest {
@@ -162,10 +162,10 @@ export class Pki extends pulumi.CustomResource {
 
     constructor(name: string, args: PkiArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            "host-topology:index:Pki",
+            typeToken("Pki"),
             name,
             { caName: args.caName, certs: args.certs, days: args.days ?? 3650, caCert: undefined, caKey: undefined, issued: undefined, keys: undefined },
-            providerOptions("Pki", opts, ["caKey", "keys"]),
+            providerOptions("Pki", opts),
         );
     }
 

@@ -1,11 +1,22 @@
-// The options of the resources the project's provider plugin serves (provider/): their secret outputs, and the alias
-// from the Node dynamic resource each one was before, so that an existing stack updates in place.
+// The resources the project's provider plugin serves (provider/): their type tokens, the outputs that are secret
+// (the resources ask the engine to keep them secret, the plugin returns them as secrets), and the options each one
+// gets, with the alias from the Node dynamic resource it was before, so that an existing stack updates in place.
 import * as pulumi from "@pulumi/pulumi";
 
-export function providerOptions(type: "HostCheck" | "HostKey" | "Pki", opts: pulumi.CustomResourceOptions | undefined, secretOutputs: string[]): pulumi.CustomResourceOptions {
+export type PluginResource = "HostCheck" | "HostKey" | "Pki";
+
+export const SECRET_OUTPUTS: Readonly<Record<PluginResource, readonly string[]>> = {
+    HostCheck: ["connection", "secretStdin"],
+    HostKey: ["proxy"],
+    Pki: ["caKey", "keys"],
+};
+
+export const typeToken = (type: PluginResource) => `host-topology:index:${type}`;
+
+export function providerOptions(type: PluginResource, opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
     return {
         ...opts,
-        additionalSecretOutputs: secretOutputs,
+        additionalSecretOutputs: [...SECRET_OUTPUTS[type]],
         aliases: [...(opts?.aliases ?? []), { type: `pulumi-nodejs:dynamic/host-topology:${type}` }],
     };
 }

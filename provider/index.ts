@@ -7,13 +7,13 @@ import * as provider from "@pulumi/pulumi/provider";
 import { hostCheckProvider } from "../components/hostCheck";
 import { hostKeyProvider } from "../components/hostKey";
 import { pkiProvider } from "../components/pki";
+import { PluginResource, SECRET_OUTPUTS, typeToken } from "../components/providerResource";
 
+const OPS: Record<PluginResource, pulumi.dynamic.ResourceProvider> = { HostCheck: hostCheckProvider, HostKey: hostKeyProvider, Pki: pkiProvider };
 /** type token -> the resource's operations and the outputs that are secret. */
-const RESOURCES: Record<string, { ops: pulumi.dynamic.ResourceProvider; secret: string[] }> = {
-    "host-topology:index:HostCheck": { ops: hostCheckProvider, secret: ["connection", "secretStdin"] },
-    "host-topology:index:HostKey": { ops: hostKeyProvider, secret: ["proxy"] },
-    "host-topology:index:Pki": { ops: pkiProvider, secret: ["caKey", "keys"] },
-};
+const RESOURCES: Record<string, { ops: pulumi.dynamic.ResourceProvider; secret: readonly string[] }> = Object.fromEntries(
+    (Object.keys(OPS) as PluginResource[]).map((t) => [typeToken(t), { ops: OPS[t], secret: SECRET_OUTPUTS[t] }]),
+);
 
 // The 3.248 Node provider server hands over the request's Struct as is: a secret arrives as this wrapper (and must be
 // returned as one to stay secret), an unknown value of a preview as this string.
