@@ -10,6 +10,8 @@ export interface FirewallOffArgs {
     readonly host: HostBase;
     /** Units stopped and disabled at boot. Default: firewalld, iptables, ip6tables, ufw. A missing unit is fine. */
     readonly units?: readonly string[];
+    /** Further resources to wait for. */
+    readonly after?: pulumi.Resource[];
 }
 
 /** Stops the host firewalls and keeps them from starting at boot; destroy re-enables those that were enabled. */
@@ -25,7 +27,7 @@ export class FirewallOff extends pulumi.ComponentResource {
             params: { UNITS: this.units.join(" ") },
             driftCheck: args.driftCheck,
             checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],
-            dependsOn: [args.host],
+            dependsOn: [args.host, ...(args.after ?? [])],
         });
         this.registerOutputs({ units: this.units });
     }

@@ -12,7 +12,8 @@ import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "./params";
 
 export { encodeParams } from "./params";
 
-export const SCRIPTS_DIR = path.join(__dirname, "scripts");
+/** The host scripts: next to this file, or, compiled into the provider plugin (provider/bin/components/), in the checkout's. */
+export const SCRIPTS_DIR = [path.join(__dirname, "scripts"), path.resolve(__dirname, "..", "..", "..", "components", "scripts")].find((d) => fs.existsSync(d))!;
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 

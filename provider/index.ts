@@ -8,6 +8,7 @@ import { hostCheckProvider } from "../components/hostCheck";
 import { hostKeyProvider } from "../components/hostKey";
 import { pkiProvider } from "../components/pki";
 import { PluginResource, SECRET_OUTPUTS, typeToken } from "../components/providerResource";
+import { construct } from "./construct";
 
 const OPS: Record<PluginResource, pulumi.dynamic.ResourceProvider> = { HostCheck: hostCheckProvider, HostKey: hostKeyProvider, Pki: pkiProvider };
 /** type token -> the resource's operations and the outputs that are secret. */
@@ -86,6 +87,11 @@ export class HostTopologyProvider implements provider.Provider {
         const ops = RESOURCES[type].ops;
         const r = ops.update ? await ops.update(id, unwrap(olds), unwrap(news)) : { outs: unwrap(news) };
         return { outs: wire(type, r.outs ?? {}) };
+    }
+
+    /** HostBase, TimeSync, FirewallOff, PrivateRegistry and EtcdMember for programs in other languages (construct.ts). */
+    async construct(name: string, type: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions): Promise<provider.ConstructResult> {
+        return construct(name, type, inputs, options);
     }
 
     async delete(id: string, urn: string, props: any): Promise<void> {

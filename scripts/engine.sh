@@ -7,6 +7,8 @@
 #   pulumi-language-nodejs         the one next to an installed CLI; else v3.259.0 from the plugin mirror
 #   pulumi-resource-pulumi-nodejs  the one next to an installed CLI; else the same launcher the CLI ships:
 #                                  it serves pulumi.dynamic resources with the program's own @pulumi/pulumi
+#   pulumi-language-yaml           v1.25.0 built from github.com/pulumi/pulumi-yaml on the Go module proxy (~1 min
+#                                  cold): the language host of Pulumi YAML programs (tests/yaml/)
 #   resource plugins               command v1.2.1 and random v4.21.1 (the versions package.json pins; an SDK asks
 #                                  for the plugin of its own version), installed into the plugin cache with
 #                                  `pulumi plugin install resource NAME VERSION --file ...` from the mirror after
@@ -31,6 +33,7 @@ mkdir -p "$BIN" "$SRC" "$STAMPS" "$LOGS"
 PULUMI_VERSION="3.259.0"                        # CLI and its Node.js language host
 PKG_MODULE="github.com/pulumi/pulumi/pkg/v3"
 SDK_VERSION_PKG="github.com/pulumi/pulumi/sdk/v3/go/common/version"
+YAML_VERSION="1.25.0"                           # pulumi-language-yaml
 PROVIDERS=("command 1.2.1" "random 4.21.1")     # = @pulumi/command, @pulumi/random in package.json
 
 if [[ -n "${PULUMI_PLUGIN_MIRROR:-}" ]]; then
@@ -190,6 +193,21 @@ exec node ./node_modules/@pulumi/pulumi/cmd/dynamic-provider "$@"'
   stamp_set $name "launcher"
 }
 
+# ---- 3b. the YAML language host -----------------------------------------------------------
+install_yaml_language_host() {
+  local name=pulumi-language-yaml want="built:v$YAML_VERSION"
+  if [[ -x "$BIN/$name" ]] && stamp_ok $name "$want"; then return; fi
+  command -v go >/dev/null || fail "no Go toolchain to build $name v$YAML_VERSION (Pulumi YAML programs need it)"
+  log "$name: building v$YAML_VERSION from the Go module proxy (cold: ~1 min on 2 cores)"
+  rm -f "$BIN/$name"
+  if ! run_logged "$LOGS/$name.log" env GOBIN="$BIN" go install "github.com/pulumi/pulumi-yaml/cmd/$name@v$YAML_VERSION"; then
+    tail -n 30 "$LOGS/$name.log" >&2
+    fail "building $name failed (log: $LOGS/$name.log)"
+  fi
+  stamp_set $name "$want"
+  log "$name: built"
+}
+
 # ---- 4. resource plugins ---------------------------------------------------------------------
 install_providers() {
   local p name version prefix want tgz
@@ -224,6 +242,7 @@ T0=$SECONDS
 install_cli
 install_language_host
 install_dynamic_launcher
+install_yaml_language_host
 install_providers
 build_project_plugin
 if [[ "${1:-}" == --quiet ]]; then exit 0; fi

@@ -1,0 +1,171 @@
+// The five components for programs in other languages (Pulumi YAML, Python...): the plugin's `construct` builds the
+// same classes a TypeScript program uses, in this process, from the inputs the schema declares.
+//
+// A component takes its host as a reference to a HostBase (`host: ${master}` in YAML), and `after` as references to
+// other components. The engine sends those as URNs; this process constructed them (one plugin process serves a
+// whole deployment, and a reference reaches it only after that component's construct returned), so the registered
+// resource module below hands back the live object: its connection, scripts and drift check, and `dependsOn` on it
+// waits for all its children, as in a TypeScript program.
+import * as pulumi from "@pulumi/pulumi";
+import * as provider from "@pulumi/pulumi/provider";
+import { EtcdMember, EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync } from "../components";
+
+export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
+const constructed = new Map<string, pulumi.ComponentResource>();
+
+/** Lets references to this package's components deserialize to the objects this process constructed. */
+export function registerComponents(version: string): void {
+    pulumi.runtime.registerResourceModule("host-topology", "index", {
+        version,
+        construct(name: string, type: string, urn: string): pulumi.Resource {
+            const r = constructed.get(urn);
+            if (!r) throw new Error(`host-topology: ${type} ${name} is not a component of this deployment (${urn})`);
+            return r;
+        },
+    });
+}
+
+class InputError extends Error {}
+
+/** A value the component needs before it can build its steps: plain, or an Output known now (also in a preview). */
+async function known<T>(v: unknown, what: string): Promise<T> {
+    if (!pulumi.Output.isInstance(v)) return v as T;
+    const o = v as any;
+    if (!(await o.isKnown)) throw new InputError(`${what} must be known when the program runs (not the output of a resource that does not exist yet)`);
+    return (await o.promise()) as T;
+}
+
+function hostOf(type: string, name: string, v: unknown): HostBase {
+    if (!(v instanceof HostBase)) throw new InputError(`${type} ${name}: host must be a host-topology:index:HostBase of this program, e.g. host: \${master}`);
+    return v;
+}
+
+/** `after` and the resource option dependsOn: components of this deployment as the objects, others by URN. */
+async function afterOf(inputs: Record<string, any>, opts: pulumi.ComponentResourceOptions): Promise<pulumi.Resource[]> {
+    const after = ((await known<unknown[]>(inputs.after, "after")) ?? []) as pulumi.Resource[];
+    const deps = (Array.isArray(opts.dependsOn) ? opts.dependsOn : []) as pulumi.Resource[];
+    const out: pulumi.Resource[] = [];
+    for (const d of [...after, ...deps]) {
+        if (!pulumi.Resource.isInstance(d)) throw new InputError(`after: ${JSON.stringify(d)} is not a resource`);
+        const urn = await (d.urn as any).promise();
+        out.push(constructed.get(urn) ?? d);
+    }
+    return out;
+}
+
+function required(type: string, name: string, inputs: Record<string, any>, keys: string[]): void {
+    const missing = keys.filter((k) => inputs[k] === undefined || inputs[k] === null);
+    if (missing.length > 0) throw new InputError(`${type} ${name}: missing ${missing.join(", ")}`);
+}
+
+/** A member as EtcdMember takes it, with the defaults the stack config gives (config.ts). */
+function memberSpec(m: any, what: string): EtcdMemberSpec {
+    for (const k of ["host", "name", "clientUrl", "peerUrl"]) {
+        if (typeof m?.[k] !== "string" || m[k] === "") throw new InputError(`${what}: ${k} is required (host, name, clientUrl, peerUrl)`);
+    }
+    const peer = new URL(m.peerUrl);
+    const client = new URL(m.clientUrl);
+    return {
+        host: m.host,
+        name: m.name,
+        clientUrl: m.clientUrl,
+        peerUrl: m.peerUrl,
+        listenPeerUrl: m.listenPeerUrl ?? `${peer.protocol}//${client.hostname}:${peer.port || "2380"}`,
+        dataDir: m.dataDir ?? `/var/lib/etcd/${m.name}.etcd`,
+    };
+}
+
+async function build(type: ComponentName, name: string, inputs: Record<string, any>, opts: pulumi.ComponentResourceOptions) {
+    const flag = (k: string) => known<boolean | undefined>(inputs[k], `${type} ${name}: ${k}`);
+    const str = (k: string) => known<string | undefined>(inputs[k], `${type} ${name}: ${k}`);
+    const driftCheck = await flag("driftCheck");
+    // dependsOn is folded into `after`, which every step of the component waits for.
+    const own: pulumi.ComponentResourceOptions = { ...opts, dependsOn: undefined };
+    switch (type) {
+        case "HostBase": {
+            required(type, name, inputs, ["connection", "hostname", "fqdn", "hostsBlock"]);
+            const r = new HostBase(
+                name,
+                {
+                    connection: inputs.connection,
+                    sudo: await flag("sudo"),
+                    packageListsMaxAge: await known<number | undefined>(inputs.packageListsMaxAge, `${type} ${name}: packageListsMaxAge`),
+                    after: await afterOf(inputs, opts),
+                    hostname: (await str("hostname"))!,
+                    fqdn: (await str("fqdn"))!,
+                    hostsBlock: inputs.hostsBlock,
+                    trustedCa: inputs.trustedCa,
+                    scriptDir: await str("scriptDir"),
+                    driftCheck,
+                },
+                own,
+            );
+            return { r, state: { os: r.os, hostname: r.hostname, fqdn: r.fqdn } };
+        }
+        case "TimeSync": {
+            required(type, name, inputs, ["host", "config"]);
+            const impl = (await str("implementation")) ?? "chrony";
+            if (impl !== "chrony" && impl !== "ntp") throw new InputError(`${type} ${name}: implementation must be chrony or ntp, not ${impl}`);
+            const r = new TimeSync(name, { host: hostOf(type, name, inputs.host), implementation: impl, config: inputs.config, after: await afterOf(inputs, opts), driftCheck }, own);
+            return { r, state: { implementation: r.implementation } };
+        }
+        case "FirewallOff": {
+            required(type, name, inputs, ["host"]);
+            const units = await known<string[] | undefined>(inputs.units, `${type} ${name}: units`);
+            const r = new FirewallOff(name, { host: hostOf(type, name, inputs.host), units, after: await afterOf(inputs, opts), driftCheck }, own);
+            return { r, state: { units: r.units } };
+        }
+        case "PrivateRegistry": {
+            required(type, name, inputs, ["host", "serverName"]);
+            const tls = await known<{ cert: string; key: string } | undefined>(inputs.tls, `${type} ${name}: tls`);
+            const r = new PrivateRegistry(
+                name,
+                {
+                    host: hostOf(type, name, inputs.host),
+                    serverName: (await str("serverName"))!,
+                    auth: await flag("auth"),
+                    tls: tls && { cert: tls.cert, key: pulumi.secret(tls.key) },
+                    user: await str("user"),
+                    storageDir: await str("storageDir"),
+                    after: await afterOf(inputs, opts),
+                    driftCheck,
+                },
+                own,
+            );
+            return { r, state: { endpoint: r.endpoint, credentials: r.credentials } };
+        }
+        case "EtcdMember": {
+            required(type, name, inputs, ["host", "member", "members", "clusterToken"]);
+            const member = memberSpec(await known(inputs.member, `${type} ${name}: member`), `${type} ${name}: member`);
+            const members = ((await known<any[]>(inputs.members, `${type} ${name}: members`)) ?? []).map((m, i) => memberSpec(m, `${type} ${name}: members[${i}]`));
+            if (!members.some((m) => m.name === member.name)) throw new InputError(`${type} ${name}: members must include the member ${member.name}`);
+            const tls = inputs.tls === undefined ? undefined : await known<any>(inputs.tls, `${type} ${name}: tls`);
+            const r = new EtcdMember(
+                name,
+                {
+                    host: hostOf(type, name, inputs.host),
+                    member,
+                    members,
+                    clusterToken: inputs.clusterToken,
+                    tls: tls && { ca: tls.ca, cert: tls.cert, key: pulumi.secret(tls.key), clientCert: tls.clientCert, clientKey: pulumi.secret(tls.clientKey) },
+                    healthTimeout: await known<number | undefined>(inputs.healthTimeout, `${type} ${name}: healthTimeout`),
+                    after: await afterOf(inputs, opts),
+                    driftCheck,
+                },
+                own,
+            );
+            return { r, state: { name: r.name, clientUrl: r.clientUrl } };
+        }
+    }
+}
+
+/** The plugin's construct: one of the five components, or an error that names the input at fault. */
+export async function construct(name: string, token: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions): Promise<provider.ConstructResult> {
+    const type = token.replace(/^host-topology:index:/, "") as ComponentName;
+    if (!token.startsWith("host-topology:index:") || !COMPONENTS.includes(type)) throw new Error(`host-topology provider: unknown component type ${token}`);
+    const { r, state } = await build(type, name, inputs as Record<string, any>, opts);
+    constructed.set(await (r.urn as any).promise(), r);
+    return { urn: r.urn, state };
+}
