@@ -4,15 +4,16 @@
 // holds every SSH connection of the drift checks.
 import * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider";
-import { hostCheckProvider } from "../components/hostCheck";
-import { hostKeyProvider } from "../components/hostKey";
-import { pkiProvider } from "../components/pki";
+import { hostCheckOps } from "./hostCheck";
+import { hostKeyOps } from "./hostKey";
+import { pkiOps } from "./pki";
+import { ResourceOps } from "./ops";
 import { PluginResource, SECRET_OUTPUTS, typeToken } from "../components/providerResource";
 import { construct } from "./construct";
 
-const OPS: Record<PluginResource, pulumi.dynamic.ResourceProvider> = { HostCheck: hostCheckProvider, HostKey: hostKeyProvider, Pki: pkiProvider };
+const OPS: Record<PluginResource, ResourceOps> = { HostCheck: hostCheckOps, HostKey: hostKeyOps, Pki: pkiOps };
 /** type token -> the resource's operations and the outputs that are secret. */
-const RESOURCES: Record<string, { ops: pulumi.dynamic.ResourceProvider; secret: readonly string[] }> = Object.fromEntries(
+const RESOURCES: Record<string, { ops: ResourceOps; secret: readonly string[] }> = Object.fromEntries(
     (Object.keys(OPS) as PluginResource[]).map((t) => [typeToken(t), { ops: OPS[t], secret: SECRET_OUTPUTS[t] }]),
 );
 
@@ -64,7 +65,7 @@ export class HostTopologyProvider implements provider.Provider {
         const migrated = "__provider" in (olds ?? {});
         const n = unwrap(news);
         if (hasUnknown(n)) return { changes: true, replaces: [] };
-        const d = await RESOURCES[type].ops.diff!(id, unwrap(olds), n);
+        const d = await RESOURCES[type].ops.diff(id, unwrap(olds), n);
         return { changes: migrated || d.changes !== false, replaces: d.replaces ?? [], deleteBeforeReplace: d.deleteBeforeReplace };
     }
 

@@ -6,7 +6,7 @@
 #                                  built from github.com/pulumi/pulumi/pkg/v3 on the Go module proxy (~5 min cold)
 #   pulumi-language-nodejs         the one next to an installed CLI; else v3.259.0 from the plugin mirror
 #   pulumi-resource-pulumi-nodejs  the one next to an installed CLI; else the same launcher the CLI ships:
-#                                  it serves pulumi.dynamic resources with the program's own @pulumi/pulumi
+#                                  a stack deployed before the provider plugin (Node dynamic resources) needs it once, for its upgrade
 #   pulumi-language-yaml           v1.25.0 built from github.com/pulumi/pulumi-yaml on the Go module proxy (~1 min
 #                                  cold): the language host of Pulumi YAML programs (tests/yaml/)
 #   resource plugins               command v1.2.1 and random v4.21.1 (the versions package.json pins; an SDK asks

@@ -3,8 +3,9 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { NO_DRIFT, hostCheckProvider, parseCheckOutput, putFileCommand, reportOf } from "../components/hostCheck";
-import { hostKeyProvider } from "../components/hostKey";
+import { NO_DRIFT, putFileCommand } from "../components/hostCheck";
+import { hostCheckOps, parseCheckOutput, reportOf } from "../provider/hostCheck";
+import { hostKeyOps } from "../provider/hostKey";
 
 const conn = { host: "192.0.2.10", port: 22, user: "root", privateKey: "k" };
 const props = (drift: Record<string, string>, stdin = "# host-topology parameters, format 2\nA=b\n") => ({ connection: conn, script: "bash /x/etcd.sh", files: { "/x/etcd.sh": "0".repeat(64) }, sourceDir: "components/scripts", stdin, drift });
@@ -56,51 +57,51 @@ describe("HostCheck (drift detection)", () => {
     });
 
     it("diff: no changes without drift, so plain preview shows nothing and needs no host", async () => {
-        const d = await hostCheckProvider.diff!("id", props({}), props({}));
+        const d = await hostCheckOps.diff!("id", props({}), props({}));
         expect(d.changes).to.equal(false);
     });
 
     it("diff: drift found by a refresh shows as a change of `drift` (repaired by update)", async () => {
-        const d = await hostCheckProvider.diff!("id", props({ "/etc/hosts": "managed block differs" }), props({}));
+        const d = await hostCheckOps.diff!("id", props({ "/etc/hosts": "managed block differs" }), props({}));
         expect(d.changes).to.equal(true);
         expect(d.replaces).to.deep.equal([]);
     });
 
     it("diff: new parameters are a change too (the step re-applied them)", async () => {
-        const d = await hostCheckProvider.diff!("id", props({}), props({}, "# host-topology parameters, format 2\nA=c\n"));
+        const d = await hostCheckOps.diff!("id", props({}), props({}, "# host-topology parameters, format 2\nA=c\n"));
         expect(d.changes).to.equal(true);
         // New secret parameters alone (a renewed key) are one too.
         const secret = (v: string) => ({ ...props({}), secretStdin: `# host-topology secret parameters, format 2\nTLS_KEY=${v}\n` });
-        expect((await hostCheckProvider.diff!("id", secret("a"), secret("b"))).changes).to.equal(true);
-        expect((await hostCheckProvider.diff!("id", secret("a"), secret("a"))).changes).to.equal(false);
+        expect((await hostCheckOps.diff!("id", secret("a"), secret("b"))).changes).to.equal(true);
+        expect((await hostCheckOps.diff!("id", secret("a"), secret("a"))).changes).to.equal(false);
     });
 });
 
 describe("HostCheck and HostKey: the channel", () => {
     it("HostCheck diff: a re-pinned host key or another bastion is a change (the next refresh connects with it)", async () => {
         const withKey = (k?: string, proxy?: object) => ({ ...props({}), connection: { ...conn, ...(k ? { hostKey: k } : {}), ...(proxy ? { proxy } : {}) } });
-        expect((await hostCheckProvider.diff!("id", withKey("ssh-ed25519 AAAA1"), withKey("ssh-ed25519 AAAA1"))).changes).to.equal(false);
-        expect((await hostCheckProvider.diff!("id", withKey("ssh-ed25519 AAAA1"), withKey("ssh-ed25519 AAAA2"))).changes).to.equal(true);
-        expect((await hostCheckProvider.diff!("id", withKey("k"), withKey("k", { host: "192.0.2.1", port: 22, user: "root" }))).changes).to.equal(true);
+        expect((await hostCheckOps.diff!("id", withKey("ssh-ed25519 AAAA1"), withKey("ssh-ed25519 AAAA1"))).changes).to.equal(false);
+        expect((await hostCheckOps.diff!("id", withKey("ssh-ed25519 AAAA1"), withKey("ssh-ed25519 AAAA2"))).changes).to.equal(true);
+        expect((await hostCheckOps.diff!("id", withKey("k"), withKey("k", { host: "192.0.2.1", port: 22, user: "root" }))).changes).to.equal(true);
     });
 
     it("HostCheck diff: a rotated SSH key is a change, so the state's connection (what refresh uses) follows it", async () => {
         const withPrivateKey = (privateKey: string) => ({ ...props({}), connection: { ...conn, privateKey } });
-        expect((await hostCheckProvider.diff!("id", withPrivateKey("old"), withPrivateKey("old"))).changes).to.equal(false);
-        expect((await hostCheckProvider.diff!("id", withPrivateKey("old"), withPrivateKey("new"))).changes).to.equal(true);
+        expect((await hostCheckOps.diff!("id", withPrivateKey("old"), withPrivateKey("old"))).changes).to.equal(false);
+        expect((await hostCheckOps.diff!("id", withPrivateKey("old"), withPrivateKey("new"))).changes).to.equal(true);
     });
 
     it("HostKey diff: plain preview (verify false) never connects; a new pinned key or address is a change", async () => {
         // 192.0.2.0/24 is TEST-NET: a connection attempt would fail the diff, so these prove no host is contacted.
         const olds = { name: "node1", host: "192.0.2.10", port: 22, verify: false, publicKey: "ssh-ed25519 AAAA1", fingerprint: "x" };
-        const same = await hostKeyProvider.diff!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false });
+        const same = await hostKeyOps.diff!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false });
         expect(same.changes).to.equal(false);
-        const repinned = await hostKeyProvider.diff!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: "ssh-ed25519 AAAA2" });
+        const repinned = await hostKeyOps.diff!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: "ssh-ed25519 AAAA2" });
         expect(repinned.changes).to.equal(true);
         expect(repinned.replaces).to.deep.equal([]);
-        const moved = await hostKeyProvider.diff!("id", olds, { name: "node1", host: "192.0.2.11", port: 22, verify: false });
+        const moved = await hostKeyOps.diff!("id", olds, { name: "node1", host: "192.0.2.11", port: 22, verify: false });
         expect(moved.replaces).to.deep.equal(["host", "port"]);
-        const upd = await hostKeyProvider.update!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1gL4pEbJ+pA0x8MRp0imhObB65+/I5zwANfuyrlES8" });
+        const upd = await hostKeyOps.update!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1gL4pEbJ+pA0x8MRp0imhObB65+/I5zwANfuyrlES8" });
         expect(upd.outs.publicKey).to.match(/^ssh-ed25519 AAAAC3/);
         expect(upd.outs.fingerprint).to.match(/^SHA256:\S+ \(ssh-ed25519\)$/);
     });

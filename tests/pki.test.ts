@@ -5,7 +5,8 @@ import { expect } from "chai";
 import * as crypto from "crypto";
 import * as tls from "tls";
 import { AddressInfo } from "net";
-import { PkiOutputs, PkiInputs, pkiProvider, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "../components/pki";
+import { PkiOutputs, PkiInputs, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "../components/pki";
+import { pkiOps } from "../provider/pki";
 import { parseConfig } from "../components/config";
 import { documentedRaw } from "./fixtures";
 
@@ -37,7 +38,7 @@ describe("etcd PKI (openssl)", function () {
     this.timeout(60000);
     let pki: PkiOutputs;
     before(async () => {
-        pki = (await pkiProvider.create!(inputs)).outs as PkiOutputs;
+        pki = (await pkiOps.create!(inputs)).outs as PkiOutputs;
     });
 
     it("member SANs: member name, host name and FQDN, address, localhost", () => {
@@ -95,12 +96,12 @@ describe("etcd PKI (openssl)", function () {
     it("an update keeps the CA and the unchanged certificates; a changed request gets a new one; a new CA name replaces", async () => {
         const id3 = etcdMemberCertId("etcd3");
         const changed = requests.map((r) => (r.id === id3 ? { ...r, sans: [...r.sans, "DNS:etcd3.example"] } : r));
-        const diff = await pkiProvider.diff!("id", pki, { ...inputs, certs: changed });
+        const diff = await pkiOps.diff!("id", pki, { ...inputs, certs: changed });
         expect(diff.changes).to.equal(true);
         expect(diff.replaces).to.deep.equal([]);
-        expect((await pkiProvider.diff!("id", pki, inputs)).changes).to.equal(false);
-        expect((await pkiProvider.diff!("id", pki, { ...inputs, caName: "other CA" })).replaces).to.deep.equal(["caName"]);
-        const next = (await pkiProvider.update!("id", pki, { ...inputs, certs: changed })).outs as PkiOutputs;
+        expect((await pkiOps.diff!("id", pki, inputs)).changes).to.equal(false);
+        expect((await pkiOps.diff!("id", pki, { ...inputs, caName: "other CA" })).replaces).to.deep.equal(["caName"]);
+        const next = (await pkiOps.update!("id", pki, { ...inputs, certs: changed })).outs as PkiOutputs;
         expect(next.caCert).to.equal(pki.caCert);
         expect(next.caKey).to.equal(pki.caKey);
         for (const id of Object.keys(pki.issued).filter((i) => i !== id3)) {
@@ -112,7 +113,7 @@ describe("etcd PKI (openssl)", function () {
         expect(new crypto.X509Certificate(next.issued[id3]).verify(new crypto.X509Certificate(pki.caCert).publicKey)).to.equal(true);
         expect(next.certs).to.deep.equal(changed);
         // A request that is gone takes its certificate with it.
-        const fewer = (await pkiProvider.update!("id", next, { ...inputs, certs: changed.filter((r) => r.id !== "registry") })).outs as PkiOutputs;
+        const fewer = (await pkiOps.update!("id", next, { ...inputs, certs: changed.filter((r) => r.id !== "registry") })).outs as PkiOutputs;
         expect(Object.keys(fewer.issued)).not.to.include("registry");
         expect(Object.keys(fewer.keys)).not.to.include("registry");
     });

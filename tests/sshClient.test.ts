@@ -1,4 +1,4 @@
-// The dynamic resources' SSH client against an SSH server on 127.0.0.1 (ssh2's Server, with a host key made by
+// The plugin's SSH client against an SSH server on 127.0.0.1 (ssh2's Server, with a host key made by
 // ssh-keygen): host keys are verified before any login, a host logs in once however many checks run, and a wrong
 // key is refused with both fingerprints and without an authentication attempt.
 import { expect } from "chai";
@@ -6,8 +6,8 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { closeSshPool, sshRun } from "../components/hostCheck";
-import { hostKeyProvider } from "../components/hostKey";
+import { closeSshPool, sshRun } from "../provider/hostCheck";
+import { hostKeyOps } from "../provider/hostKey";
 import { fingerprint, parsePublicKey } from "../components/sshKeys";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -121,23 +121,23 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
     it("HostKey: records the key at first contact (accept-new), verifies a pinned one, refuses a changed one", async () => {
         const base = { name: "lab", host: "127.0.0.1", port: srv.port, verify: true };
         const logins = srv.logins;
-        const created = await hostKeyProvider.create!(base);
+        const created = await hostKeyOps.create!(base);
         expect(created.outs.publicKey).to.equal(host.pub);
         expect(created.outs.fingerprint).to.equal(`${fingerprint(parsePublicKey(host.pub) as any)} (ssh-ed25519)`);
         expect(srv.logins, "a key scan is no login").to.equal(logins);
-        await hostKeyProvider.read!("id", created.outs);
-        const pinnedWrong = await hostKeyProvider.create!({ ...base, pinned: other.pub }).then(() => undefined, (e: Error) => e);
+        await hostKeyOps.read!("id", created.outs);
+        const pinnedWrong = await hostKeyOps.create!({ ...base, pinned: other.pub }).then(() => undefined, (e: Error) => e);
         expect(pinnedWrong?.message).to.match(/^lab \(127\.0\.0\.1:\d+\): host key mismatch: the host presented SHA256:\S+ \(ssh-ed25519\), but SHA256:\S+ \(ssh-ed25519\) is expected/);
         // In an `up`, diff never throws (an error there would end the whole deployment): another key is an update,
         // and the update fails naming both keys, so only this host's steps are stopped.
         const stale = { ...created.outs, publicKey: other.pub };
-        expect((await hostKeyProvider.diff!("id", stale, base)).changes).to.equal(true);
-        expect((await hostKeyProvider.diff!("id", created.outs, base)).changes, "the same key: no change").to.equal(false);
-        const updateWrong = await hostKeyProvider.update!("id", stale, base).then(() => undefined, (e: Error) => e);
+        expect((await hostKeyOps.diff!("id", stale, base)).changes).to.equal(true);
+        expect((await hostKeyOps.diff!("id", created.outs, base)).changes, "the same key: no change").to.equal(false);
+        const updateWrong = await hostKeyOps.update!("id", stale, base).then(() => undefined, (e: Error) => e);
         expect(updateWrong?.message).to.contain("host key mismatch");
         const down = { ...base, port: 1 };
-        expect((await hostKeyProvider.diff!("id", { ...created.outs, port: 1 }, down)).changes, "a host that is down: an update, which fails").to.equal(true);
-        const readWrong = await hostKeyProvider.read!("id", { ...created.outs, publicKey: other.pub }).then(() => undefined, (e: Error) => e);
+        expect((await hostKeyOps.diff!("id", { ...created.outs, port: 1 }, down)).changes, "a host that is down: an update, which fails").to.equal(true);
+        const readWrong = await hostKeyOps.read!("id", { ...created.outs, publicKey: other.pub }).then(() => undefined, (e: Error) => e);
         expect(readWrong?.message).to.contain("host key mismatch");
     });
 });

@@ -1,7 +1,7 @@
-// The SSH client of the dynamic resources (HostCheck, HostKey): ssh2, with the same host key and bastion as the
+// The plugin's SSH client (HostCheck, HostKey; one pooled connection per host): ssh2, with the same host key and bastion as the
 // remote.Command connections. A host whose key is not the expected one is refused during the key exchange, before
 // authentication, with both fingerprints named.
-import { describeKey } from "./sshKeys";
+import { describeKey } from "../components/sshKeys";
 
 export interface SshProxy {
     host: string;
