@@ -9,3 +9,4 @@ export * from "./privateRegistry";
 export * from "./etcdMember";
 export * from "./pki";
 export * from "./topology";
+export * from "./stackTraces";
