@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): scripts/bench.sh [HOSTS...] (default: 3 24 96) prints, per host count, the time, CPU
+# Benchmark (not a test): scripts/bench.sh [HOSTS[:ROUNDS]...] (default: 3 24 96:1) prints, per host count, the time, CPU
 # seconds, SSH logins, state size and peak memory of fresh/no-op up, preview, refresh and destroy of the documented
 # topology on the lab, through the real engine (medians of BENCH_ROUNDS rounds, default 3), then every target of the
 # issues beside its figure. Only the measured hosts are booted (96 hosts take about 8.5 GiB).
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$REPO"
 ensure_debs openssl:openssl; ensure_node_modules
 scripts/engine.sh >/dev/null
-[ $# -gt 0 ] || set -- 3 24 96
+[ $# -gt 0 ] || set -- 3 24 96:1
 bench_lab="${BENCH_LAB_DIR:-/var/tmp/host-topology-bench-lab}"
 case "$bench_lab" in "$REPO"/*) echo "bench.sh: BENCH_LAB_DIR must be outside the checkout ($REPO)" >&2; exit 2 ;; esac
 env -u LAB_DIR lab/lab.sh down >/dev/null 2>&1 || true

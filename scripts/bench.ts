@@ -11,10 +11,15 @@ import * as path from "path";
 
 const REPO = path.resolve(__dirname, "..");
 const LAB = process.env.LAB_DIR ?? path.join(REPO, ".lab");
-const sizes = process.argv.slice(2).map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 3 || n > 201)) {
-    console.error("usage: scripts/bench.sh [HOSTS...]   (host counts from 3 to 201, e.g. 3 12 24)");
+/** HOSTS or HOSTS:ROUNDS, e.g. 3 24 96:1. */
+const plan = process.argv.slice(2).map((a) => {
+    const [n, r] = a.split(":").map(Number);
+    return { n, rounds: r ?? ROUNDS };
+});
+const sizes = plan.map((p) => p.n);
+if (plan.length === 0 || plan.some((p) => !Number.isInteger(p.n) || p.n < 3 || p.n > 201 || !Number.isInteger(p.rounds) || p.rounds < 1) || new Set(sizes).size !== sizes.length) {
+    console.error("usage: scripts/bench.sh [HOSTS[:ROUNDS]...]   (distinct host counts from 3 to 201, rounds >= 1; e.g. 3 24 96:1)");
     process.exit(2);
 }
 
@@ -154,36 +159,37 @@ const median = (xs: number[]) => {
     return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+function printTable(n: number, rows: Row[]): void {
+    console.log(`\n${n} hosts (${rows[0].resources} resources), ${rows.length} round(s), state ${median(rows.map((r) => r.stateKb)).toFixed(0)} KB (${(median(rows.map((r) => r.stateKb)) / n).toFixed(1)} KB per host)`);
+    console.log("| command | seconds | CPU seconds | SSH logins | peak RSS pulumi (MB) | peak RSS node (MB) |");
+    console.log("|---|---:|---:|---:|---:|---:|");
+    for (const c of COMMANDS) {
+        const m = (f: (s: Sample) => number) => median(rows.map((r) => f(r[c])));
+        console.log(`| ${c} | ${m((s) => s.seconds).toFixed(1)} | ${m((s) => s.cpuSeconds).toFixed(1)} | ${m((s) => s.logins).toFixed(0)} | ${m((s) => s.pulumiRssMb).toFixed(0)} | ${m((s) => s.nodeRssMb).toFixed(0)} |`);
+    }
+}
+
 async function main(): Promise<void> {
     const machine = `${os.hostname()}: ${os.cpus()[0]?.model ?? "?"} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, ${sh("pulumi version").trim()}`;
-    console.log(`[bench] ${ROUNDS} rounds at each of ${sizes.join(", ")} hosts, only those hosts booted; lab in ${LAB}`);
-    const results = new Map<number, Row[]>(sizes.map((n) => [n, []]));
-    const mem = new Map<number, string>();
-    for (const n of sizes) {
+    console.log(`[bench] ${plan.map((p) => `${p.n} hosts x ${p.rounds} round(s)`).join(", ")}, only those hosts booted; lab in ${LAB}`);
+    console.log(`[bench] machine: ${machine}`);
+    const results: Results = new Map();
+    for (const { n, rounds } of plan) {
         const t0 = Date.now();
         sh(`LAB_NODES=${n - 1} lab/lab.sh up >/dev/null 2>&1`);
-        console.log(`[bench] lab up with ${n} hosts: ${((Date.now() - t0) / 1000).toFixed(0)}s`);
-        mem.set(n, sh("lab/lab.sh status | tail -n +2 | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+M$/) {s += $i; n++}} END {if (n) printf \"%.0f\", s / n}'").trim());
-        for (let r = 1; r <= ROUNDS; r++) {
+        const mem = sh("lab/lab.sh status | tail -n +2 | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+M$/) {s += $i; n++}} END {if (n) printf \"%.0f\", s / n}'").trim();
+        console.log(`[bench] lab up with ${n} hosts: ${((Date.now() - t0) / 1000).toFixed(0)}s, ${mem} MiB resident per idle host (lab/lab.sh status)`);
+        const rows: Row[] = [];
+        for (let r = 1; r <= rounds; r++) {
             const t1 = Date.now();
-            results.get(n)!.push(await round(n));
-            console.log(`[bench] round ${r}/${ROUNDS}, ${n} hosts: ${((Date.now() - t1) / 1000).toFixed(0)}s`);
+            rows.push(await round(n));
+            console.log(`[bench] round ${r}/${rounds}, ${n} hosts: ${((Date.now() - t1) / 1000).toFixed(0)}s`);
         }
-    }
-    console.log(`\nMachine: ${machine}`);
-    console.log(`Lab: ${LAB}, only the measured hosts booted, ${[...mem].map(([n, m]) => `${m} MiB`).join(" / ")} resident per idle host at ${sizes.join(" / ")} hosts (lab/lab.sh status); medians of ${ROUNDS} rounds\n`);
-    for (const n of sizes) {
-        const rows = results.get(n)!;
-        console.log(`${n} hosts (${rows[0].resources} resources), state ${median(rows.map((r) => r.stateKb)).toFixed(0)} KB (${(median(rows.map((r) => r.stateKb)) / n).toFixed(1)} KB per host)`);
-        console.log("| command | seconds | CPU seconds | SSH logins | peak RSS pulumi (MB) | peak RSS node (MB) |");
-        console.log("|---|---:|---:|---:|---:|---:|");
-        for (const c of COMMANDS) {
-            const m = (f: (s: Sample) => number) => median(rows.map((r) => f(r[c])));
-            console.log(`| ${c} | ${m((s) => s.seconds).toFixed(1)} | ${m((s) => s.cpuSeconds).toFixed(1)} | ${m((s) => s.logins).toFixed(0)} | ${m((s) => s.pulumiRssMb).toFixed(0)} | ${m((s) => s.nodeRssMb).toFixed(0)} |`);
-        }
-        console.log("");
+        results.set(n, rows);
+        printTable(n, rows);
     }
     const base = sizes[0];
+    console.log("");
     for (const n of sizes.slice(1)) {
         const ratio = (c: (typeof COMMANDS)[number]) => (median(results.get(n)!.map((r) => r[c].seconds)) / median(results.get(base)!.map((r) => r[c].seconds))).toFixed(2);
         console.log(`${n} vs ${base} hosts: fresh up x${ratio("fresh up")}, no-op up x${ratio("no-op up")}, preview x${ratio("preview")}, preview --refresh x${ratio("preview --refresh")}`);
