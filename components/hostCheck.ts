@@ -35,17 +35,8 @@ export interface CheckProps {
     report?: string;
 }
 
-/** The report of a check that found nothing (two lines: a string the engine shows as a line diff when it changes). */
-export const NO_DRIFT = "drift found by the last check:\n(none)\n";
-
-/**
- * The shell command that writes its stdin to `file` atomically. The temp file is this shell's own ($$): the host's
- * other checks may put the same lib.sh back at the same moment.
- */
-export function putFileCommand(file: string): string {
-    const dir = file.replace(/\/[^/]*$/, "") || "/";
-    return `mkdir -p ${dir} && cat > ${file}.tmp.$$ && mv -f ${file}.tmp.$$ ${file}`;
-}
+export { NO_DRIFT, putFileCommand } from "./checkFormat";
+import { NO_DRIFT } from "./checkFormat";
 
 export interface HostCheckArgs {
     readonly connection: pulumi.Input<CheckConnection>;

@@ -12,8 +12,8 @@ import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "./params";
 
 export { encodeParams } from "./params";
 
-/** The host scripts: next to this file, or, compiled into the provider plugin (provider/bin/components/), in the checkout's. */
-export const SCRIPTS_DIR = [path.join(__dirname, "scripts"), path.resolve(__dirname, "..", "..", "..", "components", "scripts")].find((d) => fs.existsSync(d))!;
+/** The host scripts: next to this file, or, compiled (bin/components/, provider/bin/components/), in the checkout's. */
+export const SCRIPTS_DIR = [path.join(__dirname, "scripts"), path.resolve(__dirname, "..", "..", "components", "scripts"), path.resolve(__dirname, "..", "..", "..", "components", "scripts")].find((d) => fs.existsSync(path.join(d, "lib.sh")))!;
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 

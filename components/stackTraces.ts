@@ -17,6 +17,7 @@ export function keepOwnStackFrames(): void {
     const own = function (this: unknown, skip: number) {
         return full.call(this, skip + 1).filter((f) => f !== undefined && !f.uri.includes("/node_modules/"));
     };
-    (own as any)[TRIMMED] = true;
+    // The wrapper keeps the SDK's own function (tests put it back).
+    (own as any)[TRIMMED] = full;
     R.stackTrace = own;
 }

@@ -8,15 +8,19 @@
 // waits for all its children, as in a TypeScript program.
 import * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider";
-import { EtcdMember, EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync } from "../components";
+import { EtcdMember, EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync, keepOwnStackFrames } from "../components";
 
 export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
 const constructed = new Map<string, pulumi.ComponentResource>();
 
+let registered = false;
+
 /** Lets references to this package's components deserialize to the objects this process constructed. */
 export function registerComponents(version: string): void {
+    if (registered) return;
+    registered = true;
     pulumi.runtime.registerResourceModule("host-topology", "index", {
         version,
         construct(name: string, type: string, urn: string): pulumi.Resource {
@@ -162,7 +166,10 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
 }
 
 /** The plugin's construct: one of the five components, or an error that names the input at fault. */
-export async function construct(name: string, token: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions): Promise<provider.ConstructResult> {
+export async function construct(name: string, token: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions, version: string): Promise<provider.ConstructResult> {
+    // The first construct comes before any reference to a component (a reference names one constructed earlier).
+    registerComponents(version);
+    keepOwnStackFrames();
     const type = token.replace(/^host-topology:index:/, "") as ComponentName;
     if (!token.startsWith("host-topology:index:") || !COMPONENTS.includes(type)) throw new Error(`host-topology provider: unknown component type ${token}`);
     const { r, state } = await build(type, name, inputs as Record<string, any>, opts);

@@ -5,7 +5,8 @@
 // difference. The desired state is "no drift", so after a refresh that found drift, `diff` reports the drifted
 // items and `update` (i.e. `pulumi up --refresh`) repairs them by running the script's idempotent `apply`,
 // which rewrites only what differs. Plain `pulumi preview` never connects: diff compares the state only.
-import { CheckConnection, CheckProps, NO_DRIFT, putFileCommand } from "../components/hostCheck";
+import type { CheckConnection, CheckProps } from "../components/hostCheck";
+import { NO_DRIFT, putFileCommand } from "../components/checkFormat";
 import { ResourceOps } from "./ops";
 import { SshSession, sshConnect, withDialRetries } from "./sshClient";
 

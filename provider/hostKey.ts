@@ -1,6 +1,6 @@
 // Host keys, the plugin's side of components/hostKey.ts (see there): read a host's key with a key exchange (no
 // login) and compare it with the pinned or recorded one.
-import { HostKeyOuts, HostKeyProps } from "../components/hostKey";
+import type { HostKeyOuts, HostKeyProps } from "../components/hostKey";
 import { describeKey } from "../components/sshKeys";
 import { ResourceOps } from "./ops";
 import { hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient";

@@ -2,14 +2,13 @@
 // dynamic resources, which keep their serialized code in the state). The engine starts it from PulumiPlugin.yaml
 // (runtime: nodejs) with the compiled JS (package.json's main) and talks gRPC to it; one process per deployment
 // holds every SSH connection of the drift checks.
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider";
 import { hostCheckOps } from "./hostCheck";
 import { hostKeyOps } from "./hostKey";
 import { pkiOps } from "./pki";
 import { ResourceOps } from "./ops";
 import { PluginResource, SECRET_OUTPUTS, typeToken } from "../components/providerResource";
-import { construct } from "./construct";
 
 const OPS: Record<PluginResource, ResourceOps> = { HostCheck: hostCheckOps, HostKey: hostKeyOps, Pki: pkiOps };
 /** type token -> the resource's operations and the outputs that are secret. */
@@ -92,7 +91,11 @@ export class HostTopologyProvider implements provider.Provider {
 
     /** HostBase, TimeSync, FirewallOff, PrivateRegistry and EtcdMember for programs in other languages (construct.ts). */
     async construct(name: string, type: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions): Promise<provider.ConstructResult> {
-        return construct(name, type, inputs, options);
+        // Loaded on the first construct: the components need the Pulumi SDK's root module, which a plugin serving only
+        // custom resources (a TypeScript program) never loads (its start is on the path of every preview).
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const { construct } = require("./construct") as typeof import("./construct");
+        return construct(name, type, inputs, options, this.version);
     }
 
     async delete(id: string, urn: string, props: any): Promise<void> {

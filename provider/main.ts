@@ -4,14 +4,10 @@ import * as fs from "fs";
 import * as path from "path";
 import * as provider from "@pulumi/pulumi/provider";
 import { HostTopologyProvider } from "./index";
-import { registerComponents } from "./construct";
-import { keepOwnStackFrames } from "../components/stackTraces";
 
 // The drift checks' state names the scripts relative to the project directory (sourceDir), as the program sees
 // them: the plugin works from there too.
 const dir = path.resolve(__dirname, "..", "..");
 process.chdir(path.resolve(dir, ".."));
 const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
-keepOwnStackFrames();
-registerComponents(pkg.version);
 provider.main(new HostTopologyProvider(pkg.version, fs.readFileSync(path.join(dir, "schema.json"), "utf8")), process.argv.slice(2));

@@ -1,5 +1,5 @@
 // The PKI, the plugin's side of components/pki.ts (see there): openssl on the machine that runs Pulumi.
-import { PkiInputs, PkiOutputs } from "../components/pki";
+import type { PkiInputs, PkiOutputs } from "../components/pki";
 import { ResourceOps } from "./ops";
 
 /** Runs openssl in `dir`; a missing openssl is an error that says what needs it. */

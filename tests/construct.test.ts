@@ -13,7 +13,7 @@ const rpc = require("@pulumi/pulumi/runtime/rpc");
 const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
 const HOSTS_BLOCK = "192.168.100.2 master.danran.com master etcd1\n192.168.100.3 node1.danran.com node1\n";
 const connection = (host: string) => ({ host, privateKey: pulumi.secret("key"), hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEN0WfoGVumrPR/1FAM8fbWxdv/4UK8lF6ox8J/Jz1Er" });
-const hostBase = (name: string, host: string) => construct(name, "host-topology:index:HostBase", { connection: connection(host), hostname: name, fqdn: `${name}.danran.com`, hostsBlock: HOSTS_BLOCK }, {});
+const hostBase = (name: string, host: string) => construct(name, "host-topology:index:HostBase", { connection: connection(host), hostname: name, fqdn: `${name}.danran.com`, hostsBlock: HOSTS_BLOCK }, {}, "0.2.0");
 const childrenOf = (name: string) => recorded.filter((r) => r.urn.endsWith(`::${name}`) || r.parent.endsWith(`::${name}`));
 const etcd1 = { host: "master", name: "etcd1", clientUrl: "http://192.168.100.2:2379", peerUrl: "http://etcd1:2380" };
 
@@ -24,7 +24,7 @@ describe("provider construct: the five components for other languages", () => {
     it("serves exactly the five components, and refuses another type", async () => {
         expect([...COMPONENTS]).to.deep.equal(["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"]);
         let err: Error | undefined;
-        await construct("x", "host-topology:index:HostCheck", {}, {}).catch((e) => (err = e));
+        await construct("x", "host-topology:index:HostCheck", {}, {}, "0.2.0").catch((e) => (err = e));
         expect(err?.message).to.equal("host-topology provider: unknown component type host-topology:index:HostCheck");
     });
 
@@ -60,11 +60,11 @@ describe("provider construct: the five components for other languages", () => {
         const node1 = (await hostBase("node1", "192.168.100.3")) as any;
         const masterUrn = await valueOf(pulumi.output(master.urn));
         const host = rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: await valueOf(pulumi.output(node1.urn)), packageVersion: "0.2.0" });
-        const mt = await construct("master-time", "host-topology:index:TimeSync", { host: rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: masterUrn, packageVersion: "0.2.0" }), config: "server a iburst\n" }, {});
+        const mt = await construct("master-time", "host-topology:index:TimeSync", { host: rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: masterUrn, packageVersion: "0.2.0" }), config: "server a iburst\n" }, {}, "0.2.0");
         const mtUrn = await valueOf(pulumi.output(mt.urn));
         const after = rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: mtUrn, packageVersion: "0.2.0" });
         expect(after).to.be.instanceOf(TimeSync);
-        await construct("node1-time", "host-topology:index:TimeSync", { host, config: "server 192.168.100.2 iburst\n", after: [after] }, {});
+        await construct("node1-time", "host-topology:index:TimeSync", { host, config: "server 192.168.100.2 iburst\n", after: [after] }, {}, "0.2.0");
         await settle();
         const run = recorded.find((x) => x.name === "node1-time-run")!;
         const urnOf = (n: string) => recorded.find((x) => x.name === n)!.urn;
@@ -78,7 +78,7 @@ describe("provider construct: the five components for other languages", () => {
         const host = rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: await valueOf(pulumi.output(master.urn)), packageVersion: "0.2.0" });
         const refused = async (type: string, name: string, inputs: Record<string, any>) => {
             let err: Error | undefined;
-            await construct(name, `host-topology:index:${type}`, inputs, {}).catch((e) => (err = e));
+            await construct(name, `host-topology:index:${type}`, inputs, {}, "0.2.0").catch((e) => (err = e));
             return err?.message;
         };
         expect(await refused("HostBase", "h", { hostname: "h" })).to.equal("HostBase h: missing connection, fqdn, hostsBlock");
