@@ -101,9 +101,22 @@ describe("HostCheck and HostKey: the channel", () => {
         expect(repinned.replaces).to.deep.equal([]);
         const moved = await hostKeyOps.diff!("id", olds, { name: "node1", host: "192.0.2.11", port: 22, verify: false });
         expect(moved.replaces).to.deep.equal(["host", "port"]);
-        const upd = await hostKeyOps.update!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1gL4pEbJ+pA0x8MRp0imhObB65+/I5zwANfuyrlES8" });
-        expect(upd.outs.publicKey).to.match(/^ssh-ed25519 AAAAC3/);
-        expect(upd.outs.fingerprint).to.match(/^SHA256:\S+ \(ssh-ed25519\)$/);
+        // An update follows a new pin (not the recorded key) and fingerprints it as ssh-keygen does; without a pin
+        // (accept-new) the key recorded at first contact stays.
+        const pin = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1gL4pEbJ+pA0x8MRp0imhObB65+/I5zwANfuyrlES8";
+        const recorded = { ...olds, publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEN0WfoGVumrPR/1FAM8fbWxdv/4UK8lF6ox8J/Jz1Er" };
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostkey-"));
+        const keygen = (key: string) => {
+            fs.writeFileSync(path.join(dir, "k.pub"), `${key}\n`);
+            return cp.execFileSync("ssh-keygen", ["-l", "-f", path.join(dir, "k.pub")], { encoding: "utf8" }).split(" ")[1];
+        };
+        const repin = await hostKeyOps.update!("id", recorded, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: pin });
+        expect(repin.outs.publicKey).to.equal(pin);
+        expect(repin.outs.fingerprint).to.equal(`${keygen(pin)} (ssh-ed25519)`);
+        const kept = await hostKeyOps.update!("id", recorded, { name: "node1", host: "192.0.2.10", port: 22, verify: false });
+        expect(kept.outs.publicKey).to.equal(recorded.publicKey);
+        expect(kept.outs.fingerprint).to.equal(`${keygen(recorded.publicKey)} (ssh-ed25519)`);
+        fs.rmSync(dir, { recursive: true, force: true });
     });
 });
 
