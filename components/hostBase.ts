@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as path from "path";
-import { Connection, HostContext, SCRIPTS_DIR, STAGING_DIR, hostStep, scriptSha256, SUDO_CHECK } from "./hostScript";
+import { Connection, HostContext, SCRIPTS_DIR, STAGING_DIR, checkConnection, hostStep, scriptSha256, SUDO_CHECK } from "./hostScript";
+import { HostScripts, scriptFiles } from "./hostScripts";
 
 export interface HostBaseArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
@@ -27,7 +28,7 @@ export interface HostBaseArgs {
 }
 
 /**
- * The base of every host: an SSH readiness gate that also reports the OS, the host scripts' library,
+ * The base of every host: an SSH readiness gate that also reports the OS, the host scripts (every component's),
  * the hostname and the managed /etc/hosts block. Everything else on the host depends on it, so names resolve.
  */
 export class HostBase extends pulumi.ComponentResource implements HostContext {
@@ -38,6 +39,7 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
     public readonly connection: pulumi.Input<Connection>;
     public readonly scriptDir: string;
     public readonly sudo: boolean;
+    public readonly scripts: HostScripts;
     public readonly commonParams: Readonly<Record<string, string>>;
     /** Drift check of the hosts step; the host's other checks repair after it (it restores the scripts). */
     public readonly baseCheck?: pulumi.Resource;
@@ -64,13 +66,14 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
             },
             { parent: this, dependsOn: args.after, customTimeouts: { create: "10m" } },
         );
-        const lib = new command.remote.CopyToRemote(
-            `${name}-lib`,
+        // The program and the provider plugin both run in the project directory (provider/main.ts).
+        this.scripts = new HostScripts(
+            `${name}-scripts`,
             {
-                connection: args.connection,
-                source: new pulumi.asset.FileAsset(path.join(SCRIPTS_DIR, "lib.sh")),
-                remotePath: this.sudo ? `${STAGING_DIR}/lib.sh` : `${this.scriptDir}/lib.sh`,
-                triggers: [scriptSha256("lib.sh")],
+                connection: checkConnection(args.connection),
+                dir: this.sudo ? STAGING_DIR : this.scriptDir,
+                files: scriptFiles(SCRIPTS_DIR, scriptSha256),
+                sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) || ".",
             },
             { parent: this, dependsOn: [ready] },
         );
@@ -86,7 +89,7 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
                 ...(args.trustedCa ? { TRUSTED_CA: args.trustedCa } : {}),
             },
             driftCheck: args.driftCheck,
-            dependsOn: [ready, lib],
+            dependsOn: [ready],
         });
         this.baseCheck = step.check;
         this.os = ready.stdout;

@@ -1,5 +1,5 @@
-// The one mechanism every component uses to change a host: upload a script from components/scripts/ and run
-// it with its parameters as data on stdin (never spliced into the command line, never in the environment,
+// The one mechanism every component uses to change a host: run a script of components/scripts/ (the host's
+// HostScripts put them all there) with its parameters as data on stdin (never spliced into the command line, never in the environment,
 // which only reaches hosts whose sshd has AcceptEnv).
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -7,7 +7,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
-import { HostCheck, putFileCommand } from "./hostCheck";
+import { CheckConnection, HostCheck, putFileCommand } from "./hostCheck";
 import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "./params";
 
 export { encodeParams } from "./params";
@@ -20,15 +20,17 @@ export type Connection = command.types.input.remote.ConnectionArgs;
 /** What a step needs of its host: HostBase provides it. */
 export interface HostContext {
     readonly connection: pulumi.Input<Connection>;
-    /** Remote directory holding the scripts (HostBase creates it and puts lib.sh there). */
+    /** Remote directory holding the scripts. */
     readonly scriptDir: string;
-    /** The SSH user is not root: scripts run through `sudo -n`, uploads go to ~/.host-topology first. */
+    /** Puts every script on the host (a non-root user's into STAGING_DIR): each step runs after it. */
+    readonly scripts: pulumi.Resource;
+    /** The SSH user is not root: scripts run through `sudo -n`, and go to ~/.host-topology first. */
     readonly sudo: boolean;
     /** Parameters every step of the host gets (e.g. PKG_LISTS_MAX_AGE when not the default). */
     readonly commonParams: Readonly<Record<string, string>>;
 }
 
-/** Where a non-root user's uploads land (relative: the user's home, for SFTP and the shell alike). */
+/** Where a non-root user's scripts land (relative: the user's home, for SFTP and the shell alike). */
 export const STAGING_DIR = ".host-topology";
 
 /** Checks that sudo works, as the first command on a host of a non-root user: a clear error otherwise. */
@@ -62,6 +64,19 @@ export function stepOwner(name: string): string {
     return `${pulumi.getProject()}/${pulumi.getStack()}/${name}`;
 }
 
+/** The connection as the plugin's resources take it (HostCheck, HostScripts): remote.Command's defaults filled in. */
+export function checkConnection(connection: pulumi.Input<Connection>): pulumi.Output<CheckConnection> {
+    return pulumi.output(connection).apply((c) => ({
+        host: c.host,
+        port: c.port ?? 22,
+        user: c.user ?? "root",
+        privateKey: c.privateKey ?? "",
+        dialErrorLimit: c.dialErrorLimit ?? 10,
+        ...(c.hostKey ? { hostKey: c.hostKey } : {}),
+        ...(c.proxy ? { proxy: { host: c.proxy.host, port: c.proxy.port ?? 22, user: c.proxy.user ?? "root", ...(c.proxy.hostKey ? { hostKey: c.proxy.hostKey } : {}) } } : {}),
+    }));
+}
+
 export interface HostStepArgs {
     readonly host: HostContext;
     /** Script file name in components/scripts/. */
@@ -74,7 +89,7 @@ export interface HostStepArgs {
      * carries only their keyed digest.
      */
     readonly secretParams?: Readonly<Record<string, pulumi.Input<string>>>;
-    /** Resources that must exist before the script is uploaded and run. */
+    /** Resources that must exist before the script runs. */
     readonly dependsOn: pulumi.Input<pulumi.Resource>[];
     /** Timeout for one run of the script, e.g. "20m". */
     readonly timeout?: string;
@@ -87,7 +102,6 @@ export interface HostStepArgs {
 }
 
 export interface HostStep {
-    readonly upload: command.remote.CopyToRemote;
     readonly run: command.remote.Command;
     /** Puts the secret parameters on the host (with secretParams). */
     readonly secrets?: command.remote.Command;
@@ -95,24 +109,14 @@ export interface HostStep {
 }
 
 /**
- * Uploads `script` and runs `bash <dir>/<script> apply` with the parameters on stdin. The command re-runs
+ * Runs `bash <dir>/<script> apply` with the parameters on stdin, after the host's HostScripts. The command re-runs
  * only when its stdin changes: the parameters, or the script or lib.sh (their hashes are parameters, which the
- * script also checks against the uploaded files).
+ * script also checks against the files on the host).
  */
 export function hostStep(parent: pulumi.Resource, name: string, args: HostStepArgs): HostStep {
     const { connection, scriptDir, sudo } = args.host;
     const remotePath = `${scriptDir}/${args.script}`;
     const sha = scriptSha256(args.script);
-    const upload = new command.remote.CopyToRemote(
-        `${name}-upload`,
-        {
-            connection,
-            source: new pulumi.asset.FileAsset(path.join(SCRIPTS_DIR, args.script)),
-            remotePath: sudo ? `${STAGING_DIR}/${args.script}` : remotePath,
-            triggers: [sha],
-        },
-        { parent, dependsOn: args.dependsOn },
-    );
     const fixed = { OWNER: stepOwner(name), SCRIPT_SHA256: sha, LIB_SHA256: scriptSha256("lib.sh") };
     const secretKeys = Object.keys(args.secretParams ?? {});
     let stdin: pulumi.Output<string>;
@@ -144,7 +148,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
             { parent, dependsOn: args.dependsOn, customTimeouts: { create: "5m", update: "5m", delete: "5m" } },
         );
     }
-    // root runs the uploaded script; another user installs it from the staging dir first, as root.
+    // root runs the script where HostScripts put it; another user installs it from the staging dir first, as root.
     const staged = [args.script, ...(args.installAlso ?? [])].map((f) => `${STAGING_DIR}/${f}`).join(" ");
     const run = new command.remote.Command(
         `${name}-run`,
@@ -157,7 +161,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
         },
         {
             parent,
-            dependsOn: [upload, ...(secrets ? [secrets] : []), ...args.dependsOn],
+            dependsOn: [args.host.scripts, ...(secrets ? [secrets] : []), ...args.dependsOn],
             customTimeouts: { create: args.timeout ?? "20m", update: args.timeout ?? "20m", delete: "10m" },
         },
     );
@@ -166,15 +170,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
         check = new HostCheck(
             `${name}-check`,
             {
-                connection: pulumi.output(connection).apply((c) => ({
-                    host: c.host,
-                    port: c.port ?? 22,
-                    user: c.user ?? "root",
-                    privateKey: c.privateKey ?? "",
-                    dialErrorLimit: c.dialErrorLimit ?? 10,
-                    ...(c.hostKey ? { hostKey: c.hostKey } : {}),
-                    ...(c.proxy ? { proxy: { host: c.proxy.host, port: c.proxy.port ?? 22, user: c.proxy.user ?? "root", ...(c.proxy.hostKey ? { hostKey: c.proxy.hostKey } : {}) } } : {}),
-                })),
+                connection: checkConnection(connection),
                 script: `${sudo ? "sudo -n " : ""}bash ${remotePath}`,
                 ...(sudo ? { sudo } : {}),
                 files: { [remotePath]: sha, [`${scriptDir}/lib.sh`]: scriptSha256("lib.sh") },
@@ -186,5 +182,5 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
             { parent, dependsOn: [run, ...(args.checkAfter ?? [])] },
         );
     }
-    return { upload, run, secrets, check };
+    return { run, secrets, check };
 }

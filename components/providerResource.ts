@@ -3,13 +3,17 @@
 // gets, with the alias from the Node dynamic resource it was before, so that an existing stack updates in place.
 import * as pulumi from "@pulumi/pulumi";
 
-export type PluginResource = "HostCheck" | "HostKey" | "Pki";
+export type PluginResource = "HostCheck" | "HostKey" | "Pki" | "HostScripts";
 
 export const SECRET_OUTPUTS: Readonly<Record<PluginResource, readonly string[]>> = {
     HostCheck: ["connection", "secretStdin"],
     HostKey: ["proxy"],
     Pki: ["caKey", "keys"],
+    HostScripts: [],
 };
+
+/** The types that were Node dynamic resources before the plugin (their state moves here by an alias). */
+const WAS_DYNAMIC: readonly PluginResource[] = ["HostCheck", "HostKey", "Pki"];
 
 export const typeToken = (type: PluginResource) => `host-topology:index:${type}`;
 
@@ -17,6 +21,6 @@ export function providerOptions(type: PluginResource, opts: pulumi.CustomResourc
     return {
         ...opts,
         additionalSecretOutputs: [...SECRET_OUTPUTS[type]],
-        aliases: [...(opts?.aliases ?? []), { type: `pulumi-nodejs:dynamic/host-topology:${type}` }],
+        aliases: [...(opts?.aliases ?? []), ...(WAS_DYNAMIC.includes(type) ? [{ type: `pulumi-nodejs:dynamic/host-topology:${type}` }] : [])],
     };
 }

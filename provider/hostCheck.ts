@@ -5,6 +5,9 @@
 // difference. The desired state is "no drift", so after a refresh that found drift, `diff` reports the drifted
 // items and `update` (i.e. `pulumi up --refresh`) repairs them by running the script's idempotent `apply`,
 // which rewrites only what differs. Plain `pulumi preview` never connects: diff compares the state only.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import type { CheckConnection, CheckProps } from "../components/hostCheck";
 import { NO_DRIFT, putFileCommand } from "../components/checkFormat";
 import { ResourceOps } from "./ops";
@@ -59,16 +62,13 @@ interface PooledSession {
 }
 
 /**
- * One authenticated connection per host (and user, key, host key, proxy), shared by every check and repair of that
- * host in this provider process: a refresh logs in once per host instead of once per step. The pool lives on
- * globalThis because the engine hands each HostCheck its own copy of this code (deserialised once per text, so
- * they share it); a connection that fails leaves the pool, and the next command dials again.
+ * One authenticated connection per host (and user, key, host key, proxy), shared by every check, repair and script
+ * put of that host in this provider process: a refresh logs in once per host instead of once per step. A connection
+ * that fails leaves the pool, and the next command dials again.
  */
+const pool = new Map<string, Promise<PooledSession>>();
+
 async function pooledSession(c: CheckConnection): Promise<PooledSession> {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const crypto = require("crypto");
-    const g = globalThis as any;
-    const pool: Map<string, Promise<PooledSession>> = (g.__hostTopologySshPool ??= new Map());
     const key = crypto.createHash("sha256").update(JSON.stringify([c.host, c.port, c.user, c.hostKey ?? "", c.proxy ?? null, c.privateKey])).digest("hex");
     const existing = pool.get(key);
     if (existing) {
@@ -100,9 +100,8 @@ async function pooledSession(c: CheckConnection): Promise<PooledSession> {
 
 /** Ends the pooled connections (the provider process is ended by the engine; tests end them themselves). */
 export async function closeSshPool(): Promise<void> {
-    const pool: Map<string, Promise<PooledSession>> | undefined = (globalThis as any).__hostTopologySshPool;
-    for (const p of pool?.values() ?? []) (await p.catch(() => undefined))?.session.close();
-    pool?.clear();
+    for (const p of pool.values()) (await p.catch(() => undefined))?.session.close();
+    pool.clear();
 }
 
 async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeoutMs: number): Promise<string> {
@@ -119,7 +118,6 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
         const tail = () => (out + err).split("\n").slice(-30).join("\n");
         // Every way this can end names the host: a connection lost while the command ran (a host stopped mid-run),
         // a timeout, or the command's own exit status.
-        // (function declarations: Pulumi's closure serializer cannot follow a const used before its declaration)
         function onLost(e: Error): void {
             settle(new Error(`${where}: ssh: ${e.message} while running "${cmd}"\n${tail()}`));
         }
@@ -168,8 +166,6 @@ async function check(p: CheckProps): Promise<Record<string, string>> {
 
 /** Puts the step's scripts back (atomically) and runs its idempotent apply. */
 async function repair(p: CheckProps): Promise<void> {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const fs = require("fs"), path = require("path"), crypto = require("crypto");
     for (const [f, sha] of Object.entries(p.files ?? {})) {
         const local = path.join(p.sourceDir, path.basename(f));
         const content: Buffer = fs.readFileSync(local);

@@ -1,4 +1,4 @@
-// The host-topology provider plugin: HostCheck, HostKey and Pki as custom resources of the engine (instead of Node
+// The host-topology provider plugin: HostCheck, HostKey, Pki and HostScripts as custom resources of the engine (instead of Node
 // dynamic resources, which keep their serialized code in the state). The engine starts it from PulumiPlugin.yaml
 // (runtime: nodejs) with the compiled JS (package.json's main) and talks gRPC to it; one process per deployment
 // holds every SSH connection of the drift checks.
@@ -7,10 +7,11 @@ import * as provider from "@pulumi/pulumi/provider";
 import { hostCheckOps } from "./hostCheck";
 import { hostKeyOps } from "./hostKey";
 import { pkiOps } from "./pki";
+import { hostScriptsOps } from "./hostScripts";
 import { ResourceOps } from "./ops";
 import { PluginResource, SECRET_OUTPUTS, typeToken } from "../components/providerResource";
 
-const OPS: Record<PluginResource, ResourceOps> = { HostCheck: hostCheckOps, HostKey: hostKeyOps, Pki: pkiOps };
+const OPS: Record<PluginResource, ResourceOps> = { HostCheck: hostCheckOps, HostKey: hostKeyOps, Pki: pkiOps, HostScripts: hostScriptsOps };
 /** type token -> the resource's operations and the outputs that are secret. */
 const RESOURCES: Record<string, { ops: ResourceOps; secret: readonly string[] }> = Object.fromEntries(
     (Object.keys(OPS) as PluginResource[]).map((t) => [typeToken(t), { ops: OPS[t], secret: SECRET_OUTPUTS[t] }]),

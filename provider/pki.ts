@@ -1,23 +1,22 @@
 // The PKI, the plugin's side of components/pki.ts (see there): openssl on the machine that runs Pulumi.
+import * as cp from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import type { PkiInputs, PkiOutputs } from "../components/pki";
 import { ResourceOps } from "./ops";
 
 /** Runs openssl in `dir`; a missing openssl is an error that says what needs it. */
 function openssl(dir: string, args: string[]): void {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const r = require("child_process").spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    const r = cp.spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
     if (r.error) throw new Error(`TLS (etcdTls/registryTls): cannot run openssl on this machine (${r.error.message}); install openssl`);
     if (r.status !== 0) throw new Error(`TLS (etcdTls/registryTls): openssl ${args.join(" ")} failed: ${r.stderr}`);
 }
 
 /** Runs fn in a private temp dir that is removed afterwards (it holds private keys). */
 function inTempDir<T>(fn: (dir: string, write: (f: string, s: string) => void, read: (f: string) => string) => T): T {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const fs = require("fs");
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const path = require("path");
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const dir: string = fs.mkdtempSync(path.join(require("os").tmpdir(), "host-topology-pki-"));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "host-topology-pki-"));
     try {
         return fn(
             dir,
@@ -48,8 +47,7 @@ export function issueCert(ca: { cert: string; key: string }, cn: string, sans: r
         write("leaf.cnf", `[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=${cn}\n[ext]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=${usage}\n${san}authorityKeyIdentifier=keyid\n`);
         openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key"]);
         openssl(dir, ["req", "-new", "-key", "leaf.key", "-config", "leaf.cnf", "-out", "leaf.csr"]);
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        const serial = `0x${require("crypto").randomBytes(16).toString("hex")}`;
+        const serial = `0x${crypto.randomBytes(16).toString("hex")}`;
         openssl(dir, ["x509", "-req", "-in", "leaf.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", serial, "-sha256", "-days", String(days), "-extfile", "leaf.cnf", "-extensions", "ext", "-out", "leaf.crt"]);
         return { cert: read("leaf.crt"), key: read("leaf.key") };
     });
@@ -78,8 +76,7 @@ export const pkiOps: ResourceOps = {
         const ca = newCa(inputs.caName, inputs.days);
         const { certs, keys } = issueAll(ca, inputs);
         const outs: PkiOutputs = { ...inputs, caCert: ca.cert, caKey: ca.key, issued: certs, keys };
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        return { id: require("crypto").randomBytes(8).toString("hex"), outs };
+        return { id: crypto.randomBytes(8).toString("hex"), outs };
     },
     async diff(_id: string, olds: PkiOutputs, news: PkiInputs) {
         const changed = JSON.stringify(olds.certs) !== JSON.stringify(news.certs) || olds.days !== news.days || olds.caName !== news.caName;

@@ -8,6 +8,7 @@ import { containsSecret, recorded, resetRecorded, settle, setupMocks, Recorded, 
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
 import { buildTopology, parseConfig, scriptSha256, Topology } from "../components";
+import { SCRIPTS_DIR } from "../components/hostScript";
 import { HOST_KEYS, documentedRaw } from "./fixtures";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-key-material\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -105,8 +106,8 @@ describe("program under mocks: the documented topology", function () {
     });
 
     it("creates the five components with their type tokens", () => {
-        // (HostCheck, HostKey and Pki are the provider plugin's custom resources, under the same package.)
-        const comps = res.filter((r) => r.type.startsWith("host-topology:") && !/:(HostCheck|HostKey|Pki)$/.test(r.type)).map((r) => `${r.type} ${r.name}`);
+        // (HostCheck, HostKey, Pki and HostScripts are the provider plugin's custom resources, under the same package.)
+        const comps = res.filter((r) => r.type.startsWith("host-topology:") && !/:(HostCheck|HostKey|Pki|HostScripts)$/.test(r.type)).map((r) => `${r.type} ${r.name}`);
         expect(comps.sort()).to.deep.equal(
             [
                 "host-topology:index:HostBase master",
@@ -124,19 +125,35 @@ describe("program under mocks: the documented topology", function () {
         );
     });
 
-    it("gives every host a readiness gate, the script library and the hosts step, parented to its HostBase", () => {
+    it("gives every host a readiness gate, its scripts and the hosts step, parented to its HostBase", () => {
         for (const h of ["master", "node1", "node2"]) {
             const base = byName(res, h);
             for (const [child, type] of [
                 [`${h}-ready`, "command:remote:Command"],
-                [`${h}-lib`, "command:remote:CopyToRemote"],
-                [`${h}-hosts-upload`, "command:remote:CopyToRemote"],
+                [`${h}-scripts`, "host-topology:index:HostScripts"],
                 [`${h}-hosts-run`, "command:remote:Command"],
             ]) {
                 const r = byName(res, child);
                 expect(r.type, child).to.equal(type);
                 expect(r.parent, child).to.equal(base.urn);
             }
+        }
+        expect(res.filter((r) => r.type === "command:remote:CopyToRemote").map((r) => r.name), "no upload per step").to.deep.equal([]);
+    });
+
+    it("puts every script on every host by one HostScripts: the hashes in the state, the key secret, after the gate", () => {
+        const shipped = fs.readdirSync(SCRIPTS_DIR).filter((f) => f.endsWith(".sh")).sort();
+        expect(shipped).to.include.members(["lib.sh", "hostbase.sh", "timesync.sh", "firewall.sh", "registry.sh", "etcd.sh"]);
+        for (const h of ["master", "node1", "node2"]) {
+            const scripts = byName(res, `${h}-scripts`);
+            expect(scripts.inputs.dir).to.equal("/usr/local/lib/host-topology");
+            expect(scripts.inputs.files).to.deep.equal(Object.fromEntries(shipped.map((f) => [f, scriptSha256(f)])));
+            expect(fs.existsSync(path.join(scripts.inputs.sourceDir, "lib.sh")), "sourceDir relative to the project").to.equal(true);
+            expect(scripts.inputs.connection).to.include({ host: byName(res, `${h}-ready`).inputs.connection.host, user: "root", port: 22, privateKey: KEY });
+            expect(containsSecret(scripts.rawInputs.connection), "connection secret").to.equal(true);
+            expect(scripts.dependencies).to.include(byName(res, `${h}-ready`).urn);
+            for (const step of res.filter((r) => r.name.startsWith(`${h}-`) && r.name.endsWith("-run")))
+                expect(dependsOnTransitively(res, step).has(scripts.urn), `${step.name} after ${h}-scripts`).to.equal(true);
         }
     });
 
@@ -171,9 +188,7 @@ describe("program under mocks: the documented topology", function () {
         expect(p.REGISTRY_CONFIG).to.contain("addr: 127.0.0.1:5000");
         expect(p.NGINX_CONF).to.contain("server_name registry.danran.com;");
         expect(p.HTPASSWD).to.equal("");
-        const upload = byName(res, "master-registry-upload");
-        expect(upload.inputs.remotePath).to.equal("/usr/local/lib/host-topology/registry.sh");
-        expect(upload.inputs.triggers).to.deep.equal([scriptSha256("registry.sh")]);
+        expect(run.dependencies).to.include(byName(res, "master-scripts").urn);
     });
 
     it("sends every host the same hosts block and its own hostname", () => {
@@ -191,9 +206,9 @@ describe("program under mocks: the documented topology", function () {
         for (const h of ["master", "node1", "node2"]) {
             const ready = byName(res, `${h}-ready`).urn;
             const others = res.filter(
-                (r) => r.type.startsWith("command:remote:") && r.name.startsWith(`${h}-`) && r.name !== `${h}-ready`,
+                (r) => (r.type.startsWith("command:remote:") || r.type === "host-topology:index:HostScripts") && r.name.startsWith(`${h}-`) && r.name !== `${h}-ready`,
             );
-            expect(others.length).to.be.greaterThan(3);
+            expect(others.length).to.be.at.least(4);
             for (const r of others) expect(dependsOnTransitively(res, r).has(ready), `${r.name} after ${h}-ready`).to.equal(true);
             for (const step of ["time-run", "firewall-run"]) {
                 const deps = dependsOnTransitively(res, byName(res, `${h}-${step}`));
@@ -290,11 +305,12 @@ describe("program under mocks: the documented topology", function () {
 });
 
 describe("program under mocks: a sudo user and a bastion", () => {
-    it("a non-root user: uploads to ~/.host-topology, install and run through sudo -n; the proxy on every connection", async () => {
+    it("a non-root user: scripts to ~/.host-topology, install and run through sudo -n; the proxy on every connection", async () => {
         const { res } = await build({ sshUser: "deploy", sshProxy: JSON.stringify({ host: "192.168.100.2", hostKey: HOST_KEYS.master }), packageListsMaxAge: "30m" });
         const ready = byName(res, "node1-ready");
         expect(ready.inputs.create).to.match(/^sudo -n true .*cannot run sudo without a password.*; sudo -n mkdir -p \/usr\/local\/lib\/host-topology/);
-        expect(byName(res, "node1-lib").inputs.remotePath).to.equal(".host-topology/lib.sh");
+        expect(byName(res, "node1-scripts").inputs.dir).to.equal(".host-topology");
+        expect(byName(res, "node1-scripts").inputs.connection).to.include({ user: "deploy" });
         const run = byName(res, "node1-hosts-run");
         expect(run.inputs.create).to.equal(
             "sudo -n install -D -m 0644 -t /usr/local/lib/host-topology .host-topology/hostbase.sh .host-topology/lib.sh && sudo -n bash /usr/local/lib/host-topology/hostbase.sh apply",
@@ -315,7 +331,7 @@ describe("program under mocks: a sudo user and a bastion", () => {
         const { res } = await build();
         expect(byName(res, "node1-hosts-run").inputs.create).to.equal("bash /usr/local/lib/host-topology/hostbase.sh apply");
         expect(params(byName(res, "node1-hosts-run"))).to.not.have.property("PKG_LISTS_MAX_AGE");
-        expect(byName(res, "node1-lib").inputs.remotePath).to.equal("/usr/local/lib/host-topology/lib.sh");
+        expect(byName(res, "node1-scripts").inputs.dir).to.equal("/usr/local/lib/host-topology");
     });
 });
 

@@ -8,6 +8,9 @@ import * as os from "os";
 import * as path from "path";
 import { closeSshPool, sshRun } from "../provider/hostCheck";
 import { hostKeyOps } from "../provider/hostKey";
+import { hostScriptsOps, parseSha256sum } from "../provider/hostScripts";
+import { scriptFiles } from "../components/hostScripts";
+import { SCRIPTS_DIR, scriptSha256 } from "../components/hostScript";
 import { fingerprint, parsePublicKey } from "../components/sshKeys";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -30,7 +33,8 @@ function keygen(dir: string, name: string): { priv: string; pub: string } {
     return { priv: fs.readFileSync(f, "utf8"), pub: fs.readFileSync(`${f}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ") };
 }
 
-function startServer(hostPriv: string, hostPub: string, clientPub: string): Promise<TestServer> {
+/** With `shellDir`, every command runs in `sh -c` there (its HOME): a host the tests can look at afterwards. */
+function startServer(hostPriv: string, hostPub: string, clientPub: string, shellDir?: string): Promise<TestServer> {
     const allowed = parsePublicKey(clientPub) as { base64: string };
     const t: TestServer = { port: 0, hostKey: hostPub, logins: 0, attempts: 0, ran: [], close: async () => undefined };
     const server = new Server({ hostKeys: [hostPriv] }, (client: any) => {
@@ -51,6 +55,13 @@ function startServer(hostPriv: string, hostPub: string, clientPub: string): Prom
                 stream.on("data", (d: Buffer) => (stdin += d.toString()));
                 stream.on("end", () => {
                     t.ran.push({ cmd: info.command, stdin });
+                    if (shellDir) {
+                        const r = cp.spawnSync("sh", ["-c", info.command], { cwd: shellDir, env: { ...process.env, HOME: shellDir }, input: stdin });
+                        stream.write(r.stdout);
+                        stream.stderr.write(r.stderr);
+                        stream.exit(r.status ?? 1);
+                        return stream.end();
+                    }
                     stream.write(`ran ${info.command}\n`);
                     stream.exit(info.command === "fail" ? 3 : 0);
                     stream.end();
@@ -139,5 +150,84 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         expect((await hostKeyOps.diff!("id", { ...created.outs, port: 1 }, down)).changes, "a host that is down: an update, which fails").to.equal(true);
         const readWrong = await hostKeyOps.read!("id", { ...created.outs, publicKey: other.pub }).then(() => undefined, (e: Error) => e);
         expect(readWrong?.message).to.contain("host key mismatch");
+    });
+});
+
+describe("HostScripts: every script of a host over the pooled connection (a shell behind an SSH server on 127.0.0.1)", function () {
+    this.timeout(30000);
+    let dir = "";
+    let home = "";
+    let srv: TestServer;
+    let client: { priv: string; pub: string };
+    let host: { priv: string; pub: string };
+    const files = () => scriptFiles(SCRIPTS_DIR, scriptSha256);
+    const props = (dir: string, f = files()) => ({
+        connection: { host: "127.0.0.1", port: srv.port, user: "root", privateKey: client.priv, hostKey: host.pub, dialErrorLimit: 2 },
+        dir,
+        files: f,
+        sourceDir: path.relative(process.cwd(), SCRIPTS_DIR),
+    });
+    const onHost = (f: string) => fs.readFileSync(path.join(home, f), "utf8");
+    const puts = (from: number) => srv.ran.slice(from).map((r) => /cat > (\S+)\.tmp/.exec(r.cmd)?.[1]).filter((f) => f !== undefined);
+
+    before(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostscripts-"));
+        home = path.join(dir, "home");
+        fs.mkdirSync(home);
+        host = keygen(dir, "host");
+        client = keygen(dir, "client");
+        srv = await startServer(host.priv, host.pub, client.pub, home);
+    });
+    after(async () => {
+        await closeSshPool();
+        await srv.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("create puts every script, byte for byte; the outputs keep the hashes, not the connection", async () => {
+        const logins = srv.logins;
+        const created = await hostScriptsOps.create(props("scripts"));
+        expect(created.id).to.equal("127.0.0.1:scripts");
+        expect(created.outs).to.deep.equal({ dir: "scripts", files: files(), sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) });
+        for (const f of Object.keys(files())) expect(onHost(`scripts/${f}`), f).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8"));
+        expect(fs.readdirSync(path.join(home, "scripts")).sort(), "no temp file left").to.deep.equal(Object.keys(files()).sort());
+        expect(srv.logins - logins, "one login for all").to.equal(1);
+    });
+
+    it("puts only what is missing or differs on the host: nothing for a host that has them all", async () => {
+        await hostScriptsOps.create(props("scripts"));
+        let from = srv.ran.length;
+        await hostScriptsOps.update!("id", props("scripts"), props("scripts"));
+        expect(puts(from), "all in place").to.deep.equal([]);
+        fs.writeFileSync(path.join(home, "scripts", "etcd.sh"), "echo edited\n");
+        fs.rmSync(path.join(home, "scripts", "lib.sh"));
+        from = srv.ran.length;
+        await hostScriptsOps.update!("id", props("scripts"), props("scripts"));
+        expect(puts(from).sort()).to.deep.equal(["scripts/etcd.sh", "scripts/lib.sh"]);
+        expect(onHost("scripts/etcd.sh")).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, "etcd.sh"), "utf8"));
+        expect(onHost("scripts/lib.sh")).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, "lib.sh"), "utf8"));
+    });
+
+    it("diff: a changed script or directory is a change; a rotated key or a re-pinned host key is not", async () => {
+        const olds = { dir: "scripts", files: files(), sourceDir: "components/scripts" };
+        const news = props("scripts");
+        expect((await hostScriptsOps.diff("id", olds, news)).changes).to.equal(false);
+        expect((await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, privateKey: "other", hostKey: "ssh-ed25519 AAAA" } })).changes).to.equal(false);
+        expect((await hostScriptsOps.diff("id", olds, { ...news, files: { ...news.files, "etcd.sh": "0".repeat(64) } })).changes).to.equal(true);
+        expect((await hostScriptsOps.diff("id", olds, props("elsewhere"))).changes).to.equal(true);
+        const reordered = Object.fromEntries(Object.entries(files()).reverse());
+        expect((await hostScriptsOps.diff("id", olds, { ...news, files: reordered })).changes, "the order of the keys is no change").to.equal(false);
+    });
+
+    it("refuses a program copy that is not the version the hash names, putting nothing", async () => {
+        const from = srv.ran.length;
+        const err = await hostScriptsOps.create(props("other", { ...files(), "registry.sh": "0".repeat(64) })).then(() => undefined, (e: Error) => e);
+        expect(err?.message).to.match(/registry\.sh \(sha256 [0-9a-f]{64}\) is not the version this program applies \(0{64}\)/);
+        expect(puts(from), "not the others either").to.deep.equal([]);
+    });
+
+    it("parses sha256sum output, text and binary mode", () => {
+        const h = "a".repeat(64);
+        expect(parseSha256sum(`${h}  /x/lib.sh\n${h} */x/etcd.sh\nsha256sum: /x/gone.sh: No such file or directory\n`)).to.deep.equal({ "/x/lib.sh": h, "/x/etcd.sh": h });
     });
 });

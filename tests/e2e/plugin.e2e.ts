@@ -1,7 +1,8 @@
 // The provider plugin replaces the dynamic resources in place: a stack deployed by the last main with dynamic
-// HostCheck, HostKey and Pki (64c1b6f) is upgraded with this code through the real engine on the lab.
+// HostCheck, HostKey and Pki (64c1b6f) is upgraded with this code through the real engine on the lab. The uploads
+// of that main (a CopyToRemote per step) give way to one HostScripts per host on the way.
 import { expect } from "chai";
-import { HOSTS, engine, phase, printTimings, sh } from "./util";
+import { HOSTS, HostName, engine, onHost, phase, printTimings, sh } from "./util";
 import { deployedBy, namesWith, preview, up } from "./auto";
 
 const STACK = "plugin-upgrade";
@@ -37,18 +38,31 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         cleanup = deployed.cleanup;
         const before = exported();
         expect(providerCode(before), "the dynamic resources keep their code in the state").to.be.greaterThan(0);
+        // What a host step would touch: the scripts the host had, the files the steps write, the services they
+        // restart. (The nodes get registry.sh and etcd.sh now: every host has every script.)
+        const touched = () =>
+            (["master", "node1", "node2"] as HostName[]).map((h) => {
+                const scripts = ["lib.sh", "hostbase.sh", "timesync.sh", "firewall.sh", ...(h === "master" ? ["registry.sh", "etcd.sh"] : [])];
+                const units = ["chrony", ...(h === "master" ? ["etcd", "nginx", "docker-registry"] : [])];
+                return onHost(h, `cd /usr/local/lib/host-topology && stat -c '%n %Y' ${scripts.join(" ")} /etc/hosts /etc/chrony/chrony.conf && systemctl show -p ActiveEnterTimestampMonotonic ${units.join(" ")}`).stdout;
+            });
+        const touchedBefore = touched();
         const stack = await deployed.here();
         const r = await phase("up with the provider plugin", () => up(stack));
         const after = exported();
         console.log(`      upgrade: ${JSON.stringify(r.changes)}; state ${(before.length / 1024).toFixed(0)} KB -> ${(after.length / 1024).toFixed(0)} KB`);
         expect(namesWith(r.events, "replace")).to.deep.equal([]);
-        // The plugin's default provider comes, the dynamic resources' one goes (both named `default`).
-        expect(namesWith(r.events, "create")).to.deep.equal(["default"]);
-        expect(namesWith(r.events, "delete")).to.deep.equal(["default"]);
+        // The plugin's default provider comes, the dynamic resources' one goes (both named `default`); each host's
+        // HostScripts comes (it finds every script in place and puts none), the uploads go (a no-op on the hosts).
+        expect(namesWith(r.events, "create").sort()).to.deep.equal(["default", "master-scripts", "node1-scripts", "node2-scripts"]);
+        const deleted = namesWith(r.events, "delete");
+        expect(deleted.filter((n) => !/-(upload|lib)$/.test(n))).to.deep.equal(["default"]);
+        expect(deleted).to.include.members(["master-lib", "node1-hosts-upload", "master-etcd1-upload"]);
         const updated = namesWith(r.events, "update");
         // No host step runs: only the plugin's resources change.
         expect(updated.filter((n) => !/-(check|hostkey)$/.test(n) && n !== "etcd-pki" && n !== "default")).to.deep.equal([]);
         expect(updated).to.include.members(["etcd-pki", "master-hostkey", "node1-time-check"]);
+        expect(touched(), "scripts, files and services on the hosts untouched").to.deep.equal(touchedBefore);
         expect(providerCode(after)).to.equal(0);
         expect(after).not.to.contain("pulumi-nodejs:dynamic");
         expect(after).not.to.match(/BEGIN (EC )?PRIVATE KEY/);

@@ -1,0 +1,41 @@
+// The scripts of one host, the program's side: every script of components/scripts/ goes to the host as one custom
+// resource of the project's provider plugin (provider/hostScripts.ts puts them over its pooled SSH connection),
+// instead of an upload per step. The state keeps only the scripts' hashes; the connection (it holds the private key)
+// is an input only.
+import * as fs from "fs";
+import * as pulumi from "@pulumi/pulumi";
+import type { CheckConnection } from "./hostCheck";
+import { providerOptions, typeToken } from "./providerResource";
+
+export interface ScriptsProps {
+    connection: CheckConnection;
+    /** Remote directory the scripts go to: the host's script dir, or a non-root user's staging dir (relative: home). */
+    dir: string;
+    /** File name -> sha256 of the program's copy. */
+    files: Record<string, string>;
+    /** Where the program's copies are, relative to the project directory (the provider's working directory). */
+    sourceDir: string;
+}
+
+export interface HostScriptsArgs {
+    readonly connection: pulumi.Input<CheckConnection>;
+    readonly dir: string;
+    readonly files: Record<string, string>;
+    readonly sourceDir: string;
+}
+
+/** Every host script, file name -> sha256 (sorted by name). */
+export function scriptFiles(scriptsDir: string, sha256: (file: string) => string): Record<string, string> {
+    const names = fs.readdirSync(scriptsDir).filter((f) => f.endsWith(".sh")).sort();
+    return Object.fromEntries(names.map((f) => [f, sha256(f)]));
+}
+
+/** The scripts of one host (see the file comment). A script that changed is put again by an update. */
+export class HostScripts extends pulumi.CustomResource {
+    declare public readonly dir: pulumi.Output<string>;
+    declare public readonly files: pulumi.Output<Record<string, string>>;
+
+    constructor(name: string, args: HostScriptsArgs, opts?: pulumi.CustomResourceOptions) {
+        super(typeToken("HostScripts"), name, { ...args }, providerOptions("HostScripts", opts));
+    }
+}
