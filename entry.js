@@ -10,4 +10,8 @@ const main = compileIfStale({
     main: "index.js",
     sources: { files: ["index.ts", "tsconfig.json", "tsconfig.program.json"], dirs: ["components", "provider"] },
 });
-if (process.argv[2] !== "--build") module.exports = require(main);
+if (process.argv[2] !== "--build") {
+    // The SDK's Automation API, @npmcli/arborist and TypeScript load only if used (scripts/lazyModules.js).
+    require("./scripts/lazyModules").deferSdkModules(__dirname);
+    module.exports = require(main);
+}

@@ -3,6 +3,7 @@
 // scripts/compile.js compiles from provider/ and components/ first when they changed (about 3 s, once per change).
 // `node provider/entry.js --build` only builds (scripts/engine.sh, npm's postinstall).
 "use strict";
+const path = require("path");
 const { compileIfStale } = require("../scripts/compile");
 
 const main = compileIfStale({
@@ -11,4 +12,9 @@ const main = compileIfStale({
     main: "provider/main.js",
     sources: { files: ["tsconfig.json", "provider/tsconfig.json"], dirs: ["provider", "components"] },
 });
-if (process.argv[2] !== "--build") require(main);
+if (process.argv[2] !== "--build") {
+    // construct loads the SDK's root module (a YAML program): without its Automation API, @npmcli/arborist and
+    // TypeScript unless used (scripts/lazyModules.js).
+    require("../scripts/lazyModules").deferSdkModules(path.join(__dirname, ".."));
+    require(main);
+}
