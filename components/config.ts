@@ -131,6 +131,15 @@ export const DEFAULT_FIREWALL_UNITS = ["firewalld", "iptables", "ip6tables", "uf
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
 
+/**
+ * What an etcd member's settings follow from: it listens for peers on its host's address, with its peer URL's scheme
+ * and port (2380 without one), and keeps its data in /var/lib/etcd/<name>.etcd (the documented layout).
+ */
+export function etcdMemberDefaults(name: string, peerUrl: string, address: string): { listenPeerUrl: string; dataDir: string } {
+    const port = /:([0-9]+)\/?$/.exec(peerUrl)?.[1] ?? String(ETCD_PEER_PORT);
+    return { listenPeerUrl: `${peerUrl.split(":")[0]}://${address}:${port}`, dataDir: `/var/lib/etcd/${name}.etcd` };
+}
+
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const UNIT = /^[A-Za-z0-9@._-]+$/;
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -398,16 +407,7 @@ function parseEtcdMembers(raw: RawConfig, hosts: readonly HostSpec[], tls: boole
             else if (!(u as string).startsWith(`${want}://`)) p.add(`${at}.${k}`, `"${u}" must be ${want}:// when etcdTls is ${tls}`);
             else urls[k] = u as string;
         }
-        const peerPort = /:([0-9]+)\/?$/.exec(urls.peerUrl)?.[1] ?? String(ETCD_PEER_PORT);
-        const scheme = urls.peerUrl.split(":")[0];
-        members.push({
-            host: host.name,
-            name,
-            clientUrl: urls.clientUrl,
-            peerUrl: urls.peerUrl,
-            listenPeerUrl: `${scheme}://${host.address}:${peerPort}`,
-            dataDir: `/var/lib/etcd/${name}.etcd`,
-        });
+        members.push({ host: host.name, name, clientUrl: urls.clientUrl, peerUrl: urls.peerUrl, ...etcdMemberDefaults(name, urls.peerUrl, host.address) });
     });
     if (members.length > 0 && members.length % 2 === 0) {
         p.add("etcdMembers", `${members.length} members: an etcd cluster needs an odd number of members (1, 3, 5, ...)`);

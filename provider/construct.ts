@@ -9,6 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider";
 import { EtcdMember, EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync, keepOwnStackFrames } from "../components";
+import { etcdMemberDefaults } from "../components/config";
 
 export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -69,15 +70,15 @@ function memberSpec(m: any, what: string): EtcdMemberSpec {
     for (const k of ["host", "name", "clientUrl", "peerUrl"]) {
         if (typeof m?.[k] !== "string" || m[k] === "") throw new InputError(`${what}: ${k} is required (host, name, clientUrl, peerUrl)`);
     }
-    const peer = new URL(m.peerUrl);
-    const client = new URL(m.clientUrl);
+    // The member's own address is its client URL's host (its HostBase's address is an output, not known here).
+    const defaults = etcdMemberDefaults(m.name, m.peerUrl, new URL(m.clientUrl).hostname);
     return {
         host: m.host,
         name: m.name,
         clientUrl: m.clientUrl,
         peerUrl: m.peerUrl,
-        listenPeerUrl: m.listenPeerUrl ?? `${peer.protocol}//${client.hostname}:${peer.port || "2380"}`,
-        dataDir: m.dataDir ?? `/var/lib/etcd/${m.name}.etcd`,
+        listenPeerUrl: m.listenPeerUrl ?? defaults.listenPeerUrl,
+        dataDir: m.dataDir ?? defaults.dataDir,
     };
 }
 

@@ -2,6 +2,7 @@
 // under Pulumi mocks, the same children and edges as the TypeScript classes, references to components resolved to
 // the objects this process built, and bad input refused naming the component and the input.
 import { expect } from "chai";
+import { etcdMemberDefaults } from "../components/config";
 import { recorded, resetRecorded, settle, setupMocks, valueOf } from "./harness";
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
@@ -87,5 +88,18 @@ describe("provider construct: the five components for other languages", () => {
         expect(await refused("EtcdMember", "e", { host, member: { ...etcd1, peerUrl: "" }, members: [etcd1], clusterToken: "t" })).to.match(/^EtcdMember e: member: peerUrl is required/);
         const unknown = new (pulumi.Output as any)(new Set(), Promise.resolve(undefined), Promise.resolve(false), Promise.resolve(false), Promise.resolve(new Set()));
         expect(await refused("HostBase", "h", { connection: connection("192.168.100.2"), hostname: unknown, fqdn: "h.d", hostsBlock: "x" })).to.match(/^HostBase h: hostname must be known when the program runs/);
+    });
+
+    it("EtcdMember: a member's listen URL and data dir follow from its URLs as in the config (etcdMemberDefaults)", async () => {
+        const master = await hostBase("master", "192.168.100.2");
+        const host = rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: await valueOf(pulumi.output(master.urn)), packageVersion: "0.2.0" });
+        const member = { host: "master", name: "etcd1", clientUrl: "https://192.168.100.2:2379", peerUrl: "https://etcd1:2390" };
+        await construct("master-etcd1", "host-topology:index:EtcdMember", { host, member, members: [member], clusterToken: "t" }, {}, "0.2.0");
+        await settle();
+        const env = recorded.find((x) => x.name === "master-etcd1-run")!.inputs.stdin as string;
+        expect(env).to.match(/ETCD_LISTEN_PEER_URLS="?https:\/\/192\.168\.100\.2:2390"?\n/);
+        expect(env).to.match(/ETCD_DATA_DIR="?\/var\/lib\/etcd\/etcd1\.etcd"?\n/);
+        expect(etcdMemberDefaults("etcd1", "https://etcd1:2390", "192.168.100.2")).to.deep.equal({ listenPeerUrl: "https://192.168.100.2:2390", dataDir: "/var/lib/etcd/etcd1.etcd" });
+        expect(etcdMemberDefaults("etcd2", "http://etcd2", "10.0.0.3").listenPeerUrl, "no port: 2380").to.equal("http://10.0.0.3:2380");
     });
 });
