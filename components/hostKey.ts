@@ -1,6 +1,6 @@
 // The host key every SSH connection to one host must see. A HostKey (one per host, and one for the bastion) is a
-// custom resource of the project's provider plugin (provider/hostKey.ts) whose `publicKey` output is passed as `connection.hostKey` to every remote.Command and
-// CopyToRemote of the host, and to its HostChecks:
+// custom resource of the project's provider plugin (provider/hostKey.ts) whose `publicKey` output is passed as
+// `connection.hostKey` to every remote.Command of the host, and to its HostScripts and HostChecks:
 // - pinned (hosts[].hostKey, sshKnownHostsPath): publicKey is the pinned key;
 // - accept-new without a pinned key: the key the host presents at first contact, recorded in the state.
 // At every `pulumi up` (the program sets `verify`) and every refresh, the host's key is read (a key exchange, no login)
@@ -34,9 +34,9 @@ export interface HostKeyOuts extends HostKeyProps {
 
 export interface HostKeyArgs {
     readonly name: string;
-    readonly host: string;
-    readonly port: number;
-    readonly pinned?: string;
+    readonly host: pulumi.Input<string>;
+    readonly port: pulumi.Input<number>;
+    readonly pinned?: pulumi.Input<string>;
     readonly proxy?: pulumi.Input<SshProxy & { privateKey: string }>;
 }
 

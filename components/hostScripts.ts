@@ -34,6 +34,8 @@ export function scriptFiles(scriptsDir: string, sha256: (file: string) => string
 export class HostScripts extends pulumi.CustomResource {
     declare public readonly dir: pulumi.Output<string>;
     declare public readonly files: pulumi.Output<Record<string, string>>;
+    /** `user@host:port hostKey` (and the bastion's) the scripts were put on: no private key. */
+    declare public readonly target: pulumi.Output<string>;
 
     constructor(name: string, args: HostScriptsArgs, opts?: pulumi.CustomResourceOptions) {
         super(typeToken("HostScripts"), name, { ...args }, providerOptions("HostScripts", opts));

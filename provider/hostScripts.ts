@@ -38,7 +38,13 @@ export async function putScripts(p: ScriptsProps): Promise<string[]> {
     return stale;
 }
 
-const outsOf = (p: ScriptsProps) => ({ dir: p.dir, files: p.files, sourceDir: p.sourceDir });
+/** Which host this is, without the private key: another address, user or host key (a reinstalled host) puts again. */
+export function targetOf(c: ScriptsProps["connection"]): string {
+    const proxy = c.proxy ? ` via ${c.proxy.user}@${c.proxy.host}:${c.proxy.port}${c.proxy.hostKey ? ` ${c.proxy.hostKey}` : ""}` : "";
+    return `${c.user}@${c.host}:${c.port}${c.hostKey ? ` ${c.hostKey}` : ""}${proxy}`;
+}
+
+const outsOf = (p: ScriptsProps) => ({ dir: p.dir, files: p.files, sourceDir: p.sourceDir, target: targetOf(p.connection) });
 const same = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) =>
     JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort());
 
@@ -49,8 +55,10 @@ export const hostScriptsOps: ResourceOps = {
     },
     // No read: the host's HostChecks look at the scripts on every refresh, and repair them.
     async diff(_id: string, olds: ScriptsProps, news: ScriptsProps) {
-        // Only what is on the host counts: a rotated SSH key or a re-pinned host key puts nothing.
-        return { changes: olds.dir !== news.dir || !same(olds.files, news.files), replaces: [] };
+        // A host with another key was reinstalled (its steps will run again, and need the scripts): an update, which
+        // puts what is missing. A rotated SSH key alone changes nothing on the host.
+        const moved = (olds as { target?: string }).target !== targetOf(news.connection);
+        return { changes: olds.dir !== news.dir || !same(olds.files, news.files) || moved, replaces: [] };
     },
     async update(_id: string, _olds: ScriptsProps, news: ScriptsProps) {
         await putScripts(news);

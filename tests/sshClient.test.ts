@@ -188,7 +188,7 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         const logins = srv.logins;
         const created = await hostScriptsOps.create(props("scripts"));
         expect(created.id).to.equal("127.0.0.1:scripts");
-        expect(created.outs).to.deep.equal({ dir: "scripts", files: files(), sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) });
+        expect(created.outs).to.deep.equal({ dir: "scripts", files: files(), sourceDir: path.relative(process.cwd(), SCRIPTS_DIR), target: `root@127.0.0.1:${srv.port} ${host.pub}` });
         for (const f of Object.keys(files())) expect(onHost(`scripts/${f}`), f).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8"));
         expect(fs.readdirSync(path.join(home, "scripts")).sort(), "no temp file left").to.deep.equal(Object.keys(files()).sort());
         expect(srv.logins - logins, "one login for all").to.equal(1);
@@ -208,11 +208,15 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         expect(onHost("scripts/lib.sh")).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, "lib.sh"), "utf8"));
     });
 
-    it("diff: a changed script or directory is a change; a rotated key or a re-pinned host key is not", async () => {
-        const olds = { dir: "scripts", files: files(), sourceDir: "components/scripts" };
+    it("diff: a changed script or directory, another host key (a reinstalled host) or address is a change; a rotated SSH key is not", async () => {
         const news = props("scripts");
+        const olds = (await hostScriptsOps.create(news)).outs;
+        expect(olds.target).to.equal(`root@127.0.0.1:${srv.port} ${host.pub}`);
+        expect(JSON.stringify(olds)).not.to.contain("PRIVATE KEY");
         expect((await hostScriptsOps.diff("id", olds, news)).changes).to.equal(false);
-        expect((await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, privateKey: "other", hostKey: "ssh-ed25519 AAAA" } })).changes).to.equal(false);
+        expect((await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, privateKey: "other" } })).changes, "a rotated key").to.equal(false);
+        expect((await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, hostKey: "ssh-ed25519 AAAA" } })).changes, "a new host key").to.equal(true);
+        expect((await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, host: "127.0.0.2" } })).changes, "another address").to.equal(true);
         expect((await hostScriptsOps.diff("id", olds, { ...news, files: { ...news.files, "etcd.sh": "0".repeat(64) } })).changes).to.equal(true);
         expect((await hostScriptsOps.diff("id", olds, props("elsewhere"))).changes).to.equal(true);
         const reordered = Object.fromEntries(Object.entries(files()).reverse());

@@ -93,6 +93,22 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         await preview(STACK, { refresh: true, expectNoChanges: true });
     });
 
+    it("a reinstalled host (a pristine disk, a new key): once its new key is pinned, up puts its scripts back and converges it", async () => {
+        phase("lab reset", () => sh("lab/lab.sh reset"));
+        stackWith([]);
+        await phase("up", () => up(STACK));
+        phase("node1 reinstalled: disk reset, new host key, the key trusted", () => sh("lab/lab.sh reset node1 && lab/lab.sh rekey node1 && lab/lab.sh trust node1"));
+        expect(onHost("node1", "ls /usr/local/lib/host-topology 2>/dev/null | wc -l").stdout.trim(), "no scripts on the new disk").to.equal("0");
+        expect(masterEntryOn("node1"), "no hosts block on the new disk").to.not.equal(HOSTS.master);
+        const r = await phase("up after the reinstall", () => up(STACK));
+        // The host's HostScripts follows its new key (another host, as far as the scripts go) and puts them before
+        // its steps run again (they do: their connection changed).
+        expect(r.changed, r.out.slice(-3000)).to.include.members(["node1-hostkey", "node1-scripts", "node1-hosts-run", "node1-time-run"]);
+        expect(masterEntryOn("node1")).to.equal(HOSTS.master);
+        expect(onHost("node1", "systemctl is-enabled chrony").stdout.trim()).to.equal("enabled");
+        await preview(STACK, { refresh: true, expectNoChanges: true });
+    });
+
     it("accept-new: keys recorded at first contact; a changed key is refused until pinned in the config", async () => {
         phase("lab reset", () => sh("lab/lab.sh reset"));
         stackWith(["sshHostKeyPolicy: accept-new"], true);

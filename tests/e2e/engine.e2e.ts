@@ -6,6 +6,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { HOSTS, REPO, Running, StackSpec, destroy, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util";
+import { fingerprint, parsePublicKey } from "../../components/sshKeys";
 
 const STACK = "e2e-engine";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
@@ -148,7 +149,7 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         await stateIsWhole();
     });
 
-    it("another project reads the outputs through a StackReference and uses them; the credentials stay secret", async () => {
+    it("another project reads the outputs through a StackReference and uses them, and the plugin's HostKey; the credentials stay secret", async () => {
         creds = (await stackOutputs(STACK)).registryCredentials;
         expect(creds.password).to.match(/^[A-Za-z0-9]{32}$/);
         consumer("stack rm --force --yes", { allowFail: true });
@@ -164,6 +165,9 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         expect(outs.probeResult).to.match(/^anonymous 401$/m);
         expect(outs.probeResult).to.match(/^authenticated 200$/m);
         expect((await stackOutputs(CONSUMER_STACK)).registryCredentials).to.deep.equal(creds);
+        // The plugin through its PulumiPlugin.yaml (runtime: nodejs): the registry host's key is the one pinned.
+        const pinned = (await stackOutputs(STACK)).hostKeys.master as string;
+        expect(outs.registryHostKey).to.equal(`${fingerprint(parsePublicKey(pinned) as any)} (${pinned.split(" ")[0]})`);
         const state = await exportedState(CONSUMER_STACK);
         expect(state).to.not.contain(creds.password);
         expect(state).to.contain("ciphertext");
