@@ -11,3 +11,6 @@ export function putFileCommand(file: string): string {
     const dir = file.replace(/\/[^/]*$/, "") || "/";
     return `mkdir -p ${dir} && cat > ${file}.tmp.$$ && mv -f ${file}.tmp.$$ ${file}`;
 }
+
+/** Checks that sudo works, as the first command on a host of a non-root user: a clear error otherwise. */
+export const SUDO_CHECK = `sudo -n true 2>/dev/null || { echo "host-topology: $(hostname): user $(id -un) cannot run sudo without a password (sudo -n true failed)" >&2; exit 1; }`;

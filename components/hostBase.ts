@@ -1,7 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
-import * as path from "path";
-import { Connection, HostContext, SCRIPTS_DIR, STAGING_DIR, checkConnection, hostStep, scriptSha256, SUDO_CHECK } from "./hostScript";
+import { Connection, HostContext, SCRIPTS_DIR, STAGING_DIR, checkConnection, hostStep, scriptSha256, scriptsSourceDir } from "./hostScript";
 import { HostScripts, scriptFiles } from "./hostScripts";
 
 export interface HostBaseArgs {
@@ -28,11 +26,11 @@ export interface HostBaseArgs {
 }
 
 /**
- * The base of every host: an SSH readiness gate that also reports the OS, the host scripts (every component's),
- * the hostname and the managed /etc/hosts block. Everything else on the host depends on it, so names resolve.
+ * The base of every host: the host scripts (every component's; putting them waits for sshd, checks sudo and reads the
+ * OS), the hostname and the managed /etc/hosts block. Everything else on the host depends on it, so names resolve.
  */
 export class HostBase extends pulumi.ComponentResource implements HostContext {
-    /** `ID VERSION_ID` from the host's /etc/os-release, read by the readiness gate. */
+    /** `ID VERSION_ID` from the host's /etc/os-release, read by its HostScripts. */
     public readonly os: pulumi.Output<string>;
     public readonly hostname: string;
     public readonly fqdn: string;
@@ -54,28 +52,18 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
         // Only a non-default age is a parameter: stacks on the default keep their steps' stdin (no re-run).
         const maxAge = args.packageListsMaxAge ?? 3600;
         this.commonParams = maxAge === 3600 ? {} : { PKG_LISTS_MAX_AGE: String(maxAge) };
-        const root = this.sudo ? "sudo -n " : "";
 
-        // Readiness gate: retries the dial (connection.dialErrorLimit) until sshd answers, then reads the OS.
-        const ready = new command.remote.Command(
-            `${name}-ready`,
-            {
-                connection: args.connection,
-                create: `${this.sudo ? `${SUDO_CHECK}; ` : ""}${root}mkdir -p ${this.scriptDir} && . /etc/os-release && echo "$ID $VERSION_ID"`,
-                addPreviousOutputInEnv: false,
-            },
-            { parent: this, dependsOn: args.after, customTimeouts: { create: "10m" } },
-        );
-        // The program and the provider plugin both run in the project directory (provider/main.ts).
+        // The host's first contact: waits for sshd (connection.dialErrorLimit), checks sudo, reads the OS, puts the scripts.
         this.scripts = new HostScripts(
             `${name}-scripts`,
             {
                 connection: checkConnection(args.connection),
                 dir: this.sudo ? STAGING_DIR : this.scriptDir,
                 files: scriptFiles(SCRIPTS_DIR, scriptSha256),
-                sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) || ".",
+                sourceDir: scriptsSourceDir(),
+                ...(this.sudo ? { sudo: true } : {}),
             },
-            { parent: this, dependsOn: [ready] },
+            { parent: this, dependsOn: args.after, customTimeouts: { create: "10m", update: "10m" } },
         );
         const step = hostStep(this, `${name}-hosts`, {
             host: this,
@@ -89,10 +77,10 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
                 ...(args.trustedCa ? { TRUSTED_CA: args.trustedCa } : {}),
             },
             driftCheck: args.driftCheck,
-            dependsOn: [ready],
+            dependsOn: [this.scripts],
         });
         this.baseCheck = step.check;
-        this.os = ready.stdout;
+        this.os = this.scripts.os;
         this.registerOutputs({ os: this.os });
     }
 }

@@ -1,6 +1,6 @@
 // The one mechanism every component uses to change a host: run a script of components/scripts/ (the host's
-// HostScripts put them all there) with its parameters as data on stdin (never spliced into the command line, never in the environment,
-// which only reaches hosts whose sshd has AcceptEnv).
+// HostScripts put them all there) with its parameters as data on stdin, never spliced into the command line and
+// never in the environment (which only reaches hosts whose sshd has AcceptEnv).
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -11,6 +11,7 @@ import { CheckConnection, HostCheck, putFileCommand } from "./hostCheck";
 import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "./params";
 
 export { encodeParams } from "./params";
+export { SUDO_CHECK } from "./checkFormat";
 
 /** The host scripts: next to this file, or, compiled (bin/components/, provider/bin/components/), in the checkout's. */
 export const SCRIPTS_DIR = [path.join(__dirname, "scripts"), path.resolve(__dirname, "..", "..", "components", "scripts"), path.resolve(__dirname, "..", "..", "..", "components", "scripts")].find((d) => fs.existsSync(path.join(d, "lib.sh")))!;
@@ -30,11 +31,14 @@ export interface HostContext {
     readonly commonParams: Readonly<Record<string, string>>;
 }
 
+/** The host scripts' directory as the plugin finds it: relative to the project directory, where program and plugin run. */
+export function scriptsSourceDir(): string {
+    return path.relative(process.cwd(), SCRIPTS_DIR) || ".";
+}
+
 /** Where a non-root user's scripts land (relative: the user's home, for SFTP and the shell alike). */
 export const STAGING_DIR = ".host-topology";
 
-/** Checks that sudo works, as the first command on a host of a non-root user: a clear error otherwise. */
-export const SUDO_CHECK = `sudo -n true 2>/dev/null || { echo "host-topology: $(hostname): user $(id -un) cannot run sudo without a password (sudo -n true failed)" >&2; exit 1; }`;
 
 const shaCache = new Map<string, string>();
 
@@ -174,8 +178,7 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
                 script: `${sudo ? "sudo -n " : ""}bash ${remotePath}`,
                 ...(sudo ? { sudo } : {}),
                 files: { [remotePath]: sha, [`${scriptDir}/lib.sh`]: scriptSha256("lib.sh") },
-                // The program and the provider plugin both run in the project directory (provider/main.ts).
-                sourceDir: path.relative(process.cwd(), SCRIPTS_DIR) || ".",
+                sourceDir: scriptsSourceDir(),
                 stdin,
                 ...(secretStdin ? { secretStdin } : {}),
             },

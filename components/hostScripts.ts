@@ -1,7 +1,8 @@
 // The scripts of one host, the program's side: every script of components/scripts/ goes to the host as one custom
 // resource of the project's provider plugin (provider/hostScripts.ts puts them over its pooled SSH connection),
-// instead of an upload per step. The state keeps only the scripts' hashes; the connection (it holds the private key)
-// is an input only.
+// instead of an upload per step. It is the host's first contact too: it waits for sshd (connection.dialErrorLimit),
+// checks sudo for a non-root user, and reads the OS. The state keeps only the scripts' hashes and the OS; the
+// connection (it holds the private key) is an input only.
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import type { CheckConnection } from "./hostCheck";
@@ -15,6 +16,8 @@ export interface ScriptsProps {
     files: Record<string, string>;
     /** Where the program's copies are, relative to the project directory (the provider's working directory). */
     sourceDir: string;
+    /** The user is not root: sudo must work without a password (checked first, a clear error otherwise). */
+    sudo?: boolean;
 }
 
 export interface HostScriptsArgs {
@@ -22,6 +25,7 @@ export interface HostScriptsArgs {
     readonly dir: string;
     readonly files: Record<string, string>;
     readonly sourceDir: string;
+    readonly sudo?: boolean;
 }
 
 /** Every host script, file name -> sha256 (sorted by name). */
@@ -36,8 +40,10 @@ export class HostScripts extends pulumi.CustomResource {
     declare public readonly files: pulumi.Output<Record<string, string>>;
     /** `user@host:port hostKey` (and the bastion's) the scripts were put on: no private key. */
     declare public readonly target: pulumi.Output<string>;
+    /** `ID VERSION_ID` of the host's /etc/os-release, e.g. `debian 12`, read when the scripts were put. */
+    declare public readonly os: pulumi.Output<string>;
 
     constructor(name: string, args: HostScriptsArgs, opts?: pulumi.CustomResourceOptions) {
-        super(typeToken("HostScripts"), name, { ...args }, providerOptions("HostScripts", opts));
+        super(typeToken("HostScripts"), name, { ...args, os: undefined }, providerOptions("HostScripts", opts));
     }
 }

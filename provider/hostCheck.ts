@@ -164,15 +164,24 @@ async function check(p: CheckProps): Promise<Record<string, string>> {
     return parseCheckOutput(out);
 }
 
+/**
+ * A script of the program's checkout (`sourceDir`), checked against the hash the program applies: a checkout other than
+ * the one that deployed the stack never puts its copy on a host.
+ */
+export function verifiedScript(sourceDir: string, name: string, sha: string): string {
+    const local = path.join(sourceDir, name);
+    const content = fs.readFileSync(local);
+    const got = crypto.createHash("sha256").update(content).digest("hex");
+    if (got !== sha) throw new Error(`${local} (sha256 ${got}) is not the version this program applies (${sha}): run pulumi from the project that deployed the stack`);
+    return content.toString("utf8");
+}
+
 /** Puts the step's scripts back (atomically) and runs its idempotent apply. */
 async function repair(p: CheckProps): Promise<void> {
     for (const [f, sha] of Object.entries(p.files ?? {})) {
-        const local = path.join(p.sourceDir, path.basename(f));
-        const content: Buffer = fs.readFileSync(local);
-        const got = crypto.createHash("sha256").update(content).digest("hex");
-        if (got !== sha) throw new Error(`${local} (sha256 ${got}) is not the version this program applies (${sha}): run pulumi from the project that deployed the stack`);
+        const content = verifiedScript(p.sourceDir, path.basename(f), sha);
         const put = putFileCommand(f);
-        await sshRun(p.connection, p.sudo ? `sudo -n sh -c '${put}'` : put, content.toString("utf8"));
+        await sshRun(p.connection, p.sudo ? `sudo -n sh -c '${put}'` : put, content);
     }
     await sshRun(p.connection, `${p.script} apply`, p.stdin + (p.secretStdin ?? ""));
 }

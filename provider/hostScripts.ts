@@ -1,14 +1,13 @@
 // The scripts of one host (components/hostScripts.ts): every script the host's steps run, put over the plugin's
 // pooled SSH connection (the one its HostChecks use), and only those whose hash on the host differs from the
-// program's copy. The host's steps check the hashes again before they run (SCRIPT_SHA256, LIB_SHA256), and its
-// HostChecks find a script that changed or went missing later and put it back (provider/hostCheck.ts).
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as path from "path";
+// program's copy. The first command on the host also checks sudo and reads the OS; the dial before it is retried
+// (connection.dialErrorLimit), so a host whose sshd is not up yet is waited for. The host's steps check the hashes
+// again before they run (SCRIPT_SHA256, LIB_SHA256), and its HostChecks find a script that changed or went missing
+// later and put it back (provider/hostCheck.ts).
 import type { ScriptsProps } from "../components/hostScripts";
-import { putFileCommand } from "../components/checkFormat";
+import { SUDO_CHECK, putFileCommand } from "../components/checkFormat";
 import { ResourceOps } from "./ops";
-import { sshRun } from "./hostCheck";
+import { sshRun, verifiedScript } from "./hostCheck";
 
 /** `sha256sum` lines -> path -> hash. */
 export function parseSha256sum(out: string): Record<string, string> {
@@ -20,22 +19,26 @@ export function parseSha256sum(out: string): Record<string, string> {
     return got;
 }
 
-/** Puts the scripts that are missing on the host or differ there; returns their names. */
-export async function putScripts(p: ScriptsProps): Promise<string[]> {
+/** `ID VERSION_ID` of an os-release file (read as data, never sourced), e.g. `debian 12`. */
+export function osOf(osRelease: string): string {
+    const field = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(osRelease)?.[1].trim().replace(/^(["'])(.*)\1$/, "$2") ?? "";
+    return `${field("ID")} ${field("VERSION_ID")}`.trim();
+}
+
+const OS_MARK = "--- host-topology sha256sum";
+
+/** Puts the scripts that are missing on the host or differ there; returns their names and the host's OS. */
+export async function putScripts(p: ScriptsProps): Promise<{ put: string[]; os: string }> {
     const remote = (name: string) => `${p.dir}/${name}`;
     const names = Object.keys(p.files).sort();
-    const onHost = parseSha256sum(await sshRun(p.connection, `sha256sum ${names.map(remote).join(" ")} 2>/dev/null; true`, ""));
+    const probe = `${p.sudo ? `${SUDO_CHECK} && ` : ""}cat /etc/os-release && echo '${OS_MARK}' && { sha256sum ${names.map(remote).join(" ")} 2>/dev/null; true; }`;
+    const [osRelease, sums] = (await sshRun(p.connection, probe, "")).split(`${OS_MARK}\n`);
+    const onHost = parseSha256sum(sums ?? "");
     const stale = names.filter((n) => onHost[remote(n)] !== p.files[n]);
     // Every copy is checked before anything is put: a wrong checkout changes nothing on the host.
-    const contents = stale.map((name) => {
-        const local = path.join(p.sourceDir, name);
-        const content = fs.readFileSync(local);
-        const got = crypto.createHash("sha256").update(content).digest("hex");
-        if (got !== p.files[name]) throw new Error(`${local} (sha256 ${got}) is not the version this program applies (${p.files[name]}): run pulumi from the project that deployed the stack`);
-        return content.toString("utf8");
-    });
+    const contents = stale.map((name) => verifiedScript(p.sourceDir, name, p.files[name]));
     await Promise.all(stale.map((name, i) => sshRun(p.connection, putFileCommand(remote(name)), contents[i])));
-    return stale;
+    return { put: stale, os: osOf(osRelease) };
 }
 
 /** Which host this is, without the private key: another address, user or host key (a reinstalled host) puts again. */
@@ -44,25 +47,28 @@ export function targetOf(c: ScriptsProps["connection"]): string {
     return `${c.user}@${c.host}:${c.port}${c.hostKey ? ` ${c.hostKey}` : ""}${proxy}`;
 }
 
-const outsOf = (p: ScriptsProps) => ({ dir: p.dir, files: p.files, sourceDir: p.sourceDir, target: targetOf(p.connection) });
+const outsOf = (p: ScriptsProps, os: string) => ({ dir: p.dir, files: p.files, sourceDir: p.sourceDir, target: targetOf(p.connection), os, ...(p.sudo ? { sudo: true } : {}) });
 const same = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) =>
     JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort());
 
 export const hostScriptsOps: ResourceOps = {
     async create(inputs: ScriptsProps) {
-        await putScripts(inputs);
-        return { id: `${inputs.connection.host}:${inputs.dir}`, outs: outsOf(inputs) };
+        const { os } = await putScripts(inputs);
+        return { id: `${inputs.connection.host}:${inputs.dir}`, outs: outsOf(inputs, os) };
     },
     // No read: the host's HostChecks look at the scripts on every refresh, and repair them.
     async diff(_id: string, olds: ScriptsProps, news: ScriptsProps) {
         // A host with another key was reinstalled (its steps will run again, and need the scripts): an update, which
-        // puts what is missing. A rotated SSH key alone changes nothing on the host.
-        const moved = (olds as { target?: string }).target !== targetOf(news.connection);
-        return { changes: olds.dir !== news.dir || !same(olds.files, news.files) || moved, replaces: [] };
+        // puts what is missing. A rotated SSH key alone changes nothing on the host. A state without the OS is from
+        // before HostScripts read it (the readiness gate did): the update reads it.
+        const old = olds as ScriptsProps & { target?: string; os?: string };
+        const moved = old.target !== targetOf(news.connection);
+        const changes = olds.dir !== news.dir || !same(olds.files, news.files) || moved || !!olds.sudo !== !!news.sudo || old.os === undefined;
+        return { changes, replaces: [] };
     },
     async update(_id: string, _olds: ScriptsProps, news: ScriptsProps) {
-        await putScripts(news);
-        return { outs: outsOf(news) };
+        const { os } = await putScripts(news);
+        return { outs: outsOf(news, os) };
     },
     // No delete: the host's base step removes the scripts when the host leaves the topology (hostbase.sh remove,
     // PURGE_SCRIPTS), after every step that runs them; a renamed host's new HostScripts shares the same files.

@@ -35,7 +35,6 @@ describe("provider construct: the five components for other languages", () => {
         const byName = Object.fromEntries(childrenOf("master").map((x) => [x.name, x.type]));
         expect(byName).to.deep.equal({
             master: "host-topology:index:HostBase",
-            "master-ready": "command:remote:Command",
             "master-scripts": "host-topology:index:HostScripts",
             "master-hosts-run": "command:remote:Command",
             "master-hosts-check": "host-topology:index:HostCheck",
@@ -69,7 +68,7 @@ describe("provider construct: the five components for other languages", () => {
         const run = recorded.find((x) => x.name === "node1-time-run")!;
         const urnOf = (n: string) => recorded.find((x) => x.name === n)!.urn;
         // The host's steps and the master's TimeSync's children: what `dependsOn` on a component means in TypeScript.
-        expect(run.dependencies).to.include.members([urnOf("node1-hosts-run"), urnOf("node1-ready"), urnOf("node1-scripts"), urnOf("master-time-run"), urnOf("master-time-check")]);
+        expect(run.dependencies).to.include.members([urnOf("node1-hosts-run"), urnOf("node1-scripts"), urnOf("master-time-run"), urnOf("master-time-check")]);
         expect(run.inputs.stdin).to.include("IMPL=chrony\n");
     });
 

@@ -42,9 +42,10 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
             newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: any } {
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type === "command:remote:Command") {
-                    state.stdout = args.name.endsWith("-ready") ? "debian 12" : "";
+                    state.stdout = "";
                     state.stderr = "";
                 }
+                if (args.type === "host-topology:index:HostScripts") state.os = "debian 12";
                 if (args.type === "random:index/randomPassword:RandomPassword") {
                     state.result = "mock-password-0123456789";
                     state.bcryptHash = "$2a$10$mockmockmockmockmockmuZ0z9wC1z2Jm8Xq8c3m0O4H9bLx4i6K";

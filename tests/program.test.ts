@@ -125,11 +125,11 @@ describe("program under mocks: the documented topology", function () {
         );
     });
 
-    it("gives every host a readiness gate, its scripts and the hosts step, parented to its HostBase", () => {
+    it("gives every host its scripts (the first contact, no readiness Command) and the hosts step, parented to its HostBase", () => {
+        expect(res.filter((r) => r.name.endsWith("-ready")).map((r) => r.name), "HostScripts waits for sshd itself").to.deep.equal([]);
         for (const h of ["master", "node1", "node2"]) {
             const base = byName(res, h);
             for (const [child, type] of [
-                [`${h}-ready`, "command:remote:Command"],
                 [`${h}-scripts`, "host-topology:index:HostScripts"],
                 [`${h}-hosts-run`, "command:remote:Command"],
             ]) {
@@ -141,7 +141,7 @@ describe("program under mocks: the documented topology", function () {
         expect(res.filter((r) => r.type === "command:remote:CopyToRemote").map((r) => r.name), "no upload per step").to.deep.equal([]);
     });
 
-    it("puts every script on every host by one HostScripts: the hashes in the state, the key secret, after the gate", () => {
+    it("puts every script on every host by one HostScripts: the hashes in the state, the key secret, after the host keys", () => {
         const shipped = fs.readdirSync(SCRIPTS_DIR).filter((f) => f.endsWith(".sh")).sort();
         expect(shipped).to.include.members(["lib.sh", "hostbase.sh", "timesync.sh", "firewall.sh", "registry.sh", "etcd.sh"]);
         for (const h of ["master", "node1", "node2"]) {
@@ -149,9 +149,10 @@ describe("program under mocks: the documented topology", function () {
             expect(scripts.inputs.dir).to.equal("/usr/local/lib/host-topology");
             expect(scripts.inputs.files).to.deep.equal(Object.fromEntries(shipped.map((f) => [f, scriptSha256(f)])));
             expect(fs.existsSync(path.join(scripts.inputs.sourceDir, "lib.sh")), "sourceDir relative to the project").to.equal(true);
-            expect(scripts.inputs.connection).to.include({ host: byName(res, `${h}-ready`).inputs.connection.host, user: "root", port: 22, privateKey: KEY });
+            expect(scripts.inputs.connection).to.include({ host: byName(res, `${h}-hosts-run`).inputs.connection.host, user: "root", port: 22, privateKey: KEY });
+            expect(scripts.inputs).not.to.have.property("sudo");
             expect(containsSecret(scripts.rawInputs.connection), "connection secret").to.equal(true);
-            expect(scripts.dependencies).to.include(byName(res, `${h}-ready`).urn);
+            expect(scripts.dependencies).to.include(byName(res, `${h}-hostkey`).urn);
             for (const step of res.filter((r) => r.name.startsWith(`${h}-`) && r.name.endsWith("-run")))
                 expect(dependsOnTransitively(res, step).has(scripts.urn), `${step.name} after ${h}-scripts`).to.equal(true);
         }
@@ -204,12 +205,10 @@ describe("program under mocks: the documented topology", function () {
 
     it("orders steps: HostBase before everything on its host", () => {
         for (const h of ["master", "node1", "node2"]) {
-            const ready = byName(res, `${h}-ready`).urn;
-            const others = res.filter(
-                (r) => (r.type.startsWith("command:remote:") || r.type === "host-topology:index:HostScripts") && r.name.startsWith(`${h}-`) && r.name !== `${h}-ready`,
-            );
-            expect(others.length).to.be.at.least(4);
-            for (const r of others) expect(dependsOnTransitively(res, r).has(ready), `${r.name} after ${h}-ready`).to.equal(true);
+            const first = byName(res, `${h}-scripts`).urn;
+            const others = res.filter((r) => r.type.startsWith("command:remote:") && r.name.startsWith(`${h}-`));
+            expect(others.length).to.be.at.least(3);
+            for (const r of others) expect(dependsOnTransitively(res, r).has(first), `${r.name} after ${h}-scripts`).to.equal(true);
             for (const step of ["time-run", "firewall-run"]) {
                 const deps = dependsOnTransitively(res, byName(res, `${h}-${step}`));
                 expect(deps.has(byName(res, `${h}-hosts-run`).urn), `${h}-${step} after the hosts file`).to.equal(true);
@@ -231,7 +230,7 @@ describe("program under mocks: the documented topology", function () {
         }
         // A host that is down, or shows another key, stops nothing on the others (up --continue-on-error goes on).
         for (const h of ["node1", "node2"]) {
-            for (const step of ["ready", "hosts-run", "firewall-run"]) {
+            for (const step of ["scripts", "hosts-run", "firewall-run"]) {
                 const deps = dependsOnTransitively(res, byName(res, `${h}-${step}`));
                 for (const k of keys.filter((k) => k.name !== `${h}-hostkey`)) expect(deps.has(k.urn), `${h}-${step} must not wait for ${k.name}`).to.equal(false);
             }
@@ -307,8 +306,8 @@ describe("program under mocks: the documented topology", function () {
 describe("program under mocks: a sudo user and a bastion", () => {
     it("a non-root user: scripts to ~/.host-topology, install and run through sudo -n; the proxy on every connection", async () => {
         const { res } = await build({ sshUser: "deploy", sshProxy: JSON.stringify({ host: "192.168.100.2", hostKey: HOST_KEYS.master }), packageListsMaxAge: "30m" });
-        const ready = byName(res, "node1-ready");
-        expect(ready.inputs.create).to.match(/^sudo -n true .*cannot run sudo without a password.*; sudo -n mkdir -p \/usr\/local\/lib\/host-topology/);
+        // HostScripts, the first contact, checks sudo (provider/hostScripts.ts; its test runs a password-asking sudo).
+        expect(byName(res, "node1-scripts").inputs.sudo).to.equal(true);
         expect(byName(res, "node1-scripts").inputs.dir).to.equal(".host-topology");
         expect(byName(res, "node1-scripts").inputs.connection).to.include({ user: "deploy" });
         const run = byName(res, "node1-hosts-run");

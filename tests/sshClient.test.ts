@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { closeSshPool, sshRun } from "../provider/hostCheck";
 import { hostKeyOps } from "../provider/hostKey";
-import { hostScriptsOps, parseSha256sum } from "../provider/hostScripts";
+import { hostScriptsOps, osOf, parseSha256sum } from "../provider/hostScripts";
 import { scriptFiles } from "../components/hostScripts";
 import { SCRIPTS_DIR, scriptSha256 } from "../components/hostScript";
 import { fingerprint, parsePublicKey } from "../components/sshKeys";
@@ -188,7 +188,10 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         const logins = srv.logins;
         const created = await hostScriptsOps.create(props("scripts"));
         expect(created.id).to.equal("127.0.0.1:scripts");
-        expect(created.outs).to.deep.equal({ dir: "scripts", files: files(), sourceDir: path.relative(process.cwd(), SCRIPTS_DIR), target: `root@127.0.0.1:${srv.port} ${host.pub}` });
+        // The OS as the shell itself reads it (the provider parses the file as data).
+        const os = cp.execSync('. /etc/os-release && echo "$ID $VERSION_ID"', { shell: "/bin/sh" }).toString().trim();
+        expect(os).to.match(/^\w+ /);
+        expect(created.outs).to.deep.equal({ dir: "scripts", files: files(), sourceDir: path.relative(process.cwd(), SCRIPTS_DIR), target: `root@127.0.0.1:${srv.port} ${host.pub}`, os });
         for (const f of Object.keys(files())) expect(onHost(`scripts/${f}`), f).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8"));
         expect(fs.readdirSync(path.join(home, "scripts")).sort(), "no temp file left").to.deep.equal(Object.keys(files()).sort());
         expect(srv.logins - logins, "one login for all").to.equal(1);
@@ -221,6 +224,33 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         expect((await hostScriptsOps.diff("id", olds, props("elsewhere"))).changes).to.equal(true);
         const reordered = Object.fromEntries(Object.entries(files()).reverse());
         expect((await hostScriptsOps.diff("id", olds, { ...news, files: reordered })).changes, "the order of the keys is no change").to.equal(false);
+        expect((await hostScriptsOps.diff("id", olds, { ...news, sudo: true })).changes, "a user that needs sudo now").to.equal(true);
+        // A state from before HostScripts read the OS (the readiness gate did): an update reads it.
+        const { os: _os, ...withoutOs } = olds;
+        expect((await hostScriptsOps.diff("id", withoutOs, news)).changes, "a state without the OS").to.equal(true);
+    });
+
+    it("a user whose sudo asks for a password: a clear error naming the user, before anything is put", async () => {
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin, { recursive: true });
+        fs.writeFileSync(path.join(bin, "sudo"), "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n", { mode: 0o755 });
+        const PATH = process.env.PATH;
+        process.env.PATH = `${bin}:${PATH}`; // the server's shell inherits it
+        try {
+            const from = srv.ran.length;
+            const err = await hostScriptsOps.create({ ...props("staged"), sudo: true }).then(() => undefined, (e: Error) => e);
+            expect(err?.message).to.match(/127\.0\.0\.1:\d+: .* exited 1:\nhost-topology: \S+: user \S+ cannot run sudo without a password \(sudo -n true failed\)/);
+            expect(puts(from)).to.deep.equal([]);
+            expect(fs.existsSync(path.join(home, "staged")), "nothing put").to.equal(false);
+        } finally {
+            process.env.PATH = PATH;
+        }
+    });
+
+    it("reads the OS from os-release as data: quotes stripped, nothing run", () => {
+        expect(osOf('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n')).to.equal("debian 12");
+        expect(osOf("ID='rocky'\nVERSION_ID=9.3\nID_LIKE=\"rhel centos fedora\"\n")).to.equal("rocky 9.3");
+        expect(osOf('ID=debian\nVERSION_ID="$(touch /tmp/pwned)"\n')).to.equal("debian $(touch /tmp/pwned)");
     });
 
     it("refuses a program copy that is not the version the hash names, putting nothing", async () => {

@@ -181,7 +181,7 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         stackWith(["sshDialErrorLimit: 2"]);
         const without = await phase("up without the proxy", () => up(STACK, { allowFail: true }));
         expect(without.code).to.not.equal(0);
-        const line = without.out.split("\n").find((l) => /node[12]-ready/.test(l) && /unable to authenticate/i.test(l)) ?? "";
+        const line = without.out.split("\n").find((l) => /node[12]-scripts/.test(l) && /authentication methods failed/i.test(l)) ?? "";
         console.log(`      without the proxy: ${line.trim().slice(0, 200)}`);
         expect(line, without.out.slice(-3000)).to.not.equal("");
 

@@ -59,11 +59,11 @@ describe("end-to-end: faults, bad days and recovery", function () {
         pristine({ sshPrivateKeyPath: ".lab/e2e-wrong-key" });
         const [r, s] = await timed("up with a wrong key", () => keep(up(STACK, { allowFail: true })));
         expect(r.code).to.not.equal(0);
-        // The command provider's error, on the readiness step of each host (the resource's name names the host).
-        expect(r.out).to.match(/(master|node1|node2)-ready \*\*creating failed\*\* error: after 5 failed attempts: ssh: handshake failed: ssh: unable to authenticate/);
+        // The plugin's error, on each host's first contact, its HostScripts (the resource's name and the error name the host).
+        expect(r.out).to.match(/(master|node1|node2)-scripts \*\*creating failed\*\* error: .*192\.168\.100\.\d+:22: ssh: All configured authentication methods failed \(after 5 attempts\)/);
         expect(s).to.be.lessThan(120);
         expect(onHost("master", "test -e /usr/local/lib/host-topology", { allowFail: true }).code).to.not.equal(0);
-        report.push(`wrong key: failed in ${s.toFixed(1)}s after 5 attempts per host: ${/\S+-ready \*\*creating failed\*\* [^\n]*/.exec(r.out)?.[0]}`);
+        report.push(`wrong key: failed in ${s.toFixed(1)}s after 5 attempts per host: ${/\S+-scripts \*\*creating failed\*\* [^\n]*/.exec(r.out)?.[0]}`);
     });
 
     it("a service that fails to start: the error names the host and unit with the journal tail; fixed, a re-run converges", async () => {

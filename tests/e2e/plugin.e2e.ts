@@ -1,6 +1,7 @@
 // The provider plugin replaces the dynamic resources in place: a stack deployed by the last main with dynamic
 // HostCheck, HostKey and Pki (64c1b6f) is upgraded with this code through the real engine on the lab. The uploads
-// of that main (a CopyToRemote per step) give way to one HostScripts per host on the way.
+// of that main (a CopyToRemote per step) give way to one HostScripts per host on the way. A stack of the last main
+// with a readiness Command per host (b706328) loses those three: its HostScripts reads the OS instead.
 import { expect } from "chai";
 import { HOSTS, HostName, engine, onHost, phase, printTimings, sh } from "./util";
 import { deployedBy, namesWith, preview, up } from "./auto";
@@ -8,6 +9,8 @@ import { deployedBy, namesWith, preview, up } from "./auto";
 const STACK = "plugin-upgrade";
 /** The last main with the Node dynamic resources. */
 const DYNAMIC_MAIN = "64c1b6f";
+/** The last main with a readiness Command (`<host>-ready`) beside each HostScripts. */
+const READY_MAIN = "b706328";
 const CFG = {
     domain: "danran.com",
     hosts: [
@@ -26,26 +29,26 @@ const providerCode = (state: string) => (state.match(/"__provider"/g) ?? []).len
 
 describe("end-to-end on the lab: the provider plugin replaces the dynamic resources in place", function () {
     this.timeout(0);
-    let cleanup = () => {};
+    const cleanups: (() => void)[] = [];
     after(() => {
-        cleanup();
+        for (const c of cleanups) c();
         printTimings();
     });
+    // What a host step would touch: the scripts the host had, the files the steps write, the services they
+    // restart. (The nodes get registry.sh and etcd.sh now: every host has every script.)
+    const touched = () =>
+        (["master", "node1", "node2"] as HostName[]).map((h) => {
+            const scripts = ["lib.sh", "hostbase.sh", "timesync.sh", "firewall.sh", ...(h === "master" ? ["registry.sh", "etcd.sh"] : [])];
+            const units = ["chrony", ...(h === "master" ? ["etcd", "nginx", "docker-registry"] : [])];
+            return onHost(h, `cd /usr/local/lib/host-topology && stat -c '%n %Y' ${scripts.join(" ")} /etc/hosts /etc/chrony/chrony.conf && systemctl show -p ActiveEnterTimestampMonotonic ${units.join(" ")}`).stdout;
+        });
 
     it(`a stack deployed with the dynamic resources (${DYNAMIC_MAIN}): one up updates them, replaces nothing, runs no host step; no provider code left`, async () => {
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
         const deployed = await phase(`up with ${DYNAMIC_MAIN} (dynamic resources, etcdTls)`, () => deployedBy(DYNAMIC_MAIN, STACK, CFG));
-        cleanup = deployed.cleanup;
+        cleanups.push(deployed.cleanup);
         const before = exported();
         expect(providerCode(before), "the dynamic resources keep their code in the state").to.be.greaterThan(0);
-        // What a host step would touch: the scripts the host had, the files the steps write, the services they
-        // restart. (The nodes get registry.sh and etcd.sh now: every host has every script.)
-        const touched = () =>
-            (["master", "node1", "node2"] as HostName[]).map((h) => {
-                const scripts = ["lib.sh", "hostbase.sh", "timesync.sh", "firewall.sh", ...(h === "master" ? ["registry.sh", "etcd.sh"] : [])];
-                const units = ["chrony", ...(h === "master" ? ["etcd", "nginx", "docker-registry"] : [])];
-                return onHost(h, `cd /usr/local/lib/host-topology && stat -c '%n %Y' ${scripts.join(" ")} /etc/hosts /etc/chrony/chrony.conf && systemctl show -p ActiveEnterTimestampMonotonic ${units.join(" ")}`).stdout;
-            });
         const touchedBefore = touched();
         const stack = await deployed.here();
         const r = await phase("up with the provider plugin", () => up(stack));
@@ -53,11 +56,12 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         console.log(`      upgrade: ${JSON.stringify(r.changes)}; state ${(before.length / 1024).toFixed(0)} KB -> ${(after.length / 1024).toFixed(0)} KB`);
         expect(namesWith(r.events, "replace")).to.deep.equal([]);
         // The plugin's default provider comes, the dynamic resources' one goes (both named `default`); each host's
-        // HostScripts comes (it finds every script in place and puts none), the uploads go (a no-op on the hosts).
+        // HostScripts comes (it finds every script in place and puts none), the uploads and the readiness Commands go
+        // (no-ops on the hosts).
         expect(namesWith(r.events, "create").sort()).to.deep.equal(["default", "master-scripts", "node1-scripts", "node2-scripts"]);
         const deleted = namesWith(r.events, "delete");
-        expect(deleted.filter((n) => !/-(upload|lib)$/.test(n))).to.deep.equal(["default"]);
-        expect(deleted).to.include.members(["master-lib", "node1-hosts-upload", "master-etcd1-upload"]);
+        expect(deleted.filter((n) => !/-(upload|lib|ready)$/.test(n))).to.deep.equal(["default"]);
+        expect(deleted).to.include.members(["master-lib", "node1-hosts-upload", "master-etcd1-upload", "node2-ready"]);
         const updated = namesWith(r.events, "update");
         // No host step runs: only the plugin's resources change.
         expect(updated.filter((n) => !/-(check|hostkey)$/.test(n) && n !== "etcd-pki" && n !== "default")).to.deep.equal([]);
@@ -69,6 +73,27 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         await phase("up --refresh", () => up(stack, { refresh: true }));
         expect(providerCode(exported()), "after up --refresh").to.equal(0);
         await phase("preview --refresh --expect-no-changes", () => preview(stack, { refresh: true, expectNoChanges: true }));
+        await phase("destroy", () => stack.destroy({ onOutput: () => undefined }));
+    });
+
+    it(`a stack deployed by ${READY_MAIN} (a readiness Command per host): one up drops the three, its HostScripts read the OS, no host step runs`, async () => {
+        const deployed = await phase(`up with ${READY_MAIN}`, () => deployedBy(READY_MAIN, STACK, CFG));
+        cleanups.push(deployed.cleanup);
+        const osOf = async (s: { outputs(): Promise<Record<string, { value: any }>> }) => (await s.outputs()).inventory.value.map((h: { name: string; os: string }) => `${h.name} ${h.os}`);
+        const osBefore = await osOf(deployed.old);
+        expect(osBefore).to.deep.equal(["master debian 12", "node1 debian 12", "node2 debian 12"]);
+        const touchedBefore = touched();
+        const stack = await deployed.here();
+        const r = await phase("up with this code", () => up(stack));
+        console.log(`      upgrade: ${JSON.stringify(r.changes)}`);
+        expect(namesWith(r.events, "replace")).to.deep.equal([]);
+        expect(namesWith(r.events, "create")).to.deep.equal([]);
+        expect(namesWith(r.events, "delete").sort()).to.deep.equal(["master-ready", "node1-ready", "node2-ready"]);
+        // Only the HostScripts: each reads its host's OS (the state of that main has none), and puts no script.
+        expect(namesWith(r.events, "update").sort()).to.deep.equal(["master-scripts", "node1-scripts", "node2-scripts"]);
+        expect(touched(), "scripts, files and services on the hosts untouched").to.deep.equal(touchedBefore);
+        expect(await osOf(stack), "the inventory's os output kept").to.deep.equal(osBefore);
+        await phase("preview --expect-no-changes", () => preview(stack, { expectNoChanges: true }));
         await phase("destroy", () => stack.destroy({ onOutput: () => undefined }));
     });
 });

@@ -75,9 +75,10 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
         const runs = namesWith(r.events, "update").filter((n) => n.endsWith("-run"));
         console.log(`      upgrade: ${r.changes.update ?? 0} updated (${runs.length} steps re-run), ${r.changes.create ?? 0} created, ${r.changes.delete ?? 0} deleted, ${r.changes.replace ?? 0} replaced, in ${seconds.toFixed(1)}s`);
         expect(runs.sort()).to.deep.equal(before.filter((x) => x.type === "command:remote:Command" && x.name.endsWith("-run")).map((x) => x.name).sort());
-        // Nothing is replaced; the uploads of that version (one per step) give way to one HostScripts per host.
+        // Nothing is replaced; the uploads of that version (one per step) and its readiness Commands give way to one
+        // HostScripts per host.
         expect(namesWith(r.events, "replace")).to.deep.equal([]);
-        expect(namesWith(r.events, "delete").filter((n) => !/-(upload|lib)$/.test(n) && n !== "default")).to.deep.equal([]);
+        expect(namesWith(r.events, "delete").filter((n) => !/-(upload|lib|ready)$/.test(n) && n !== "default")).to.deep.equal([]);
         // (and the plugin's default provider: that version's HostChecks were dynamic resources)
         expect(namesWith(r.events, "create").filter((n) => !/-scripts$/.test(n) && n !== "default")).to.deep.equal([]);
         expect(await changedLines(stack), "nothing changed on any host").to.deep.equal([]);
