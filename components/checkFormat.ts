@@ -14,3 +14,6 @@ export function putFileCommand(file: string): string {
 
 /** Checks that sudo works, as the first command on a host of a non-root user: a clear error otherwise. */
 export const SUDO_CHECK = `sudo -n true 2>/dev/null || { echo "host-topology: $(hostname): user $(id -un) cannot run sudo without a password (sudo -n true failed)" >&2; exit 1; }`;
+
+/** Seconds one SSH connection attempt may take: remote.Command's default, and the plugin's. */
+export const DEFAULT_PER_DIAL_TIMEOUT = 10;

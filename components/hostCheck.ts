@@ -7,6 +7,8 @@ import { providerOptions, typeToken } from "./providerResource";
 export interface CheckConnection extends SshTarget {
     /** Failed connection attempts tolerated (as remote.Command's dialErrorLimit). Default: 10. */
     dialErrorLimit?: number;
+    /** Seconds one connection attempt may take until the session is ready (as remote.Command's). Default: 10. */
+    perDialTimeout?: number;
 }
 
 export interface CheckProps {

@@ -9,6 +9,7 @@ import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import { CheckConnection, HostCheck, putFileCommand } from "./hostCheck";
 import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "./params";
+import { DEFAULT_PER_DIAL_TIMEOUT } from "./checkFormat";
 
 export { encodeParams } from "./params";
 export { SUDO_CHECK } from "./checkFormat";
@@ -76,6 +77,8 @@ export function checkConnection(connection: pulumi.Input<Connection>): pulumi.Ou
         user: c.user ?? "root",
         privateKey: c.privateKey ?? "",
         dialErrorLimit: c.dialErrorLimit ?? 10,
+        // Only when not the default: the connections in earlier states stay the same (no update of every check).
+        ...(c.perDialTimeout !== undefined && c.perDialTimeout !== DEFAULT_PER_DIAL_TIMEOUT ? { perDialTimeout: c.perDialTimeout } : {}),
         ...(c.hostKey ? { hostKey: c.hostKey } : {}),
         ...(c.proxy ? { proxy: { host: c.proxy.host, port: c.proxy.port ?? 22, user: c.proxy.user ?? "root", ...(c.proxy.hostKey ? { hostKey: c.proxy.hostKey } : {}) } } : {}),
     }));

@@ -9,7 +9,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import type { CheckConnection, CheckProps } from "../components/hostCheck";
-import { NO_DRIFT, putFileCommand } from "../components/checkFormat";
+import { DEFAULT_PER_DIAL_TIMEOUT, NO_DRIFT, putFileCommand } from "../components/checkFormat";
 import { ResourceOps } from "./ops";
 import { SshSession, sshConnect, withDialRetries } from "./sshClient";
 
@@ -79,7 +79,7 @@ async function pooledSession(c: CheckConnection): Promise<PooledSession> {
     return open(true);
 
     async function open(shared: boolean): Promise<PooledSession> {
-        const made = sshConnect(c).then((session) => {
+        const made = sshConnect(c, { readyTimeoutMs: (c.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT) * 1000 }).then((session) => {
             const p: PooledSession = { session, busy: 0, lost: new Set() };
             const gone = (why: string) => {
                 if (shared && pool.get(key) === made) pool.delete(key);

@@ -334,6 +334,17 @@ describe("program under mocks: a sudo user and a bastion", () => {
     });
 });
 
+describe("program under mocks: SSH dial settings", () => {
+    it("sshPerDialTimeout reaches the plugin's connections (HostScripts dials first); at its default they carry none", async () => {
+        const def = (await build()).res;
+        expect(byName(def, "node1-hosts-run").inputs.connection.perDialTimeout).to.equal(10);
+        // The plugin's default is the same 10 s: the connections of earlier states stay as they were (no update).
+        for (const n of ["node1-scripts", "node1-hosts-check"]) expect(byName(def, n).inputs.connection, n).not.to.have.property("perDialTimeout");
+        const slow = (await build({ sshPerDialTimeout: "45", sshDialErrorLimit: "4" })).res;
+        for (const n of ["node1-scripts", "node1-hosts-check", "node1-hosts-run"]) expect(byName(slow, n).inputs.connection, n).to.include({ perDialTimeout: 45, dialErrorLimit: 4 });
+    });
+});
+
 describe("program under mocks: registry basic auth", () => {
     it("uses a random password, keeps the htpasswd stdin and the credentials output secret", async () => {
         const { res, topo } = await build({ registryAuth: "true" });

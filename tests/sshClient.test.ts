@@ -110,6 +110,25 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         expect(srv.ran.filter((r) => r.cmd === "check 3")[0].stdin).to.equal("STEP=3\n");
     });
 
+    it("a host that accepts TCP but never answers SSH: each attempt ends after perDialTimeout, then the error names the host", async () => {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const net = require("net");
+        const held: any[] = [];
+        const silent = net.createServer((sock: any) => held.push(sock)); // accepts, says nothing (a host still booting)
+        await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+        try {
+            const t0 = Date.now();
+            const err = await sshRun({ ...conn(host.pub), port: silent.address().port, perDialTimeout: 1 }, "true", "").then(() => undefined, (e: Error) => e);
+            const seconds = (Date.now() - t0) / 1000;
+            expect(err?.message).to.match(new RegExp(`^127\\.0\\.0\\.1:${silent.address().port}: ssh: .*handshake.* \\(after 2 attempts\\)$`, "i"));
+            // Two attempts of 1 s and the second between them; with the ssh2 default (20 s) it would be over 40 s.
+            expect(seconds).to.be.within(2, 8);
+        } finally {
+            for (const s of held) s.destroy();
+            await new Promise((r) => silent.close(r));
+        }
+    });
+
     it("a failing command names the host and its exit status; the connection stays usable", async () => {
         const err = await sshRun(conn(host.pub), "fail", "").then(() => undefined, (e: Error) => e);
         expect(err?.message).to.match(new RegExp(`^127\\.0\\.0\\.1:${srv.port}: "fail" exited 3:\\nran fail`));
