@@ -10,4 +10,8 @@ import { HostTopologyProvider } from "./index";
 const dir = path.resolve(__dirname, "..", "..");
 process.chdir(path.resolve(dir, ".."));
 const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
+// Its engine is its parent: when that is gone (pulumi killed), the plugin ends too, with its pooled SSH connections,
+// instead of lingering on (the engine kills a plugin it is done with itself).
+const engine = process.ppid;
+setInterval(() => process.ppid !== engine && process.exit(0), 1000).unref();
 provider.main(new HostTopologyProvider(pkg.version, fs.readFileSync(path.join(dir, "schema.json"), "utf8")), process.argv.slice(2));

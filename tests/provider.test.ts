@@ -39,3 +39,39 @@ describe("provider plugin: the adapter", function () {
         expect(err).to.contain("unknown resource type host-topology:index:Other");
     });
 });
+
+describe("provider plugin: the process", function () {
+    this.timeout(60000);
+    it("ends when its engine is gone (pulumi killed): no plugin, no SSH connection left behind", async () => {
+        // A stand-in parent (sh) starts the plugin as the engine does (launcher, the engine's address) and is killed.
+        const cp = await import("child_process");
+        const parent = cp.spawn("sh", ["-c", 'provider/launcher/pulumi-resource-host-topology 127.0.0.1:1 & echo "pid $!"; wait'], { stdio: ["ignore", "pipe", "inherit"] });
+        let out = "";
+        const pid = await new Promise<number>((resolve, reject) => {
+            parent.stdout!.on("data", (d: Buffer) => {
+                out += d.toString();
+                const m = /pid (\d+)\n/.exec(out);
+                // Its port on stdout: it serves (compiled first when the sources changed).
+                if (m && /^\d+$/m.test(out.replace(/pid \d+\n/, ""))) resolve(Number(m[1]));
+            });
+            parent.on("exit", () => reject(new Error(`the plugin did not start: ${out}`)));
+        });
+        const alive = () => {
+            try {
+                process.kill(pid, 0);
+                return true;
+            } catch {
+                return false;
+            }
+        };
+        try {
+            expect(alive(), "serving").to.equal(true);
+            parent.kill("SIGKILL");
+            const t0 = Date.now();
+            while (alive() && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 100));
+            expect(alive(), "the plugin 5 s after its parent was killed").to.equal(false);
+        } finally {
+            if (alive()) process.kill(pid, "SIGKILL");
+        }
+    });
+});
