@@ -63,7 +63,8 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
                 sourceDir: scriptsSourceDir(),
                 ...(this.sudo ? { sudo: true } : {}),
             },
-            { parent: this, dependsOn: args.after, customTimeouts: { create: "10m", update: "10m" } },
+            // No custom timeout: the plugin bounds the wait itself (dialErrorLimit attempts of perDialTimeout each).
+            { parent: this, dependsOn: args.after },
         );
         const step = hostStep(this, `${name}-hosts`, {
             host: this,

@@ -40,7 +40,6 @@ export function scriptsSourceDir(): string {
 /** Where a non-root user's scripts land (relative: the user's home, for SFTP and the shell alike). */
 export const STAGING_DIR = ".host-topology";
 
-
 const shaCache = new Map<string, string>();
 
 /** sha256 of a script shipped in components/scripts/. */

@@ -27,8 +27,8 @@ export function osOf(osRelease: string): string {
 
 const OS_MARK = "--- host-topology sha256sum";
 
-/** Puts the scripts that are missing on the host or differ there; returns their names and the host's OS. */
-export async function putScripts(p: ScriptsProps): Promise<{ put: string[]; os: string }> {
+/** Puts the scripts that are missing on the host or differ there; returns the host's OS. */
+export async function putScripts(p: ScriptsProps): Promise<string> {
     const remote = (name: string) => `${p.dir}/${name}`;
     const names = Object.keys(p.files).sort();
     const probe = `${p.sudo ? `${SUDO_CHECK} && ` : ""}cat /etc/os-release && echo '${OS_MARK}' && { sha256sum ${names.map(remote).join(" ")} 2>/dev/null; true; }`;
@@ -38,7 +38,7 @@ export async function putScripts(p: ScriptsProps): Promise<{ put: string[]; os: 
     // Every copy is checked before anything is put: a wrong checkout changes nothing on the host.
     const contents = stale.map((name) => verifiedScript(p.sourceDir, name, p.files[name]));
     await Promise.all(stale.map((name, i) => sshRun(p.connection, putFileCommand(remote(name)), contents[i])));
-    return { put: stale, os: osOf(osRelease) };
+    return osOf(osRelease);
 }
 
 /** Which host this is, without the private key: another address, user or host key (a reinstalled host) puts again. */
@@ -53,8 +53,7 @@ const same = (a: Record<string, string> | undefined, b: Record<string, string> |
 
 export const hostScriptsOps: ResourceOps = {
     async create(inputs: ScriptsProps) {
-        const { os } = await putScripts(inputs);
-        return { id: `${inputs.connection.host}:${inputs.dir}`, outs: outsOf(inputs, os) };
+        return { id: `${inputs.connection.host}:${inputs.dir}`, outs: outsOf(inputs, await putScripts(inputs)) };
     },
     // No read: the host's HostChecks look at the scripts on every refresh, and repair them.
     async diff(_id: string, olds: ScriptsProps, news: ScriptsProps) {
@@ -67,8 +66,7 @@ export const hostScriptsOps: ResourceOps = {
         return { changes, replaces: [] };
     },
     async update(_id: string, _olds: ScriptsProps, news: ScriptsProps) {
-        const { os } = await putScripts(news);
-        return { outs: outsOf(news, os) };
+        return { outs: outsOf(news, await putScripts(news)) };
     },
     // No delete: the host's base step removes the scripts when the host leaves the topology (hostbase.sh remove,
     // PURGE_SCRIPTS), after every step that runs them; a renamed host's new HostScripts shares the same files.
