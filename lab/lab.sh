@@ -99,6 +99,7 @@ node_count() {
     echo "$((10#$n))"
 }
 declare -A ADDR=()
+declare -A BOOTED=() # host -> pid of the systemd-nspawn this lab.sh started
 NAMES=()
 set_hosts() {
     local i n
@@ -529,7 +530,17 @@ boot_host() {
         --network-namespace-path="/run/netns/lab-$n" --resolv-conf=off --timezone=off --link-journal=no \
         --settings=no --capability=CAP_NET_ADMIN --drop-capability=CAP_SYS_TIME --console=passive \
         >"$d/console.log" 2>&1 </dev/null 9>&- &
-    echo $! >"$d/pid"
+    p=$!
+    BOOTED[$n]=$p
+    echo "$p" >"$d/pid"
+    # Until the background child has exec'd, it is a fork of this shell: its cmdline is lab.sh's, so `running`
+    # does not know it yet, and a wait_ssh that asked in that instant took the host for stopped (CI saw
+    # "node2 stopped while booting" with an empty console log). Wait for the exec, or for the child's end.
+    for _ in $(seq 1 100); do
+        running "$n" && break
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.05
+    done
 }
 
 ssh_opts() {
@@ -551,11 +562,35 @@ lab_ssh() {
 
 console_tail() { tail -n 25 "$(hdir "$1")/console.log" 2>/dev/null | sed 's/^/    /'; }
 
+# Exit status of this shell's systemd-nspawn for a host that stopped (booted by this lab.sh), else "unknown".
+nspawn_status() {
+    local p st=unknown
+    p=${BOOTED[$1]:-}
+    if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; then wait "$p" 2>/dev/null && st=0 || st=$?; fi
+    echo "$st"
+}
+
 wait_ssh() {
-    local n=$1 t0=$SECONDS
+    local n=$1 t0=$SECONDS boots=1
     while ! lab_ssh "$n" true </dev/null 2>/dev/null; do
-        running "$n" || die "$n stopped while booting; console log tail:
+        if ! running "$n"; then
+            sleep 0.5
+            running "$n" || {
+                local st
+                st=$(nspawn_status "$n")
+                # One more boot, said in the log: the suite's next tests need the host, and the log keeps the evidence.
+                [ "$boots" -ge 2 ] || {
+                    log "$n: systemd-nspawn ended while booting (exit status $st); console log tail:
+$(console_tail "$n")
+[lab] $n: booting it once more"
+                    boots=2
+                    boot_host "$n"
+                    continue
+                }
+                die "$n stopped while booting, twice (systemd-nspawn exit status $st); console log tail:
 $(console_tail "$n")"
+            }
+        fi
         [ $((SECONDS - t0)) -lt "$SSH_WAIT" ] || die "$n: sshd did not answer in ${SSH_WAIT}s; console log tail:
 $(console_tail "$n")"
         sleep 0.5

@@ -86,6 +86,24 @@ describe("end-to-end: the lab tool (lab/lab.sh)", function () {
         expect(footprint().netns.sort()).to.deep.equal(["lab-master", "lab-node1", "lab-node2"]);
     });
 
+    it("start boots once more when systemd-nspawn ends while the host boots, and says so", () => {
+        phase("lab stop node2", () => sh("lab/lab.sh stop node2"));
+        // The first systemd-nspawn of this start is killed as soon as it runs (stop removed the pid file).
+        const r = sh(
+            `lab/lab.sh start node2 >${LAB}/start-test.log 2>&1 & s=$!
+            for i in $(seq 1 500); do p=$(cat ${LAB}/hosts/node2/pid 2>/dev/null || true)
+                [ -n "$p" ] && grep -qx systemd-nspawn /proc/$p/comm 2>/dev/null && break; sleep 0.01; done
+            kill -9 "$p"; echo "killed $p"; wait $s; echo "start exited $?"; cat ${LAB}/start-test.log`,
+            { allowFail: true },
+        );
+        const killed = /^killed (\d+)$/m.exec(r.stdout)?.[1];
+        expect(r.stdout, r.stdout).to.match(/^start exited 0$/m);
+        expect(r.stdout).to.match(/node2: systemd-nspawn ended while booting \(exit status 137\)/);
+        expect(r.stdout).to.match(/node2: booting it once more/);
+        expect(pids().node2).to.match(/^\d+ ssh=yes$/);
+        expect(pids().node2.split(" ")[0]).to.not.equal(killed);
+    });
+
     it("reset HOST gives that host a pristine disk and leaves the others alone", () => {
         onHost("node1", "echo x > /root/e2e-marker");
         onHost("master", "echo x > /root/e2e-marker");
