@@ -11,6 +11,12 @@ export interface HostBaseArgs {
     readonly sudo?: boolean;
     /** Package lists older than this (seconds) are refreshed before an install. Default: 3600. */
     readonly packageListsMaxAge?: number;
+    /**
+     * What the host's components will install, as package sets of the family table (`chrony`, `ntp`, `registry`,
+     * `etcd`): installed in one transaction by the host's first contact, before any step runs (each step then only
+     * configures). A set left out is installed by its step. Default: none.
+     */
+    readonly packages?: string[];
     /** Resources every command on the host waits for (its HostKey and the bastion's: a wrong key stops the host's steps). */
     readonly after?: pulumi.Input<pulumi.Resource>[];
     /** Short host name, set as the hostname. */
@@ -23,6 +29,16 @@ export interface HostBaseArgs {
     readonly trustedCa?: pulumi.Input<string>;
     /** Remote directory for the host scripts. Default: /usr/local/lib/host-topology. */
     readonly scriptDir?: string;
+}
+
+const PACKAGE_SETS = ["chrony", "ntp", "registry", "etcd"];
+
+/** HostScripts' package inputs: the sets sorted and once each, the lists' age only when not the default. */
+function packageArgs(packages: readonly string[] | undefined, maxAge: number): { packages?: string[]; packageListsMaxAge?: number } {
+    if (!packages?.length) return {};
+    const bad = packages.filter((p) => !PACKAGE_SETS.includes(p));
+    if (bad.length > 0) throw new Error(`HostBase packages: unknown ${bad.join(", ")} (known: ${PACKAGE_SETS.join(", ")})`);
+    return { packages: [...new Set(packages)].sort(), ...(maxAge === 3600 ? {} : { packageListsMaxAge: maxAge }) };
 }
 
 /**
@@ -62,6 +78,7 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
                 files: scriptFiles(SCRIPTS_DIR, scriptSha256),
                 sourceDir: scriptsSourceDir(),
                 ...(this.sudo ? { sudo: true } : {}),
+                ...packageArgs(args.packages, maxAge),
             },
             // No custom timeout: the plugin bounds the wait itself (dialErrorLimit attempts of perDialTimeout each).
             { parent: this, dependsOn: args.after },

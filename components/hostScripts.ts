@@ -18,6 +18,10 @@ export interface ScriptsProps {
     sourceDir: string;
     /** The user is not root: sudo must work without a password (checked first, a clear error otherwise). */
     sudo?: boolean;
+    /** Package sets of the family table (packages.sh: chrony, ntp, registry, etcd), installed at once after the put. */
+    packages?: string[];
+    /** Package lists older than this (seconds) are refreshed before that install; only when not the default 3600. */
+    packageListsMaxAge?: number;
 }
 
 export interface HostScriptsArgs {
@@ -26,6 +30,8 @@ export interface HostScriptsArgs {
     readonly files: Record<string, string>;
     readonly sourceDir: string;
     readonly sudo?: boolean;
+    readonly packages?: string[];
+    readonly packageListsMaxAge?: number;
 }
 
 /** Every host script, file name -> sha256 (sorted by name). */

@@ -89,6 +89,12 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             connection: connection(h),
             sudo: cfg.ssh.user !== "root",
             packageListsMaxAge: cfg.packageListsMaxAge,
+            // Everything the host's components install, in one transaction before they run.
+            packages: [
+                cfg.time.implementation,
+                ...(cfg.registry?.host === h.name ? ["registry"] : []),
+                ...(cfg.etcdMembers.some((m) => m.host === h.name) ? ["etcd"] : []),
+            ],
             // Its own key (and the bastion's): a host with another key, or down, stops only its own steps.
             after: [hostKeys[h.name], ...(hostKeys.proxy ? [hostKeys.proxy] : [])],
             hostname: h.name,

@@ -97,6 +97,7 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
                     connection: inputs.connection,
                     sudo: await flag("sudo"),
                     packageListsMaxAge: await known<number | undefined>(inputs.packageListsMaxAge, `${type} ${name}: packageListsMaxAge`),
+                    packages: await known<string[] | undefined>(inputs.packages, `${type} ${name}: packages`),
                     after: await afterOf(inputs, opts),
                     hostname: (await str("hostname"))!,
                     fqdn: (await str("fqdn"))!,

@@ -6,6 +6,7 @@
 // later and put it back (provider/hostCheck.ts).
 import type { ScriptsProps } from "../components/hostScripts";
 import { SUDO_CHECK, putFileCommand } from "../components/checkFormat";
+import { encodeParams } from "../components/params";
 import { ResourceOps } from "./ops";
 import { sshRun, verifiedScript } from "./hostCheck";
 
@@ -34,11 +35,32 @@ export async function putScripts(p: ScriptsProps): Promise<string> {
     const probe = `${p.sudo ? `${SUDO_CHECK} && ` : ""}cat /etc/os-release && echo '${OS_MARK}' && { sha256sum ${names.map(remote).join(" ")} 2>/dev/null; true; }`;
     const [osRelease, sums] = (await sshRun(p.connection, probe, "")).split(`${OS_MARK}\n`);
     const onHost = parseSha256sum(sums ?? "");
-    const stale = names.filter((n) => onHost[remote(n)] !== p.files[n]);
+    // packages.sh is on the host only while it runs (below): the base step's remove purges the scripts it knows.
+    const stale = names.filter((n) => (n === PACKAGES_SCRIPT ? !!p.packages?.length : onHost[remote(n)] !== p.files[n]));
     // Every copy is checked before anything is put: a wrong checkout changes nothing on the host.
     const contents = stale.map((name) => verifiedScript(p.sourceDir, name, p.files[name]));
     await Promise.all(stale.map((name, i) => sshRun(p.connection, putFileCommand(remote(name)), contents[i])));
+    await installPackages(p);
     return osOf(osRelease);
+}
+
+const PACKAGES_SCRIPT = "packages.sh";
+
+/**
+ * The host's packages in one transaction (packages.sh, then removed), before any step runs: the steps' own installs
+ * are then no-ops.
+ */
+async function installPackages(p: ScriptsProps): Promise<void> {
+    if (!p.packages?.length) return;
+    if (!p.files[PACKAGES_SCRIPT] || !p.files["lib.sh"]) throw new Error(`${p.connection.host}: packages need ${PACKAGES_SCRIPT} and lib.sh among the scripts`);
+    const stdin = encodeParams({
+        PACKAGES: p.packages.join(" "),
+        ...(p.packageListsMaxAge !== undefined ? { PKG_LISTS_MAX_AGE: String(p.packageListsMaxAge) } : {}),
+        SCRIPT_SHA256: p.files[PACKAGES_SCRIPT],
+        LIB_SHA256: p.files["lib.sh"],
+    });
+    const script = `${p.dir}/${PACKAGES_SCRIPT}`;
+    await sshRun(p.connection, `${p.sudo ? "sudo -n " : ""}bash ${script} apply; rc=$?; rm -f ${script}; exit $rc`, stdin);
 }
 
 /** Which host this is, without the private key: another address, user or host key (a reinstalled host) puts again. */
@@ -47,7 +69,16 @@ export function targetOf(c: ScriptsProps["connection"]): string {
     return `${c.user}@${c.host}:${c.port}${c.hostKey ? ` ${c.hostKey}` : ""}${proxy}`;
 }
 
-const outsOf = (p: ScriptsProps, os: string) => ({ dir: p.dir, files: p.files, sourceDir: p.sourceDir, target: targetOf(p.connection), os, ...(p.sudo ? { sudo: true } : {}) });
+const outsOf = (p: ScriptsProps, os: string) => ({
+    dir: p.dir,
+    files: p.files,
+    sourceDir: p.sourceDir,
+    target: targetOf(p.connection),
+    os,
+    ...(p.sudo ? { sudo: true } : {}),
+    ...(p.packages?.length ? { packages: p.packages } : {}),
+    ...(p.packageListsMaxAge !== undefined ? { packageListsMaxAge: p.packageListsMaxAge } : {}),
+});
 const same = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) =>
     JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort());
 
@@ -62,7 +93,10 @@ export const hostScriptsOps: ResourceOps = {
         // before HostScripts read it (the readiness gate did): the update reads it.
         const old = olds as ScriptsProps & { target?: string; os?: string };
         const moved = old.target !== targetOf(news.connection);
-        const changes = olds.dir !== news.dir || !same(olds.files, news.files) || moved || !!olds.sudo !== !!news.sudo || old.os === undefined;
+        // Other packages (a role added) are installed by an update; a package no longer needed stays (never removed).
+        const pkgs = (q: ScriptsProps) => JSON.stringify([q.packages ?? [], q.packageListsMaxAge ?? null]);
+        const changes =
+            olds.dir !== news.dir || !same(olds.files, news.files) || moved || !!olds.sudo !== !!news.sudo || old.os === undefined || pkgs(olds) !== pkgs(news);
         return { changes, replaces: [] };
     },
     async update(_id: string, _olds: ScriptsProps, news: ScriptsProps) {

@@ -158,6 +158,25 @@ describe("program under mocks: the documented topology", function () {
         }
     });
 
+    it("installs each host's packages in one transaction at its first contact: the master's for time, registry and etcd; a node's for time", async () => {
+        expect(byName(res, "master-scripts").inputs.packages).to.deep.equal(["chrony", "etcd", "registry"]);
+        for (const n of ["node1", "node2"]) expect(byName(res, `${n}-scripts`).inputs.packages, n).to.deep.equal(["chrony"]);
+        expect(byName(res, "node1-scripts").inputs, "the lists' default age is no input").not.to.have.property("packageListsMaxAge");
+        // The sets follow the roles and the time daemon.
+        const moved = (
+            await build({
+                timeImplementation: "ntp",
+                hosts: JSON.stringify([
+                    { name: "master", address: "192.168.100.2", roles: ["master"], hostKey: HOST_KEYS.master },
+                    { name: "node1", address: "192.168.100.3", roles: ["node", "etcd", "registry"], hostKey: HOST_KEYS.node1 },
+                    { name: "node2", address: "192.168.100.4", roles: ["node"], hostKey: HOST_KEYS.node2 },
+                ]),
+            })
+        ).res;
+        expect(byName(moved, "master-scripts").inputs.packages).to.deep.equal(["ntp"]);
+        expect(byName(moved, "node1-scripts").inputs.packages).to.deep.equal(["etcd", "ntp", "registry"]);
+    });
+
     it("puts the registry and etcd only on the master", () => {
         const onHost = (prefix: string) => res.filter((r) => r.name.startsWith(prefix)).map((r) => r.name);
         expect(onHost("node1").filter((n) => /registry|etcd/.test(n))).to.deep.equal([]);
@@ -318,6 +337,7 @@ describe("program under mocks: a sudo user and a bastion", () => {
             "sudo -n install -D -m 0644 -t /usr/local/lib/host-topology .host-topology/timesync.sh && sudo -n bash /usr/local/lib/host-topology/timesync.sh apply",
         );
         expect(params(run).PKG_LISTS_MAX_AGE).to.equal("1800");
+        expect(byName(res, "node1-scripts").inputs.packageListsMaxAge, "the one install of the host's packages too").to.equal(1800);
         expect(byName(res, "node1-hosts-check").inputs.script).to.equal("sudo -n bash /usr/local/lib/host-topology/hostbase.sh");
         expect(byName(res, "proxy-hostkey").inputs.pinned).to.equal(HOST_KEYS.master);
         for (const r of res.filter((x) => x.type.startsWith("command:remote:"))) {

@@ -2150,3 +2150,59 @@ describe("host scripts: registry TLS (registryTls)", function () {
         expect(exists(h, "/etc/nginx/tls")).to.equal(false);
     });
 });
+
+describe("host scripts: packages.sh (a host's packages in one transaction, before its steps)", function () {
+    this.timeout(30000);
+    const SETS = { PACKAGES: "chrony registry etcd" };
+    for (const family of ["debian12", "debian13", "el9"]) {
+        it(`${family}: every set's packages in one install and no service change; the steps then install nothing; check finds a package removed`, () => {
+            const h = makeHost(family);
+            const f = FAMILIES[family];
+            const want = [f.chrony.pkg, f.registry.pkg, "nginx", ...f.etcd.pkgs];
+            const out = ok(h, "packages.sh", "apply", SETS);
+            for (const p of want) expect(installed(h, p), p).to.equal(true);
+            expect(mutations(h).length, "one install, nothing else").to.equal(1);
+            expect(mutations(h)[0]).to.match(/\binstall\b/);
+            expect(out).to.contain(`changed packages ${want.join(" ")}\n`);
+            clearCalls(h);
+            expectNoChange(ok(h, "packages.sh", "apply", SETS), family, "packages");
+            expect(mutations(h)).to.deep.equal([]);
+            // The steps find their packages in place: no install of their own.
+            ok(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
+            ok(h, "etcd.sh", "apply", ETCD);
+            expect(mutations(h).filter((m) => /\binstall\b/.test(m))).to.deep.equal([]);
+            expect(ok(h, "packages.sh", "check", SETS)).not.to.contain("drift");
+            fs.rmSync(`${h.state}/pkgs/nginx`);
+            expect(ok(h, "packages.sh", "check", SETS)).to.contain("drift package:nginx missing");
+        });
+    }
+
+    it("apt: a dpkg run interrupted earlier (its journal left behind) is finished with dpkg --configure -a, no service started, then the install", () => {
+        const h = makeHost("debian12");
+        fs.mkdirSync(path.join(h.root, "var/lib/dpkg/updates"), { recursive: true });
+        fs.writeFileSync(path.join(h.root, "var/lib/dpkg/updates/0001"), "");
+        // The step alone (as before packages.sh) is stuck: apt refuses while the journal is there.
+        expect(run(h, "timesync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }).stderr).to.contain("dpkg was interrupted");
+        clearCalls(h);
+        const out = ok(h, "packages.sh", "apply", { PACKAGES: "chrony" });
+        expect(out).to.match(/^finishing an interrupted dpkg run \(dpkg --configure -a\)\nchanged packages: an interrupted dpkg run finished\n/m);
+        expect(calls(h).split("\n").filter((l) => l.startsWith("dpkg "))).to.deep.equal(["dpkg --force-confdef --force-confold --configure -a"]);
+        expect(installed(h, "chrony")).to.equal(true);
+        expect(exists(h, "/usr/sbin/policy-rc.d"), "policy-rc.d removed").to.equal(false);
+        clearCalls(h);
+        expect(ok(h, "packages.sh", "apply", { PACKAGES: "chrony" })).not.to.contain("dpkg");
+    });
+
+    it("ntp where there is none (EL9) is left to TimeSync's own error; an unknown set is an error naming it, nothing installed", () => {
+        const h = makeHost("el9");
+        ok(h, "packages.sh", "apply", { PACKAGES: "ntp" });
+        expect(mutations(h)).to.deep.equal([]);
+        const r = run(h, "packages.sh", "apply", { PACKAGES: "chrony postgres" });
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.contain("unknown package set postgres (known: chrony, ntp, registry, etcd)");
+        expect(mutations(h)).to.deep.equal([]);
+        const d = makeHost("debian12");
+        ok(d, "packages.sh", "apply", { PACKAGES: "ntp" });
+        expect(installed(d, "ntpsec")).to.equal(true);
+    });
+});

@@ -3,6 +3,7 @@
 // key is refused with both fingerprints and without an authentication attempt.
 import { expect } from "chai";
 import * as cp from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -211,8 +212,9 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         const os = cp.execSync('. /etc/os-release && echo "$ID $VERSION_ID"', { shell: "/bin/sh" }).toString().trim();
         expect(os).to.match(/^\w+ /);
         expect(created.outs).to.deep.equal({ dir: "scripts", files: files(), sourceDir: path.relative(process.cwd(), SCRIPTS_DIR), target: `root@127.0.0.1:${srv.port} ${host.pub}`, os });
-        for (const f of Object.keys(files())) expect(onHost(`scripts/${f}`), f).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8"));
-        expect(fs.readdirSync(path.join(home, "scripts")).sort(), "no temp file left").to.deep.equal(Object.keys(files()).sort());
+        for (const f of Object.keys(files()).filter((f) => f !== "packages.sh")) expect(onHost(`scripts/${f}`), f).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8"));
+        // packages.sh goes to a host only with packages to install, and only while it runs (see below).
+        expect(fs.readdirSync(path.join(home, "scripts")).sort(), "no temp file left").to.deep.equal(Object.keys(files()).filter((f) => f !== "packages.sh").sort());
         expect(srv.logins - logins, "one login for all").to.equal(1);
     });
 
@@ -264,6 +266,50 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         } finally {
             process.env.PATH = PATH;
         }
+    });
+
+    it("packages: after every script is put, packages.sh apply once with the sets and hashes on stdin, then removed; a failed install fails the resource", async () => {
+        // The real packages.sh would install on this machine: a copy of the scripts with a stand-in that records its
+        // stdin and whether the other scripts were in place, and fails when told to.
+        const src = path.join(dir, "src-packages");
+        fs.mkdirSync(src, { recursive: true });
+        for (const f of Object.keys(files())) fs.copyFileSync(path.join(SCRIPTS_DIR, f), path.join(src, f));
+        fs.writeFileSync(
+            path.join(src, "packages.sh"),
+            'd=$(dirname "$0"); cat > "$HOME/packages.stdin"; ls "$d" > "$HOME/packages.ls"\n[ ! -e "$HOME/packages.fail" ] || { echo "E: Unable to locate package chrony" >&2; exit 100; }\n',
+        );
+        const sha = (f: string) => crypto.createHash("sha256").update(fs.readFileSync(path.join(src, f))).digest("hex");
+        const f = scriptFiles(src, sha);
+        const p = { ...props("pkgs", f), sourceDir: path.relative(process.cwd(), src), packages: ["chrony", "etcd"] };
+        const from = srv.ran.length;
+        const created = await hostScriptsOps.create(p);
+        expect(created.outs.packages).to.deep.equal(["chrony", "etcd"]);
+        const runs = srv.ran.slice(from).filter((r) => r.cmd.includes("packages.sh apply"));
+        expect(runs.map((r) => r.cmd)).to.deep.equal(["bash pkgs/packages.sh apply; rc=$?; rm -f pkgs/packages.sh; exit $rc"]);
+        expect(onHost("packages.stdin")).to.equal(`# host-topology parameters, format 2\nLIB_SHA256=${f["lib.sh"]}\nPACKAGES=chrony etcd\nSCRIPT_SHA256=${f["packages.sh"]}\n`);
+        expect(onHost("packages.ls").split("\n").filter(Boolean).sort(), "every script in place when it ran").to.deep.equal(Object.keys(f).sort());
+        expect(fs.readdirSync(path.join(home, "pkgs")).sort(), "packages.sh gone after it ran").to.deep.equal(Object.keys(f).filter((n) => n !== "packages.sh").sort());
+
+        const diff = async (news: typeof p & { packageListsMaxAge?: number }) => (await hostScriptsOps.diff("id", created.outs, news)).changes;
+        expect(await diff(p)).to.equal(false);
+        expect(await diff({ ...p, packages: ["chrony", "etcd", "registry"] }), "a role added").to.equal(true);
+        expect(await diff({ ...p, packageListsMaxAge: 60 }), "another lists age").to.equal(true);
+
+        const age = await hostScriptsOps.update!("id", created.outs, { ...p, packageListsMaxAge: 60 });
+        expect(age.outs.packageListsMaxAge).to.equal(60);
+        expect(onHost("packages.stdin")).to.contain("\nPKG_LISTS_MAX_AGE=60\n");
+
+        fs.writeFileSync(path.join(home, "packages.fail"), "");
+        const err = await hostScriptsOps.update!("id", created.outs, { ...p, packages: ["chrony"] }).then(() => undefined, (e: Error) => e);
+        expect(err?.message).to.match(/127\.0\.0\.1:\d+: "bash pkgs\/packages\.sh apply.*" exited 100:\nE: Unable to locate package chrony/);
+        expect(fs.existsSync(path.join(home, "pkgs", "packages.sh")), "removed after a failure too").to.equal(false);
+        fs.rmSync(path.join(home, "packages.fail"));
+
+        // Without packages, nothing is run and packages.sh is not put.
+        const before = srv.ran.length;
+        await hostScriptsOps.update!("id", created.outs, props("pkgs", f) as any);
+        expect(srv.ran.slice(before).filter((r) => r.cmd.includes("packages.sh apply"))).to.deep.equal([]);
+        expect(puts(before)).to.not.include("pkgs/packages.sh");
     });
 
     it("reads the OS from os-release as data: quotes stripped, nothing run", () => {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# HostBase's packages: every package the host's components need, installed in one transaction before any of them
+# runs (one package-lists refresh, one dpkg run, instead of one per component, and no two installs on one host at
+# once). The host's HostScripts runs it after putting the scripts. Each component still installs what it needs
+# (a no-op once this has run), so a component works without it too. Packages are never removed.
+# Params: PACKAGES (space-separated names of the family table: chrony, ntp, registry, etcd).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+start_script "$0" "${1:-}"
+need PACKAGES
+
+pkgs=()
+for name in ${P[PACKAGES]}; do
+    case "$name" in
+    chrony) pkgs+=("$CHRONY_PKG") ;;
+    # None on EL8/9: the TimeSync step says so.
+    ntp) [ -z "$NTP_PKG" ] || pkgs+=("$NTP_PKG") ;;
+    registry) pkgs+=("$REG_PKG" nginx) ;;
+    etcd) read -r -a more <<<"$ETCD_PKGS" && pkgs+=("${more[@]}") ;;
+    *) die "unknown package set $name (known: chrony, ntp, registry, etcd)" ;;
+    esac
+done
+
+# A host stopped in the middle of an install (a reboot, power lost, a killed run) leaves dpkg's journal behind, and
+# apt refuses every install until `dpkg --configure -a` has finished that run. No service starts meanwhile (as in
+# pkg_install): they start when their steps have configured them.
+finish_interrupted_dpkg() {
+    [ "$PM" = apt ] && [ -n "$(ls -A "$ROOT/var/lib/dpkg/updates" 2>/dev/null)" ] || return 0
+    echo "finishing an interrupted dpkg run (dpkg --configure -a)"
+    local policy="$ROOT/usr/sbin/policy-rc.d" own=0 rc=0
+    if [ ! -e "$policy" ]; then
+        mkdir -p "$(dirname "$policy")"
+        printf '#!/bin/sh\n# host-topology: no service starts during package installation\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        own=1
+    fi
+    DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a >/dev/null 2>&1 || rc=$?
+    [ $own = 0 ] || rm -f "$policy"
+    [ $rc = 0 ] || die "dpkg --configure -a failed (exit $rc): finish the interrupted package run on the host"
+    echo "changed packages: an interrupted dpkg run finished"
+}
+
+case "$ACTION" in
+apply)
+    finish_interrupted_dpkg
+    [ ${#pkgs[@]} -eq 0 ] || pkg_install "${pkgs[@]}"
+    ;;
+remove) ;;
+check) [ ${#pkgs[@]} -eq 0 ] || check_packages "${pkgs[@]}" ;;
+esac
+finish
