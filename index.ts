@@ -34,10 +34,11 @@ try {
     throw e;
 }
 
-const privateKey: pulumi.Output<string> =
-    config.getSecret("sshPrivateKey") ?? pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
+const keySecret = config.getSecret("sshPrivateKey");
+const privateKey: pulumi.Output<string> = keySecret ?? pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
 
-const topology = buildTopology(cfg, privateKey);
+// A key from a file stays there: the plugin's connections read it at each use (only remote.Command keeps a copy).
+const topology = buildTopology(cfg, privateKey, keySecret ? undefined : cfg.ssh.privateKeyPath);
 
 // Outputs that do not apply to a stack are null (a StackReference reads null; undefined would be dropped with a
 // warning at every run).

@@ -9,6 +9,12 @@ export interface HostBaseArgs {
     readonly connection: pulumi.Input<Connection>;
     /** The connection's user is not root: commands run through `sudo -n`. Default: false. */
     readonly sudo?: boolean;
+    /**
+     * The file (relative to the project directory) that connection.privateKey was read from. The plugin's connections
+     * (the scripts, the drift checks) then read the key there at each use instead of keeping a copy in the state.
+     * Default: they keep the key (secret).
+     */
+    readonly privateKeyPath?: string;
     /** Package lists older than this (seconds) are refreshed before an install. Default: 3600. */
     readonly packageListsMaxAge?: number;
     /**
@@ -53,6 +59,7 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
     public readonly connection: pulumi.Input<Connection>;
     public readonly scriptDir: string;
     public readonly sudo: boolean;
+    public readonly privateKeyPath?: string;
     public readonly scripts: HostScripts;
     public readonly commonParams: Readonly<Record<string, string>>;
     /** Drift check of the hosts step; the host's other checks repair after it (it restores the scripts). */
@@ -65,6 +72,7 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
         this.connection = args.connection;
         this.scriptDir = args.scriptDir ?? "/usr/local/lib/host-topology";
         this.sudo = args.sudo ?? false;
+        this.privateKeyPath = args.privateKeyPath || undefined;
         // Only a non-default age is a parameter: stacks on the default keep their steps' stdin (no re-run).
         const maxAge = args.packageListsMaxAge ?? 3600;
         this.commonParams = maxAge === 3600 ? {} : { PKG_LISTS_MAX_AGE: String(maxAge) };
@@ -73,7 +81,7 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
         this.scripts = new HostScripts(
             `${name}-scripts`,
             {
-                connection: checkConnection(args.connection),
+                connection: checkConnection(args.connection, this.privateKeyPath),
                 dir: this.sudo ? STAGING_DIR : this.scriptDir,
                 files: scriptFiles(SCRIPTS_DIR, scriptSha256),
                 sourceDir: scriptsSourceDir(),

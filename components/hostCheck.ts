@@ -48,6 +48,8 @@ export interface HostCheckArgs {
     readonly sourceDir: pulumi.Input<string>;
     readonly stdin: pulumi.Input<string>;
     readonly secretStdin?: pulumi.Input<string>;
+    /** The connection names its key file (privateKeyPath) and holds no key: it is not a secret. */
+    readonly plainConnection?: boolean;
 }
 
 /** Tracks drift of one host step (see the file comment). */
@@ -56,6 +58,7 @@ export class HostCheck extends pulumi.CustomResource {
     declare public readonly report: pulumi.Output<string>;
 
     constructor(name: string, args: HostCheckArgs, opts?: pulumi.CustomResourceOptions) {
-        super(typeToken("HostCheck"), name, { ...args, drift: {}, report: NO_DRIFT }, providerOptions("HostCheck", opts));
+        const { plainConnection, ...inputs } = args;
+        super(typeToken("HostCheck"), name, { ...inputs, drift: {}, report: NO_DRIFT }, providerOptions("HostCheck", opts, plainConnection ? ["connection"] : []));
     }
 }

@@ -30,6 +30,8 @@ export interface HostContext {
     readonly sudo: boolean;
     /** Parameters every step of the host gets (e.g. PKG_LISTS_MAX_AGE when not the default). */
     readonly commonParams: Readonly<Record<string, string>>;
+    /** The file connection.privateKey was read from: the plugin's connections read it there (checkConnection). */
+    readonly privateKeyPath?: string;
 }
 
 /** The host scripts' directory as the plugin finds it: relative to the project directory, where program and plugin run. */
@@ -68,19 +70,25 @@ export function stepOwner(name: string): string {
     return `${pulumi.getProject()}/${pulumi.getStack()}/${name}`;
 }
 
-/** The connection as the plugin's resources take it (HostCheck, HostScripts): remote.Command's defaults filled in. */
-export function checkConnection(connection: pulumi.Input<Connection>): pulumi.Output<CheckConnection> {
-    return pulumi.output(connection).apply((c) => ({
+/**
+ * The connection as the plugin's resources take it (HostCheck, HostScripts): remote.Command's defaults filled in.
+ * With `privateKeyPath` (the file the key was read from), it names that file instead of holding the key: the plugin
+ * reads the key at each dial, and the connection, which then holds nothing secret, is plain in the state.
+ */
+export function checkConnection(connection: pulumi.Input<Connection>, privateKeyPath?: string): pulumi.Output<CheckConnection> {
+    const c = pulumi.output(connection).apply((c) => ({
         host: c.host,
         port: c.port ?? 22,
         user: c.user ?? "root",
-        privateKey: c.privateKey ?? "",
+        ...(privateKeyPath ? { privateKey: "", privateKeyPath } : { privateKey: c.privateKey ?? "" }),
         dialErrorLimit: c.dialErrorLimit ?? 10,
         // Only when not the default: the connections in earlier states stay the same (no update of every check).
         ...(c.perDialTimeout !== undefined && c.perDialTimeout !== DEFAULT_PER_DIAL_TIMEOUT ? { perDialTimeout: c.perDialTimeout } : {}),
         ...(c.hostKey ? { hostKey: c.hostKey } : {}),
         ...(c.proxy ? { proxy: { host: c.proxy.host, port: c.proxy.port ?? 22, user: c.proxy.user ?? "root", ...(c.proxy.hostKey ? { hostKey: c.proxy.hostKey } : {}) } } : {}),
     }));
+    // Every secret of the connection (the key, the bastion's connection) was left out above.
+    return privateKeyPath ? pulumi.unsecret(c) : c;
 }
 
 export interface HostStepArgs {
@@ -176,7 +184,8 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
         check = new HostCheck(
             `${name}-check`,
             {
-                connection: checkConnection(connection),
+                connection: checkConnection(connection, args.host.privateKeyPath),
+                ...(args.host.privateKeyPath ? { plainConnection: true } : {}),
                 script: `${sudo ? "sudo -n " : ""}bash ${remotePath}`,
                 ...(sudo ? { sudo } : {}),
                 files: { [remotePath]: sha, [`${scriptDir}/lib.sh`]: scriptSha256("lib.sh") },

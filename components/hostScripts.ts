@@ -2,7 +2,7 @@
 // resource of the project's provider plugin (provider/hostScripts.ts puts them over its pooled SSH connection),
 // instead of an upload per step. It is the host's first contact too: it waits for sshd (connection.dialErrorLimit),
 // checks sudo for a non-root user, and reads the OS. The state keeps only the scripts' hashes and the OS; the
-// connection (it holds the private key) is an input only.
+// connection (it holds the private key, or names its file) is an input only.
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import type { CheckConnection } from "./hostCheck";

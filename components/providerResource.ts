@@ -17,10 +17,14 @@ const WAS_DYNAMIC: readonly PluginResource[] = ["HostCheck", "HostKey", "Pki"];
 
 export const typeToken = (type: PluginResource) => `host-topology:index:${type}`;
 
-export function providerOptions(type: PluginResource, opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
+/**
+ * `plain`: outputs of SECRET_OUTPUTS that this resource holds without a secret, e.g. a connection that names the key
+ * file (privateKeyPath) instead of holding the key.
+ */
+export function providerOptions(type: PluginResource, opts: pulumi.CustomResourceOptions | undefined, plain: readonly string[] = []): pulumi.CustomResourceOptions {
     return {
         ...opts,
-        additionalSecretOutputs: [...SECRET_OUTPUTS[type]],
+        additionalSecretOutputs: SECRET_OUTPUTS[type].filter((k) => !plain.includes(k)),
         aliases: [...(opts?.aliases ?? []), ...(WAS_DYNAMIC.includes(type) ? [{ type: `pulumi-nodejs:dynamic/host-topology:${type}` }] : [])],
     };
 }

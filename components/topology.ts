@@ -38,7 +38,11 @@ export interface Topology {
     readonly etcdClientTls?: pulumi.Output<{ ca: string; cert: string; key: string }>;
 }
 
-export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<string>): Topology {
+/**
+ * `privateKeyPath`: the file `privateKey` was read from (sshPrivateKeyPath). The plugin's connections then read it there
+ * and the state keeps the key only in the step commands' connections (remote.Command takes the key itself).
+ */
+export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<string>, privateKeyPath?: string): Topology {
     const hostsBlock = renderHostsBlock(cfg);
     // registryTls: the registry's CA, which every host trusts (HostBase), and nginx's certificate.
     const registryPki = cfg.registry?.tls
@@ -87,6 +91,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
     for (const h of cfg.hosts) {
         hosts[h.name] = new HostBase(h.name, {
             connection: connection(h),
+            privateKeyPath,
             sudo: cfg.ssh.user !== "root",
             packageListsMaxAge: cfg.packageListsMaxAge,
             // Everything the host's components install, in one transaction before they run.

@@ -95,6 +95,7 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
                 name,
                 {
                     connection: inputs.connection,
+                    privateKeyPath: await str("privateKeyPath"),
                     sudo: await flag("sudo"),
                     packageListsMaxAge: await known<number | undefined>(inputs.packageListsMaxAge, `${type} ${name}: packageListsMaxAge`),
                     packages: await known<string[] | undefined>(inputs.packages, `${type} ${name}: packages`),

@@ -69,7 +69,7 @@ interface PooledSession {
 const pool = new Map<string, Promise<PooledSession>>();
 
 async function pooledSession(c: CheckConnection): Promise<PooledSession> {
-    const key = crypto.createHash("sha256").update(JSON.stringify([c.host, c.port, c.user, c.hostKey ?? "", c.proxy ?? null, c.privateKey])).digest("hex");
+    const key = crypto.createHash("sha256").update(JSON.stringify([c.host, c.port, c.user, c.hostKey ?? "", c.proxy ?? null, c.privateKey, c.privateKeyPath ?? ""])).digest("hex");
     const existing = pool.get(key);
     if (existing) {
         const p = await existing.catch(() => undefined);

@@ -38,10 +38,13 @@ export function hasUnknown(v: any): boolean {
     return false;
 }
 /** The outputs as the engine gets them: the type's secret properties wrapped. */
-function wire(type: string, outs: Record<string, any>): Record<string, any> {
+export function wire(type: string, outs: Record<string, any>): Record<string, any> {
     const secret = new Set(RESOURCES[type].secret);
-    return Object.fromEntries(Object.entries(outs).filter(([k]) => k !== "__provider").map(([k, v]) => [k, secret.has(k) && v !== undefined ? { [SIG]: SECRET_SIG, value: v } : v]));
+    const isSecretOut = (k: string, v: any) => v !== undefined && secret.has(k) && !(k === "connection" && !keyIn(v));
+    return Object.fromEntries(Object.entries(outs).filter(([k]) => k !== "__provider").map(([k, v]) => [k, isSecretOut(k, v) ? { [SIG]: SECRET_SIG, value: v } : v]));
 }
+/** A connection that holds a private key (one with privateKeyPath holds only where to read it, and is plain). */
+export const keyIn = (c: any): boolean => !(c && typeof c === "object" && !c.privateKey && !c.proxy?.privateKey && c.privateKeyPath);
 function typeOf(urn: string): string {
     const t = urn.split("::")[2]?.split("$").pop() ?? "";
     if (!RESOURCES[t]) throw new Error(`host-topology provider: unknown resource type ${t}`);

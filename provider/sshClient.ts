@@ -1,6 +1,7 @@
 // The plugin's SSH client (HostCheck, HostKey; one pooled connection per host): ssh2, with the same host key and bastion as the
 // remote.Command connections. A host whose key is not the expected one is refused during the key exchange, before
 // authentication, with both fingerprints named.
+import * as fs from "fs";
 import { describeKey } from "../components/sshKeys";
 
 export interface SshProxy {
@@ -15,7 +16,14 @@ export interface SshTarget {
     host: string;
     port: number;
     user: string;
+    /** The private key (OpenSSH or PEM); empty with privateKeyPath. */
     privateKey: string;
+    /**
+     * A file holding the private key, read at each dial (relative to the working directory: the project's, where the
+     * engine runs the plugin). The state then keeps the path, not the key, and a key rotated in that file is used as
+     * soon as it is there. Used when privateKey is empty.
+     */
+    privateKeyPath?: string;
     /** The expected key (`type base64`); unset = any key (accept-new, first contact). */
     hostKey?: string;
     /** Without hostKey: the key type to ask for (default: any, ed25519 first). */
@@ -129,6 +137,16 @@ function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate:
     });
 }
 
+/** The target's private key: privateKey, else the content of privateKeyPath (an unreadable file fails, naming it). */
+export function privateKeyOf(t: Pick<SshTarget, "host" | "port" | "privateKey" | "privateKeyPath">): string {
+    if (t.privateKey || !t.privateKeyPath) return t.privateKey;
+    try {
+        return fs.readFileSync(t.privateKeyPath, "utf8");
+    } catch (e: any) {
+        throw new Error(`${t.host}:${t.port}: cannot read the SSH private key ${t.privateKeyPath} (relative to ${process.cwd()}): ${e.message}`);
+    }
+}
+
 /**
  * Opens an authenticated session to `t` (through its proxy if set), verifying every host key on the way.
  * With `scanOnly`, stops after the target's key exchange and returns the key it presented (no login on the target;
@@ -137,11 +155,13 @@ function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate:
 export async function sshConnect(t: SshTarget, opts: { readyTimeoutMs?: number; scanOnly?: boolean } = {}): Promise<SshSession> {
     const readyTimeoutMs = opts.readyTimeoutMs ?? 20000;
     const where = `${t.host}:${t.port}`;
+    // Read only where a hop logs in (a scan without a proxy needs no key).
+    const privateKey = !opts.scanOnly || t.proxy ? privateKeyOf(t) : t.privateKey;
     let proxyConn: any;
     let sock: any;
     if (t.proxy) {
         const pw = `${t.proxy.host}:${t.proxy.port} (proxy)`;
-        proxyConn = (await connectHop({ ...t.proxy, privateKey: t.privateKey }, pw, readyTimeoutMs, true)).conn;
+        proxyConn = (await connectHop({ ...t.proxy, privateKey }, pw, readyTimeoutMs, true)).conn;
         sock = await new Promise((resolve, reject) =>
             proxyConn.forwardOut("127.0.0.1", 0, t.host, t.port, (e: Error | undefined, stream: any) => {
                 if (e) {
@@ -152,7 +172,7 @@ export async function sshConnect(t: SshTarget, opts: { readyTimeoutMs?: number; 
         );
     }
     try {
-        const hop = await connectHop({ ...t, sock }, where, readyTimeoutMs, !opts.scanOnly);
+        const hop = await connectHop({ ...t, privateKey, sock }, where, readyTimeoutMs, !opts.scanOnly);
         return {
             conn: hop.conn,
             hostKey: hop.hostKey,

@@ -15,6 +15,8 @@ export interface Recorded {
     dependencies: string[];
     /** Aliases as the engine receives them: an old URN, or a spec whose empty fields mean this resource's own. */
     aliases: AliasSpec[];
+    /** Outputs the engine is asked to keep secret. */
+    additionalSecretOutputs: string[];
 }
 
 export interface AliasSpec {
@@ -86,6 +88,7 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
                     rawInputs,
                     dependencies: req.getDependenciesList(),
                     aliases: req.getAliasesList().map((a: any) => a.toObject()),
+                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
                 });
             }
             callback(err, resp);

@@ -417,6 +417,30 @@ describe("program under mocks: drift checks", () => {
         expect(containsSecret(byName(res, "master-registry-check").rawInputs.secretStdin)).to.equal(true);
     });
 
+    it("with the key from a file (sshPrivateKeyPath), the plugin's connections name the file and hold no secret; the step commands keep the key", async () => {
+        resetRecorded();
+        buildTopology(parseConfig(documentedRaw()), pulumi.secret(KEY), ".lab/ssh/id_ed25519");
+        await settle();
+        const res = [...recorded];
+        const plugin = res.filter((r) => /:(HostCheck|HostScripts)$/.test(r.type));
+        expect(plugin.length).to.equal(3 + 3 * 3 + 2);
+        for (const r of plugin) {
+            expect(r.inputs.connection, r.name).to.include({ privateKey: "", privateKeyPath: ".lab/ssh/id_ed25519", user: "root", port: 22 });
+            expect(JSON.stringify(r.rawInputs), `${r.name} holds no key`).not.to.contain("mock-key-material");
+            expect(containsSecret(r.rawInputs.connection), `${r.name} connection plain`).to.equal(false);
+            expect(r.additionalSecretOutputs, r.name).not.to.include("connection");
+        }
+        expect(byName(res, "master-registry-check").additionalSecretOutputs).to.include("secretStdin");
+        for (const run of res.filter((r) => r.type === "command:remote:Command")) {
+            expect(run.inputs.connection.privateKey, run.name).to.equal(KEY);
+            expect(containsSecret(run.rawInputs.connection), `${run.name} connection secret`).to.equal(true);
+        }
+        // Without the file (the key from secret config), the checks keep the key and the engine keeps it secret.
+        const { res: keyed } = await build();
+        expect(byName(keyed, "master-etcd1-check").additionalSecretOutputs).to.include("connection");
+        expect(byName(keyed, "master-etcd1-check").inputs.connection).not.to.have.property("privateKeyPath");
+    });
+
     it("driftChecks: false leaves them out", async () => {
         const { res } = await build({ driftChecks: "false" });
         expect(res.filter((r) => r.name.endsWith("-check"))).to.deep.equal([]);

@@ -2,7 +2,7 @@
 // provider server calls it: secrets arrive wrapped and must leave wrapped, a state moved from a dynamic resource
 // holds `__provider`, which one update drops.
 import { expect } from "chai";
-import { HostTopologyProvider, unwrap } from "../provider/index";
+import { HostTopologyProvider, unwrap, wire } from "../provider/index";
 import { SECRET_OUTPUTS } from "../components/providerResource";
 
 const SIG = "4dabf18193072939515e22adb298388d";
@@ -30,6 +30,16 @@ describe("provider plugin: the adapter", function () {
         const u = await p.update(r.id, urn("Pki"), { ...r.outs, __provider: "code" }, inputs);
         expect(u.outs).not.to.have.property("__provider");
         expect(unwrap(u.outs.caKey)).to.equal(unwrap(r.outs.caKey)); // the same CA: nothing issued again
+    });
+
+    it("a connection is a secret output only when it holds a key: one that names its key file is plain", () => {
+        const conn = { host: "127.0.0.1", port: 22, user: "root", dialErrorLimit: 1 };
+        const outs = (connection: object) => wire("host-topology:index:HostCheck", { connection, stdin: "", secretStdin: "S=1\n" });
+        expect(outs({ ...conn, privateKey: "", privateKeyPath: ".lab/ssh/id_ed25519" }).connection).not.to.have.property(SIG);
+        expect(outs({ ...conn, privateKey: "KEY" }).connection).to.have.property(SIG);
+        expect(outs({ ...conn, privateKey: "KEY", privateKeyPath: ".lab/ssh/id_ed25519" }).connection, "a key beside the file").to.have.property(SIG);
+        expect(outs({ ...conn, privateKey: "" }).connection, "neither: secret, to be safe").to.have.property(SIG);
+        expect(outs({ ...conn, privateKey: "", privateKeyPath: "k" }).secretStdin, "the other secret outputs stay secret").to.have.property(SIG);
     });
 
     it("an unknown input (a preview) is a change; an unknown type is refused", async () => {

@@ -111,6 +111,25 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         expect(srv.ran.filter((r) => r.cmd === "check 3")[0].stdin).to.equal("STEP=3\n");
     });
 
+    it("a connection that names its key file logs in with the key read from it at each dial; an unreadable file fails at once, naming it", async () => {
+        const keyFile = path.join(dir, "key-file");
+        fs.writeFileSync(keyFile, other.priv, { mode: 0o600 });
+        const byFile = { ...conn(host.pub), privateKey: "", privateKeyPath: keyFile, dialErrorLimit: 1 };
+        // The server accepts only the client key: the file's other key is refused...
+        const refused = await sshRun(byFile, "true", "").then(() => undefined, (e: Error) => e);
+        expect(refused?.message).to.match(/^127\.0\.0\.1:\d+: ssh: .*authentication/i);
+        // ... and once the file holds the accepted key (a rotation in place), the next dial logs in with it.
+        fs.writeFileSync(keyFile, client.priv);
+        const before = srv.logins;
+        expect((await sshRun(byFile, "check by file", "")).trim()).to.equal("ran check by file");
+        expect(srv.logins - before).to.equal(1);
+        const missing = { ...byFile, privateKeyPath: path.join(dir, "no-such-key") };
+        const attempts = srv.attempts;
+        const err = await sshRun(missing, "true", "").then(() => undefined, (e: Error) => e);
+        expect(err?.message).to.equal(`127.0.0.1:${srv.port}: cannot read the SSH private key ${missing.privateKeyPath} (relative to ${process.cwd()}): ENOENT: no such file or directory, open '${missing.privateKeyPath}'`);
+        expect(srv.attempts, "no login attempted").to.equal(attempts);
+    });
+
     it("a host that accepts TCP but never answers SSH: each attempt ends after perDialTimeout, then the error names the host", async () => {
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         const net = require("net");
