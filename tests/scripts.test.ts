@@ -2177,6 +2177,30 @@ describe("host scripts: packages.sh (a host's packages in one transaction, befor
         });
     }
 
+    it("apt: its lists refresh and install read Acquire::Languages none from APT_CONFIG (no Translation files), a file removed afterwards; the steps' apt runs do not", () => {
+        const h = makeHost("debian12");
+        ok(h, "packages.sh", "apply", { PACKAGES: "chrony" });
+        const lines = calls(h).split("\n");
+        const configs = lines.filter((l) => l.startsWith("apt-get APT_CONFIG "));
+        const runs = lines.filter((l) => /^apt-get -o .* (update|install)\b/.test(l));
+        expect(runs.map((l) => l.split(" ").find((w) => w === "update" || w === "install"))).to.deep.equal(["update", "install"]);
+        for (const run of runs) expect(lines[lines.indexOf(run) + 1], `${run}: its configuration`).to.match(/^apt-get APT_CONFIG \/\S+\/host-topology-apt\.\w+: Acquire::Languages "none"; $/);
+        for (const c of configs) expect(fs.existsSync(c.split(" ")[2].replace(/:$/, "")), "removed after the run").to.equal(false);
+        // A step installing for itself (here ntp, which packages.sh did not install) uses the host's configuration.
+        clearCalls(h);
+        ok(h, "timesync.sh", "apply", { IMPL: "ntp", CONFIG: "server 192.0.2.1 iburst\n" });
+        expect(calls(h)).to.match(/^apt-get -o .* install -y --no-install-recommends ntpsec$/m);
+        expect(calls(h)).not.to.contain("APT_CONFIG");
+        // A caller's own APT_CONFIG is left as it is.
+        clearCalls(h);
+        const own = path.join(h.root, "own-apt.conf");
+        fs.writeFileSync(own, 'Acquire::Languages "en";\n');
+        fs.rmSync(`${h.state}/pkgs/chrony`);
+        ok(h, "packages.sh", "apply", { PACKAGES: "chrony" }, { env: { APT_CONFIG: own } });
+        expect(calls(h)).to.contain(`apt-get APT_CONFIG ${own}: Acquire::Languages "en"; `);
+        expect(fs.existsSync(own)).to.equal(true);
+    });
+
     it("apt: a dpkg run interrupted earlier (its journal left behind) is finished with dpkg --configure -a, no service started, then the install", () => {
         const h = makeHost("debian12");
         fs.mkdirSync(path.join(h.root, "var/lib/dpkg/updates"), { recursive: true });

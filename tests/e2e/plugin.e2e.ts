@@ -76,7 +76,7 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         await phase("destroy", () => stack.destroy({ onOutput: () => undefined }));
     });
 
-    it(`a stack deployed by ${READY_MAIN} (a readiness Command per host): one up drops the three, its HostScripts read the OS, no host step runs`, async () => {
+    it(`a stack deployed by ${READY_MAIN} (a readiness Command per host): one up drops the three, its HostScripts read the OS, its HostChecks name the key file, no host step runs`, async () => {
         const deployed = await phase(`up with ${READY_MAIN}`, () => deployedBy(READY_MAIN, STACK, CFG));
         cleanups.push(deployed.cleanup);
         const osOf = async (s: { outputs(): Promise<Record<string, { value: any }>> }) => (await s.outputs()).inventory.value.map((h: { name: string; os: string }) => `${h.name} ${h.os}`);
@@ -89,8 +89,11 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         expect(namesWith(r.events, "replace")).to.deep.equal([]);
         expect(namesWith(r.events, "create")).to.deep.equal([]);
         expect(namesWith(r.events, "delete").sort()).to.deep.equal(["master-ready", "node1-ready", "node2-ready"]);
-        // Only the HostScripts: each reads its host's OS (the state of that main has none), and puts no script.
-        expect(namesWith(r.events, "update").sort()).to.deep.equal(["master-scripts", "node1-scripts", "node2-scripts"]);
+        // The HostScripts: each reads its host's OS (the state of that main has none), and puts no script. The
+        // HostChecks: their connection names the key file now instead of holding the key (a check, no repair).
+        const updated = namesWith(r.events, "update").sort();
+        expect(updated.filter((n) => !n.endsWith("-check"))).to.deep.equal(["master-scripts", "node1-scripts", "node2-scripts"]);
+        expect(updated.filter((n) => n.endsWith("-check"))).to.have.length(11);
         expect(touched(), "scripts, files and services on the hosts untouched").to.deep.equal(touchedBefore);
         expect(await osOf(stack), "the inventory's os output kept").to.deep.equal(osBefore);
         await phase("preview --expect-no-changes", () => preview(stack, { expectNoChanges: true }));
