@@ -1,9 +1,10 @@
 // Reads the stack config, validates all of it before any resource exists, builds the topology, exports.
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_KEYS, ConfigError, RawConfig, buildTopology, keepOwnStackFrames, parseConfig } from "./components";
+import { CONFIG_KEYS, ConfigError, RawConfig, buildTopology, keepOwnStackFrames, parseConfig, plainStackTraces } from "./components";
 
 keepOwnStackFrames();
+plainStackTraces();
 
 const project = pulumi.getProject();
 const config = new pulumi.Config();

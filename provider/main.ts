@@ -15,3 +15,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
 const engine = process.ppid;
 setInterval(() => process.ppid !== engine && process.exit(0), 1000).unref();
 provider.main(new HostTopologyProvider(pkg.version, fs.readFileSync(path.join(dir, "schema.json"), "utf8")), process.argv.slice(2));
+// Stack traces without source-map-support, as in the program (components/stackTraces.ts, plainStackTraces; not
+// imported: it would load the SDK's root module at start). main installs the hook, once per process, before its
+// first await.
+(Error as { prepareStackTrace?: unknown }).prepareStackTrace = undefined;

@@ -1,7 +1,7 @@
 // keepOwnStackFrames: the stack trace sent with each resource (and kept in the state) holds the program's frames only.
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
-import { keepOwnStackFrames } from "../components/stackTraces";
+import { keepOwnStackFrames, plainStackTraces } from "../components/stackTraces";
 
 describe("stack traces in the state: the program's own frames only", () => {
     it("drops the frames below node_modules, keeps the caller first, and wraps once", () => {
@@ -29,5 +29,33 @@ describe("stack traces in the state: the program's own frames only", () => {
         expect(after[0].uri).to.match(/\/tests\/stackTraces\.test\.ts$/);
         expect(before[0].uri).to.equal(after[0].uri);
         expect(before[0]).to.deep.equal(after[0]);
+    });
+});
+
+describe("stack traces as V8 formats them (plainStackTraces)", () => {
+    it("removes the formatting hook (source-map-support's, installed by the SDK's runner): a stack costs no call to it, and the SDK still reads each frame's position", () => {
+        const E = Error as { prepareStackTrace?: unknown };
+        const saved = Object.getOwnPropertyDescriptor(Error, "prepareStackTrace");
+        let hooked = 0;
+        try {
+            E.prepareStackTrace = (err: Error, frames: { toString(): string }[]) => {
+                hooked++;
+                return `${err}\n${frames.map((f) => `    at ${f}`).join("\n")}`;
+            };
+            void new Error("with the hook").stack;
+            expect(hooked).to.equal(1);
+            plainStackTraces();
+            const stack = new Error("without").stack!;
+            expect(hooked, "the hook is not called").to.equal(1);
+            // The frames the SDK parses for the positions it sends (Resource.callsites): this file's, with line and column.
+            const R = pulumi.Resource as any;
+            const own = stack.split("\n").slice(1).map((l) => R.framePositionRegExp.exec(l)?.groups).filter(Boolean);
+            expect(own[0].file).to.match(/\/tests\/stackTraces\.test\.ts$/);
+            expect(Number(own[0].line)).to.be.greaterThan(0);
+            expect(Number(own[0].column)).to.be.greaterThan(0);
+        } finally {
+            if (saved) Object.defineProperty(Error, "prepareStackTrace", saved);
+            else delete E.prepareStackTrace;
+        }
     });
 });
