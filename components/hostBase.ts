@@ -10,7 +10,8 @@ export interface HostBaseArgs {
     /** The connection's user is not root: commands run through `sudo -n`. Default: false. */
     readonly sudo?: boolean;
     /**
-     * The file (relative to the project directory) that connection.privateKey was read from. The plugin's connections
+     * The file that connection.privateKey was read from, absolute or relative to the directory the plugin works in (the
+     * checkout, which is the TypeScript program's project directory; provider/main.ts). The plugin's connections
      * (the scripts, the drift checks) then read the key there at each use instead of keeping a copy in the state.
      * Default: they keep the key (secret).
      */

@@ -19,8 +19,8 @@ export interface SshTarget {
     /** The private key (OpenSSH or PEM); empty with privateKeyPath. */
     privateKey: string;
     /**
-     * A file holding the private key, read at each dial (relative to the working directory: the project's, where the
-     * engine runs the plugin). The state then keeps the path, not the key, and a key rotated in that file is used as
+     * A file holding the private key, read at each dial (absolute, or relative to the plugin's working directory: the
+     * checkout, which is the TypeScript program's project directory; provider/main.ts). The state then keeps the path, not the key, and a key rotated in that file is used as
      * soon as it is there. Used when privateKey is empty.
      */
     privateKeyPath?: string;
