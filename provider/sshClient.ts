@@ -134,6 +134,11 @@ function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate:
             keepaliveInterval: 15000,
             keepaliveCountMax: 8,
         });
+        // Each packet leaves at once (TCP_NODELAY): ssh2 writes a command's channel open, request, data and EOF as
+        // small packets, and with Nagle's algorithm each one after the first waited for the host's delayed ACK,
+        // 40 ms per command on a LAN (48 ms against 2.6 ms for `true` on a lab host). Applied when the socket
+        // connects; through a bastion the tunnel has no socket of its own, and the bastion's connection gets it.
+        conn.setNoDelay(true);
     });
 }
 
