@@ -61,6 +61,7 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globMatch(pattern: string, name: string): boolean {
+    if (!/[*?]/.test(pattern)) return pattern.toLowerCase() === name.toLowerCase();
     const re = "^" + pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".").replace(/\[/g, "\\[").replace(/\]/g, "\\]") + "$";
     return new RegExp(re, "i").test(name);
 }
@@ -88,14 +89,20 @@ export interface KnownHostsLookup {
     readonly keys: PublicKey[];
 }
 
-/**
- * The keys a known_hosts file lists for a host known by any of `names` (address, FQDN, short name) on `port`.
- * `@cert-authority` lines are skipped (host certificates are not supported); malformed lines are ignored as ssh does.
- */
-export function lookupKnownHosts(text: string, names: readonly string[], port: number): KnownHostsLookup {
-    const keys: PublicKey[] = [];
-    const revoked: PublicKey[] = [];
-    const wanted = names.map((n) => knownHostsName(n, port));
+/** A known_hosts line that names keys: its marker (`@revoked`, or none), its host field and its key. */
+interface KnownHostsEntry {
+    readonly marker: string;
+    readonly hosts: string;
+    readonly key: PublicKey;
+}
+
+/** The last file parsed: the program looks up every host in the same file, each line is parsed once. */
+let parsedKnownHosts: { text: string; entries: readonly KnownHostsEntry[] } | undefined;
+
+/** The lines of a known_hosts file that name keys; comments, `@cert-authority` and malformed lines left out, as ssh does. */
+function knownHostsEntries(text: string): readonly KnownHostsEntry[] {
+    if (parsedKnownHosts?.text === text) return parsedKnownHosts.entries;
+    const entries: KnownHostsEntry[] = [];
     for (const raw of text.split("\n")) {
         const line = raw.trim();
         if (line === "" || line.startsWith("#")) continue;
@@ -105,15 +112,25 @@ export function lookupKnownHosts(text: string, names: readonly string[], port: n
             marker = fields[0];
             fields = fields.slice(1);
         }
-        if (fields.length < 3 || marker === "@cert-authority") continue;
+        if (fields.length < 3 || (marker !== "" && marker !== "@revoked")) continue;
         const key = parsePublicKey(`${fields[1]} ${fields[2]}`);
-        if (typeof key === "string") continue;
-        if (marker === "@revoked") {
-            revoked.push(key);
-            continue;
-        }
-        if (marker !== "") continue;
-        if (wanted.some((n) => hostFieldMatches(fields[0], n)) && !keys.some((k) => k.base64 === key.base64)) keys.push(key);
+        if (typeof key !== "string") entries.push({ marker, hosts: fields[0], key });
+    }
+    parsedKnownHosts = { text, entries };
+    return entries;
+}
+
+/**
+ * The keys a known_hosts file lists for a host known by any of `names` (address, FQDN, short name) on `port`.
+ * `@cert-authority` lines are skipped (host certificates are not supported); malformed lines are ignored as ssh does.
+ */
+export function lookupKnownHosts(text: string, names: readonly string[], port: number): KnownHostsLookup {
+    const keys: PublicKey[] = [];
+    const revoked: PublicKey[] = [];
+    const wanted = names.map((n) => knownHostsName(n, port));
+    for (const { marker, hosts, key } of knownHostsEntries(text)) {
+        if (marker === "@revoked") revoked.push(key);
+        else if (wanted.some((n) => hostFieldMatches(hosts, n)) && !keys.some((k) => k.base64 === key.base64)) keys.push(key);
     }
     const rank = (k: PublicKey) => (HOST_KEY_TYPES as readonly string[]).indexOf(k.type);
     keys.sort((a, b) => rank(a) - rank(b));

@@ -61,4 +61,14 @@ describe("sshKeys: host keys and known_hosts", () => {
         expect(knownHostsName("h", 22)).to.equal("h");
         expect(knownHostsName("h", 2200)).to.equal("[h]:2200");
     });
+
+    it("names match without regard to case, as ssh does; a file read again with other lines gives its own keys (each file is parsed once, not once per host)", () => {
+        const text = `Web.Example.com,10.0.0.5 ${keys.ed25519}\n[WEB.example.com]:2222 ${keys.rsa}\n`;
+        expect(lookupKnownHosts(text, ["web.example.com"], 22).keys.map((k) => k.type)).to.deep.equal(["ssh-ed25519"]);
+        expect(lookupKnownHosts(text, ["web.EXAMPLE.com"], 2222).keys.map((k) => k.type)).to.deep.equal(["ssh-rsa"]);
+        // The same host, its key changed in the file (a rotation): the new key, not the one parsed before.
+        const rotated = text.replace(keys.ed25519, keys.ecdsa);
+        expect(lookupKnownHosts(rotated, ["10.0.0.5"], 22).keys.map((k) => k.type)).to.deep.equal(["ecdsa-sha2-nistp256"]);
+        expect(lookupKnownHosts(text, ["10.0.0.5"], 22).keys.map((k) => k.type)).to.deep.equal(["ssh-ed25519"]);
+    });
 });
