@@ -1193,29 +1193,25 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
                 .split("\n")
                 .map((l) => /^apt-get .* (update|install|indextargets)\b/.exec(l)?.[1])
                 .filter((w) => w !== undefined);
-        const stale = makeHost("debian12");
-        sourcesList(stale, BOOKWORM_SOURCES);
-        aptLists(stale, 7200);
-        const out = ok(stale, "packages.sh", "apply", { PACKAGES: "chrony", PKG_LISTS_MAX_AGE: "3600" });
-        expect(aptCalls(stale)).to.deep.equal(["update", "indextargets", "install"]);
-        expect(refreshLines(out)).to.deep.equal(["refreshed package lists (older than 3600s)"]);
-        expect(installed(stale, "chrony")).to.equal(true);
-
-        const fresh = makeHost("debian12");
-        sourcesList(fresh, BOOKWORM_SOURCES);
-        aptLists(fresh, 0);
-        const more = ok(fresh, "packages.sh", "apply", { PACKAGES: "chrony", PKG_LISTS_MAX_AGE: "3600" });
-        expect(aptCalls(fresh)).to.deep.equal(["indextargets", "update", "install"]);
-        expect(refreshLines(more)).to.deep.equal(["refreshed package lists (no list yet for 2 configured source(s))"]);
-
-        // PKG_LISTS_MAX_AGE=0 (a refresh before every install) and no lists at all: one refresh, as before.
-        for (const [age, lists] of [["0", true], ["3600", false]] as const) {
+        /** Debian 12 with its three sources, a list for bookworm main only (`age` seconds old; none when undefined), chrony applied by packages.sh. */
+        const bookworm = (maxAge: string, age?: number) => {
             const h = makeHost("debian12");
             sourcesList(h, BOOKWORM_SOURCES);
-            if (lists) aptLists(h, 7200);
-            ok(h, "packages.sh", "apply", { PACKAGES: "chrony", PKG_LISTS_MAX_AGE: age });
-            expect(pmCalls(h), `max age ${age}, lists ${lists}`).to.deep.equal(["update", "install"]);
-        }
+            if (age !== undefined) aptLists(h, age);
+            return { h, out: ok(h, "packages.sh", "apply", { PACKAGES: "chrony", PKG_LISTS_MAX_AGE: maxAge }) };
+        };
+        const stale = bookworm("3600", 7200);
+        expect(aptCalls(stale.h)).to.deep.equal(["update", "indextargets", "install"]);
+        expect(refreshLines(stale.out)).to.deep.equal(["refreshed package lists (older than 3600s)"]);
+        expect(installed(stale.h, "chrony")).to.equal(true);
+
+        const fresh = bookworm("3600", 0);
+        expect(aptCalls(fresh.h)).to.deep.equal(["indextargets", "update", "install"]);
+        expect(refreshLines(fresh.out)).to.deep.equal(["refreshed package lists (no list yet for 2 configured source(s))"]);
+
+        // PKG_LISTS_MAX_AGE=0 (a refresh before every install) and no lists at all: one refresh, as before.
+        expect(pmCalls(bookworm("0", 7200).h), "max age 0").to.deep.equal(["update", "install"]);
+        expect(pmCalls(bookworm("3600").h), "no lists").to.deep.equal(["update", "install"]);
         // Nothing to install: nothing fetched, however old the lists.
         const done = makeHost("debian12", { installed: ["chrony"] });
         aptLists(done, 86400 * 30);
