@@ -1386,6 +1386,16 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
             }
         }
         expect(fs.existsSync("/tmp/pwned-pkg-lists")).to.equal(false);
+        // packages.sh (a host's first install), stale lists or none: one error, nothing fetched.
+        for (const age of [7200, undefined]) {
+            const h = makeHost("debian12");
+            if (age !== undefined) aptLists(h, age);
+            const r = run(h, "packages.sh", "apply", { PACKAGES: "chrony", PKG_LISTS_MAX_AGE: "1h" });
+            expect(r.code, `lists ${age}`).to.equal(1);
+            expect(r.stderr, `lists ${age}`).to.equal("host-topology: lab-host: parameter PKG_LISTS_MAX_AGE must be a whole number of seconds\n");
+            expect(pmCalls(h), `lists ${age}`).to.deep.equal([]);
+            expect(mutations(h), `lists ${age}`).to.deep.equal([]);
+        }
     });
 });
 

@@ -79,7 +79,11 @@ case "$ACTION" in
 apply)
     no_translations
     finish_interrupted_dpkg
-    [ ${#pkgs[@]} -eq 0 ] || { refresh_stale_lists "${pkgs[@]}" && pkg_install "${pkgs[@]}"; }
+    # Not in an && list: set -e holds inside the functions (a bad PKG_LISTS_MAX_AGE ends the script at once).
+    if [ ${#pkgs[@]} -gt 0 ]; then
+        refresh_stale_lists "${pkgs[@]}"
+        pkg_install "${pkgs[@]}"
+    fi
     ;;
 remove) ;;
 check) [ ${#pkgs[@]} -eq 0 ] || check_packages "${pkgs[@]}" ;;
