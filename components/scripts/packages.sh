@@ -60,7 +60,8 @@ no_translations() {
 # sources have no list yet (apt-get indextargets) makes apt build its cache from the lists first, about 0.4 s of a
 # host's CPU, and the refresh that follows builds it again; asked after the refresh, it finds the cache current.
 # Nothing is fetched when every package is installed; no lists at all, or PKG_LISTS_MAX_AGE=0: pkg_install
-# refreshes without asking.
+# refreshes without asking. Here rather than in lib.sh's pkg_lists_time: lib.sh's hash is in every step's stdin, so
+# changing it would run every step of every deployed stack again at its next up.
 refresh_stale_lists() {
     local p want=0 max t
     [ "$PM" = apt ] || return 0
