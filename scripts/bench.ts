@@ -2,8 +2,9 @@
 // Per host count, with only its hosts booted: fresh `up`, no-op `up` (with and without the preview), `preview`,
 // `preview --refresh`, `up --refresh` with one drifted host, `destroy`; per command the wall time, the CPU seconds
 // (user + system of every process it started), the SSH logins (counted in the hosts' journals), the peak RSS of
-// `pulumi` and of the Node.js processes; the state size. Medians of the rounds, then every target beside its
-// figure. Run by scripts/bench.sh, which keeps the lab outside the checkout (LAB_DIR).
+// `pulumi` and of the Node.js processes; the state size. Then the engine's floor at that size: the same number of
+// resources of a real provider that touches no host (scripts/bench-floor/). Medians of the rounds, then every target
+// beside its figure and its floor. Run by scripts/bench.sh, which keeps the lab outside the checkout (LAB_DIR).
 import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -12,6 +13,8 @@ import * as path from "path";
 const REPO = path.resolve(__dirname, "..");
 const LAB = process.env.LAB_DIR ?? path.join(REPO, ".lab");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** BENCH_FLOOR=0 skips the floor (scripts/bench-floor/). */
+const FLOOR = process.env.BENCH_FLOOR !== "0";
 /** HOSTS or HOSTS:ROUNDS, e.g. 3 24 96:1. */
 const plan = process.argv.slice(2).map((a) => {
     const [n, r] = a.split(":").map(Number);
@@ -75,12 +78,12 @@ interface Sample {
 }
 
 /** Runs `pulumi ARGS`, sampling the RSS of pulumi and of the Node.js processes below it every 100 ms. */
-async function timed(stack: string, args: string, hosts: string[]): Promise<Sample> {
+async function timed(stack: string, args: string, hosts: string[], cwd = REPO): Promise<Sample> {
     const c = cursors(hosts);
     const t0 = process.hrtime.bigint();
     // bash's `times` prints, on its second line, the user and system time of the children it waited for (pulumi
     // and everything pulumi waited for: the language host, the program, the plugins).
-    const child = cp.spawn("bash", ["-c", `pulumi ${args} --stack ${stack} --non-interactive --color never; rc=$?; echo "@@times"; times; exit $rc`], { cwd: REPO });
+    const child = cp.spawn("bash", ["-c", `pulumi ${args} --stack ${stack} --non-interactive --color never; rc=$?; echo "@@times"; times; exit $rc`], { cwd });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -135,7 +138,79 @@ const COMMANDS = ["fresh up", "no-op up", "no-op up with preview", "preview", "p
  * stateKb: the state as `pulumi stack export` prints it (indented JSON); storedKb: the same as compact JSON, which is
  * what a backend stores and rewrites at each step (the file backend's checkpoint file is that size).
  */
-type Row = Record<(typeof COMMANDS)[number], Sample> & { stateKb: number; storedKb: number; resources: number };
+type Row = Record<(typeof COMMANDS)[number], Sample> & { stateKb: number; storedKb: number; resources: number; size: StackSize };
+
+/** What the floor copies of a measured stack: its custom resources (not providers), its components, their input size. */
+interface StackSize {
+    customs: number;
+    components: number;
+    /** Mean size of a custom resource's inputs, as compact JSON. */
+    inputBytes: number;
+}
+
+function sizeOf(deployment: { resources: { type: string; custom?: boolean; inputs?: unknown }[] }): StackSize {
+    const customs = deployment.resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:"));
+    const inputs = customs.reduce((sum, r) => sum + JSON.stringify(r.inputs ?? {}).length, 0);
+    return {
+        customs: customs.length,
+        components: deployment.resources.filter((r) => !r.custom && r.type !== "pulumi:pulumi:Stack").length,
+        inputBytes: customs.length ? Math.round(inputs / customs.length) : 0,
+    };
+}
+
+/** The commands that change nothing, which the floor runs too. */
+const FLOOR_COMMANDS = ["no-op up", "no-op up with preview", "preview", "preview --refresh"] as const;
+type FloorCommand = (typeof FLOOR_COMMANDS)[number];
+const NO_CHANGE_ARGS: Record<FloorCommand, string> = {
+    "no-op up": "up --yes --skip-preview --expect-no-changes",
+    "no-op up with preview": "up --yes --expect-no-changes",
+    preview: "preview --expect-no-changes",
+    "preview --refresh": "preview --refresh --expect-no-changes",
+};
+type FloorRow = Record<FloorCommand, Sample>;
+const FLOOR_DIR = path.join(REPO, "scripts", "bench-floor");
+
+/**
+ * The engine's floor at a measured stack's size, `rounds` times: as many custom resources, local.Commands of
+ * @pulumi/command that touch no host, under as many components, with inputs of the same mean size
+ * (scripts/bench-floor/). What these commands cost on this machine for that many resources before any SSH or host
+ * work: a target below its floor cannot be met by a program of that many resources here.
+ */
+async function floor(n: number, size: StackSize, rounds: number): Promise<FloorRow[]> {
+    const stack = `floor-${n}`;
+    const inFloor = (cmd: string) => sh(`cd '${FLOOR_DIR}' && ${cmd}`);
+    inFloor(`pulumi stack rm --force --yes --stack ${stack} --non-interactive >/dev/null 2>&1 || true`);
+    inFloor(`pulumi stack init ${stack} --non-interactive >/dev/null`);
+    try {
+        for (const [k, v] of Object.entries(size)) inFloor(`pulumi config set --stack ${stack} ${k} ${v}`);
+        inFloor(`pulumi up --yes --skip-preview --stack ${stack} --non-interactive >/dev/null`);
+        const rows: FloorRow[] = [];
+        for (let r = 0; r < rounds; r++) {
+            const row: Partial<FloorRow> = {};
+            for (const c of FLOOR_COMMANDS) row[c] = await timed(stack, NO_CHANGE_ARGS[c], [], FLOOR_DIR);
+            rows.push(row as FloorRow);
+        }
+        return rows;
+    } finally {
+        inFloor(`pulumi destroy --yes --skip-preview --stack ${stack} --non-interactive >/dev/null 2>&1 || true`);
+        inFloor(`pulumi stack rm --force --yes --stack ${stack} --non-interactive >/dev/null 2>&1 || true`);
+    }
+}
+
+function printFloor(n: number, size: StackSize, rows: Row[], floors: FloorRow[]): void {
+    console.log(
+        `\nfloor at ${n} hosts' size (scripts/bench-floor/): ${size.customs} local.Commands of @pulumi/command, ${size.components} components, ` +
+            `${size.inputBytes} bytes of inputs each, no host; ${floors.length} round(s)`,
+    );
+    console.log("| command | floor seconds | floor CPU seconds | this program, seconds | this program, CPU seconds |");
+    console.log("|---|---:|---:|---:|---:|");
+    for (const c of FLOOR_COMMANDS) {
+        const f = (xs: Sample[], g: (s: Sample) => number) => median(xs.map(g)).toFixed(1);
+        const ours = rows.map((r) => r[c]);
+        const theirs = floors.map((r) => r[c]);
+        console.log(`| ${c} | ${f(theirs, (s) => s.seconds)} | ${f(theirs, (s) => s.cpuSeconds)} | ${f(ours, (s) => s.seconds)} | ${f(ours, (s) => s.cpuSeconds)} |`);
+    }
+}
 
 async function round(n: number): Promise<Row> {
     const hosts = hostNames(n);
@@ -147,10 +222,8 @@ async function round(n: number): Promise<Row> {
     row.stateKb = Buffer.byteLength(state) / 1024;
     row.storedKb = Buffer.byteLength(JSON.stringify(JSON.parse(state))) / 1024;
     row.resources = JSON.parse(state).deployment.resources.length;
-    row["no-op up"] = await timed(stack, "up --yes --skip-preview --expect-no-changes", hosts);
-    row["no-op up with preview"] = await timed(stack, "up --yes --expect-no-changes", hosts);
-    row["preview"] = await timed(stack, "preview --expect-no-changes", hosts);
-    row["preview --refresh"] = await timed(stack, "preview --refresh --expect-no-changes", hosts);
+    row.size = sizeOf(JSON.parse(state).deployment);
+    for (const c of FLOOR_COMMANDS) row[c] = await timed(stack, NO_CHANGE_ARGS[c], hosts);
     sh(`lab/lab.sh ssh node1 "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts"`);
     row["up --refresh (1 drifted)"] = await timed(stack, "up --yes --skip-preview --refresh", hosts);
     row["destroy"] = await timed(stack, "destroy --yes --skip-preview", hosts);
@@ -180,6 +253,7 @@ async function main(): Promise<void> {
     console.log(`[bench] ${plan.map((p) => `${p.n} hosts x ${p.rounds} round(s)`).join(", ")}, only those hosts booted; lab in ${LAB}`);
     console.log(`[bench] machine: ${machine}`);
     const results: Results = new Map();
+    const floors: Floors = new Map();
     for (const { n, rounds } of plan) {
         const t0 = Date.now();
         sh(`LAB_NODES=${n - 1} lab/lab.sh up >/dev/null 2>&1`);
@@ -193,6 +267,12 @@ async function main(): Promise<void> {
         }
         results.set(n, rows);
         printTable(n, rows);
+        if (FLOOR) {
+            const t2 = Date.now();
+            floors.set(n, await floor(n, rows[0].size, rounds));
+            printFloor(n, rows[0].size, rows, floors.get(n)!);
+            console.log(`[bench] floor, ${n} hosts' size: ${((Date.now() - t2) / 1000).toFixed(0)}s`);
+        }
     }
     const base = sizes[0];
     console.log("");
@@ -201,44 +281,60 @@ async function main(): Promise<void> {
         console.log(`${n} vs ${base} hosts: fresh up x${ratio("fresh up")}, no-op up x${ratio("no-op up")}, preview x${ratio("preview")}, preview --refresh x${ratio("preview --refresh")}`);
     }
     console.log("\nTargets (the issues' figures; `-` where this run did not measure that host count):");
-    console.log("| target | figure | met |");
-    console.log("|---|---:|---|");
+    console.log("| target | figure | floor | met |");
+    console.log("|---|---:|---:|---|");
     for (const t of TARGETS) {
         const v = t.figure(results);
+        const fl = t.floor?.(floors);
         const suffix = { x: "x", logins: "", s: " s", "CPU-s": " CPU-s", KB: " KB" }[t.unit];
-        const shown = v === undefined ? "-" : `${v.toFixed(t.unit === "x" ? 2 : t.unit === "logins" ? 0 : 1)}${suffix}`;
-        console.log(`| ${t.name} | ${shown} | ${v === undefined ? "-" : v <= t.max ? "yes" : "NO"} |`);
+        const show = (x: number | undefined) => (x === undefined ? "-" : `${x.toFixed(t.unit === "x" ? 2 : t.unit === "logins" ? 0 : 1)}${suffix}`);
+        console.log(`| ${t.name} | ${show(v)} | ${show(fl)} | ${v === undefined ? "-" : v <= t.max ? "yes" : "NO"} |`);
+    }
+    if (FLOOR) {
+        console.log("\nfloor: the same command on a stack of as many resources, local.Commands that touch no host (scripts/bench-floor/);");
+        console.log("a target below its floor is out of reach of any program of that many resources on this machine.");
     }
 }
 
 type Results = Map<number, Row[]>;
+type Floors = Map<number, FloorRow[]>;
+const ffig = (n: number, c: FloorCommand, f: (s: Sample) => number = (s) => s.seconds) => (r: Floors) =>
+    r.has(n) ? median(r.get(n)!.map((x) => f(x[c]))) : undefined;
+const fratio = (n: number, c: FloorCommand) => (r: Floors) => (r.has(n) && r.has(3) ? ffig(n, c)(r)! / ffig(3, c)(r)! : undefined);
 const fig = (n: number, c: (typeof COMMANDS)[number], f: (s: Sample) => number = (s) => s.seconds) => (r: Results) =>
     r.has(n) ? median(r.get(n)!.map((x) => f(x[c]))) : undefined;
 const ratio = (n: number, c: (typeof COMMANDS)[number]) => (r: Results) => (r.has(n) && r.has(3) ? fig(n, c)(r)! / fig(3, c)(r)! : undefined);
 const state = (n: number, f: (r: Row) => number, perHost: boolean) => (r: Results) => (r.has(n) ? median(r.get(n)!.map(f)) / (perHost ? n : 1) : undefined);
-const TARGETS: { name: string; max: number; unit: "s" | "CPU-s" | "x" | "logins" | "KB"; figure: (r: Results) => number | undefined }[] = [
+const TARGETS: {
+    name: string;
+    max: number;
+    unit: "s" | "CPU-s" | "x" | "logins" | "KB";
+    figure: (r: Results) => number | undefined;
+    /** The same figure of the floor, for the commands that change nothing. */
+    floor?: (f: Floors) => number | undefined;
+}[] = [
     // The provider plugin issue: the state (the 3-host stack is the dev stack's topology).
     { name: "state at 3 hosts, stored (compact JSON) <= 120 KB", max: 120, unit: "KB", figure: state(3, (x) => x.storedKb, false) },
     { name: "state at 3 hosts, as `pulumi stack export` prints it <= 120 KB", max: 120, unit: "KB", figure: state(3, (x) => x.stateKb, false) },
     { name: "state per host at 24 hosts, stored <= 40 KB", max: 40, unit: "KB", figure: state(24, (x) => x.storedKb, true) },
     { name: "state per host at 24 hosts, as exported <= 40 KB", max: 40, unit: "KB", figure: state(24, (x) => x.stateKb, true) },
     // The provider plugin issue: how the figures grow to 96 hosts.
-    { name: "no-op up at 96 hosts <= 2x its 3-host figure", max: 2, unit: "x", figure: ratio(96, "no-op up") },
-    { name: "preview at 96 hosts <= 2x its 3-host figure", max: 2, unit: "x", figure: ratio(96, "preview") },
+    { name: "no-op up at 96 hosts <= 2x its 3-host figure", max: 2, unit: "x", figure: ratio(96, "no-op up"), floor: fratio(96, "no-op up") },
+    { name: "preview at 96 hosts <= 2x its 3-host figure", max: 2, unit: "x", figure: ratio(96, "preview"), floor: fratio(96, "preview") },
     { name: "fresh up at 96 hosts <= 6x its 3-host figure", max: 6, unit: "x", figure: ratio(96, "fresh up") },
-    { name: "preview at 3 hosts <= 2.5 s", max: 2.5, unit: "s", figure: fig(3, "preview") },
+    { name: "preview at 3 hosts <= 2.5 s", max: 2.5, unit: "s", figure: fig(3, "preview"), floor: ffig(3, "preview") },
     // The speed issue: against the peer tool.
-    { name: "3 hosts: no-op up --skip-preview <= 2.0 s", max: 2.0, unit: "s", figure: fig(3, "no-op up") },
-    { name: "3 hosts: no-op up (with preview) <= 3.5 s", max: 3.5, unit: "s", figure: fig(3, "no-op up with preview") },
-    { name: "3 hosts: preview <= 1.8 s", max: 1.8, unit: "s", figure: fig(3, "preview") },
-    { name: "3 hosts: preview --refresh <= 2.6 s", max: 2.6, unit: "s", figure: fig(3, "preview --refresh") },
+    { name: "3 hosts: no-op up --skip-preview <= 2.0 s", max: 2.0, unit: "s", figure: fig(3, "no-op up"), floor: ffig(3, "no-op up") },
+    { name: "3 hosts: no-op up (with preview) <= 3.5 s", max: 3.5, unit: "s", figure: fig(3, "no-op up with preview"), floor: ffig(3, "no-op up with preview") },
+    { name: "3 hosts: preview <= 1.8 s", max: 1.8, unit: "s", figure: fig(3, "preview"), floor: ffig(3, "preview") },
+    { name: "3 hosts: preview --refresh <= 2.6 s", max: 2.6, unit: "s", figure: fig(3, "preview --refresh"), floor: ffig(3, "preview --refresh") },
     { name: "3 hosts: fresh up --skip-preview <= 9 s", max: 9, unit: "s", figure: fig(3, "fresh up") },
     { name: "3 hosts: SSH logins of a fresh up <= 12", max: 12, unit: "logins", figure: fig(3, "fresh up", (s) => s.logins) },
-    { name: "24 hosts: no-op up --skip-preview <= 5.0 s", max: 5.0, unit: "s", figure: fig(24, "no-op up") },
-    { name: "24 hosts: no-op up --skip-preview <= 4 CPU-s", max: 4, unit: "CPU-s", figure: fig(24, "no-op up", (s) => s.cpuSeconds) },
-    { name: "24 hosts: no-op up (with preview) <= 8 s", max: 8, unit: "s", figure: fig(24, "no-op up with preview") },
-    { name: "24 hosts: preview <= 4.5 s", max: 4.5, unit: "s", figure: fig(24, "preview") },
-    { name: "24 hosts: preview --refresh <= 6.0 s", max: 6.0, unit: "s", figure: fig(24, "preview --refresh") },
+    { name: "24 hosts: no-op up --skip-preview <= 5.0 s", max: 5.0, unit: "s", figure: fig(24, "no-op up"), floor: ffig(24, "no-op up") },
+    { name: "24 hosts: no-op up --skip-preview <= 4 CPU-s", max: 4, unit: "CPU-s", figure: fig(24, "no-op up", (s) => s.cpuSeconds), floor: ffig(24, "no-op up", (s) => s.cpuSeconds) },
+    { name: "24 hosts: no-op up (with preview) <= 8 s", max: 8, unit: "s", figure: fig(24, "no-op up with preview"), floor: ffig(24, "no-op up with preview") },
+    { name: "24 hosts: preview <= 4.5 s", max: 4.5, unit: "s", figure: fig(24, "preview"), floor: ffig(24, "preview") },
+    { name: "24 hosts: preview --refresh <= 6.0 s", max: 6.0, unit: "s", figure: fig(24, "preview --refresh"), floor: ffig(24, "preview --refresh") },
     { name: "24 hosts: fresh up <= 50 s", max: 50, unit: "s", figure: fig(24, "fresh up") },
 ];
 
