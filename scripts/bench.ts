@@ -174,7 +174,7 @@ const FLOOR_DIR = path.join(REPO, "scripts", "bench-floor");
  * The engine's floor at a measured stack's size, `rounds` times: as many custom resources, local.Commands of
  * @pulumi/command that touch no host, under as many components, with inputs of the same mean size
  * (scripts/bench-floor/). What these commands cost on this machine for that many resources before any SSH or host
- * work: a target below its floor cannot be met by a program of that many resources here.
+ * work: a target below its floor is not met by cheaper host work here, only by fewer resources.
  */
 async function floor(n: number, size: StackSize, rounds: number): Promise<FloorRow[]> {
     const stack = `floor-${n}`;
@@ -292,7 +292,7 @@ async function main(): Promise<void> {
     }
     if (FLOOR) {
         console.log("\nfloor: the same command on a stack of as many resources, local.Commands that touch no host (scripts/bench-floor/);");
-        console.log("a target below its floor is out of reach of any program of that many resources on this machine.");
+        console.log("a target below its floor is not met by cheaper host work on this machine, only by fewer resources.");
     }
 }
 
