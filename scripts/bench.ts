@@ -2,9 +2,9 @@
 // Per host count, with only its hosts booted: fresh `up`, no-op `up` (with and without the preview), `preview`,
 // `preview --refresh`, `up --refresh` with one drifted host, `destroy`; per command the wall time, the CPU seconds
 // (user + system of every process it started), the SSH logins (counted in the hosts' journals), the peak RSS of
-// `pulumi` and of the Node.js processes; the state size. Then the engine's floor at that size: the same number of
-// resources of a real provider that touches no host (scripts/bench-floor/). Medians of the rounds, then every target
-// beside its figure and its floor. Run by scripts/bench.sh, which keeps the lab outside the checkout (LAB_DIR).
+// `pulumi` and of the Node.js processes; the state size. Then the engine's floor at that size: as many resources,
+// local.Commands that touch no host (scripts/bench-floor/). Medians of the rounds, then every target beside its
+// figure and its floor. Run by scripts/bench.sh, which keeps the lab outside the checkout (LAB_DIR).
 import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -298,12 +298,10 @@ async function main(): Promise<void> {
 
 type Results = Map<number, Row[]>;
 type Floors = Map<number, FloorRow[]>;
-const ffig = (n: number, c: FloorCommand, f: (s: Sample) => number = (s) => s.seconds) => (r: Floors) =>
+/** A command's median figure at n hosts, of the program's rounds (Results) or of the floor's (Floors). */
+const fig = <C extends string>(n: number, c: C, f: (s: Sample) => number = (s) => s.seconds) => (r: Map<number, Record<C, Sample>[]>) =>
     r.has(n) ? median(r.get(n)!.map((x) => f(x[c]))) : undefined;
-const fratio = (n: number, c: FloorCommand) => (r: Floors) => (r.has(n) && r.has(3) ? ffig(n, c)(r)! / ffig(3, c)(r)! : undefined);
-const fig = (n: number, c: (typeof COMMANDS)[number], f: (s: Sample) => number = (s) => s.seconds) => (r: Results) =>
-    r.has(n) ? median(r.get(n)!.map((x) => f(x[c]))) : undefined;
-const ratio = (n: number, c: (typeof COMMANDS)[number]) => (r: Results) => (r.has(n) && r.has(3) ? fig(n, c)(r)! / fig(3, c)(r)! : undefined);
+const ratio = <C extends string>(n: number, c: C) => (r: Map<number, Record<C, Sample>[]>) => (r.has(n) && r.has(3) ? fig(n, c)(r)! / fig(3, c)(r)! : undefined);
 const state = (n: number, f: (r: Row) => number, perHost: boolean) => (r: Results) => (r.has(n) ? median(r.get(n)!.map(f)) / (perHost ? n : 1) : undefined);
 const TARGETS: {
     name: string;
@@ -319,22 +317,22 @@ const TARGETS: {
     { name: "state per host at 24 hosts, stored <= 40 KB", max: 40, unit: "KB", figure: state(24, (x) => x.storedKb, true) },
     { name: "state per host at 24 hosts, as exported <= 40 KB", max: 40, unit: "KB", figure: state(24, (x) => x.stateKb, true) },
     // The provider plugin issue: how the figures grow to 96 hosts.
-    { name: "no-op up at 96 hosts <= 2x its 3-host figure", max: 2, unit: "x", figure: ratio(96, "no-op up"), floor: fratio(96, "no-op up") },
-    { name: "preview at 96 hosts <= 2x its 3-host figure", max: 2, unit: "x", figure: ratio(96, "preview"), floor: fratio(96, "preview") },
+    { name: "no-op up at 96 hosts <= 2x its 3-host figure", max: 2, unit: "x", figure: ratio(96, "no-op up"), floor: ratio(96, "no-op up") },
+    { name: "preview at 96 hosts <= 2x its 3-host figure", max: 2, unit: "x", figure: ratio(96, "preview"), floor: ratio(96, "preview") },
     { name: "fresh up at 96 hosts <= 6x its 3-host figure", max: 6, unit: "x", figure: ratio(96, "fresh up") },
-    { name: "preview at 3 hosts <= 2.5 s", max: 2.5, unit: "s", figure: fig(3, "preview"), floor: ffig(3, "preview") },
+    { name: "preview at 3 hosts <= 2.5 s", max: 2.5, unit: "s", figure: fig(3, "preview"), floor: fig(3, "preview") },
     // The speed issue: against the peer tool.
-    { name: "3 hosts: no-op up --skip-preview <= 2.0 s", max: 2.0, unit: "s", figure: fig(3, "no-op up"), floor: ffig(3, "no-op up") },
-    { name: "3 hosts: no-op up (with preview) <= 3.5 s", max: 3.5, unit: "s", figure: fig(3, "no-op up with preview"), floor: ffig(3, "no-op up with preview") },
-    { name: "3 hosts: preview <= 1.8 s", max: 1.8, unit: "s", figure: fig(3, "preview"), floor: ffig(3, "preview") },
-    { name: "3 hosts: preview --refresh <= 2.6 s", max: 2.6, unit: "s", figure: fig(3, "preview --refresh"), floor: ffig(3, "preview --refresh") },
+    { name: "3 hosts: no-op up --skip-preview <= 2.0 s", max: 2.0, unit: "s", figure: fig(3, "no-op up"), floor: fig(3, "no-op up") },
+    { name: "3 hosts: no-op up (with preview) <= 3.5 s", max: 3.5, unit: "s", figure: fig(3, "no-op up with preview"), floor: fig(3, "no-op up with preview") },
+    { name: "3 hosts: preview <= 1.8 s", max: 1.8, unit: "s", figure: fig(3, "preview"), floor: fig(3, "preview") },
+    { name: "3 hosts: preview --refresh <= 2.6 s", max: 2.6, unit: "s", figure: fig(3, "preview --refresh"), floor: fig(3, "preview --refresh") },
     { name: "3 hosts: fresh up --skip-preview <= 9 s", max: 9, unit: "s", figure: fig(3, "fresh up") },
     { name: "3 hosts: SSH logins of a fresh up <= 12", max: 12, unit: "logins", figure: fig(3, "fresh up", (s) => s.logins) },
-    { name: "24 hosts: no-op up --skip-preview <= 5.0 s", max: 5.0, unit: "s", figure: fig(24, "no-op up"), floor: ffig(24, "no-op up") },
-    { name: "24 hosts: no-op up --skip-preview <= 4 CPU-s", max: 4, unit: "CPU-s", figure: fig(24, "no-op up", (s) => s.cpuSeconds), floor: ffig(24, "no-op up", (s) => s.cpuSeconds) },
-    { name: "24 hosts: no-op up (with preview) <= 8 s", max: 8, unit: "s", figure: fig(24, "no-op up with preview"), floor: ffig(24, "no-op up with preview") },
-    { name: "24 hosts: preview <= 4.5 s", max: 4.5, unit: "s", figure: fig(24, "preview"), floor: ffig(24, "preview") },
-    { name: "24 hosts: preview --refresh <= 6.0 s", max: 6.0, unit: "s", figure: fig(24, "preview --refresh"), floor: ffig(24, "preview --refresh") },
+    { name: "24 hosts: no-op up --skip-preview <= 5.0 s", max: 5.0, unit: "s", figure: fig(24, "no-op up"), floor: fig(24, "no-op up") },
+    { name: "24 hosts: no-op up --skip-preview <= 4 CPU-s", max: 4, unit: "CPU-s", figure: fig(24, "no-op up", (s) => s.cpuSeconds), floor: fig(24, "no-op up", (s) => s.cpuSeconds) },
+    { name: "24 hosts: no-op up (with preview) <= 8 s", max: 8, unit: "s", figure: fig(24, "no-op up with preview"), floor: fig(24, "no-op up with preview") },
+    { name: "24 hosts: preview <= 4.5 s", max: 4.5, unit: "s", figure: fig(24, "preview"), floor: fig(24, "preview") },
+    { name: "24 hosts: preview --refresh <= 6.0 s", max: 6.0, unit: "s", figure: fig(24, "preview --refresh"), floor: fig(24, "preview --refresh") },
     { name: "24 hosts: fresh up <= 50 s", max: 50, unit: "s", figure: fig(24, "fresh up") },
 ];
 
