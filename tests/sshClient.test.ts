@@ -113,7 +113,7 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
 
     it("its socket sends each packet at once (TCP_NODELAY), from the handshake on: a command does not wait for the host's delayed ACK", async () => {
         // With Nagle's algorithm a command's small packets after the first waited for the host's delayed ACK: 48 ms for
-        // `true` on a lab host instead of 2.6 ms (scripts/bench.sh measures what it buys).
+        // `true` on a lab host instead of 2.6 ms (docs/bench.md).
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         const net = require("net");
         const orig = net.Socket.prototype.setNoDelay;

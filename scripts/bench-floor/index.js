@@ -10,7 +10,7 @@ const command = require("@pulumi/command");
 const config = new pulumi.Config();
 const customs = config.requireNumber("customs");
 const components = config.requireNumber("components");
-const inputBytes = config.getNumber("inputBytes") ?? 700;
+const inputBytes = config.requireNumber("inputBytes");
 
 const parents = Array.from({ length: components }, (_, i) => new pulumi.ComponentResource("bench:floor:Group", `group${i}`));
 const pad = "x".repeat(inputBytes);
