@@ -1,22 +1,23 @@
 // Reads the stack config, validates all of it before any resource exists, builds the topology, exports.
+// With hostsFrom, the hosts list is another stack's output: it is read first, then validated like an inline list.
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_KEYS, ConfigError, RawConfig, buildTopology, keepOwnStackFrames, parseConfig, plainStackTraces } from "./components";
+import {
+    CONFIG_KEYS,
+    ConfigError,
+    HostsFromSpec,
+    HostsFromValue,
+    RawConfig,
+    buildTopology,
+    keepOwnStackFrames,
+    parseConfig,
+    parseHostsFrom,
+    plainStackTraces,
+    plaintextSecrets,
+} from "./components";
 
 keepOwnStackFrames();
 plainStackTraces();
-
-const project = pulumi.getProject();
-const config = new pulumi.Config();
-
-// Every key of this project's namespace, so unknown (misspelt) keys are reported too.
-const raw: Record<string, string | undefined> = {};
-for (const full of Object.keys(pulumi.runtime.allConfig())) {
-    if (full.startsWith(`${project}:`)) raw[full.slice(project.length + 1)] = undefined;
-}
-for (const key of [...CONFIG_KEYS, ...Object.keys(raw)]) {
-    raw[key] = key === "sshPrivateKey" ? (config.getSecret(key) ? "<secret>" : undefined) : config.get(key);
-}
 
 function readable(path: string): boolean {
     try {
@@ -27,34 +28,85 @@ function readable(path: string): boolean {
     }
 }
 
-let cfg;
-try {
-    cfg = parseConfig(raw as RawConfig, { fileReadable: readable, readFile: (p) => fs.readFileSync(p, "utf8") });
-} catch (e) {
-    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
-    throw e;
+/** A ConfigError as the engine shows a program's error: the message alone, no stack trace. */
+function configured<T>(f: () => T): T {
+    try {
+        return f();
+    } catch (e) {
+        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
 }
 
-const keySecret = config.getSecret("sshPrivateKey");
-const privateKey: pulumi.Output<string> = keySecret ?? pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
+/** The output `from.output` of stack `from.stack` (a StackReference, read at preview too), and the stack's output names. */
+async function readHostsFrom(from: HostsFromSpec): Promise<HostsFromValue> {
+    const ref = new pulumi.StackReference("hosts-from", { name: from.stack });
+    // A stack that does not exist fails the StackReference's read itself: `unknown stack "org/project/stack"`.
+    const details = await ref.getOutputDetails(from.output);
+    const value = details.value ?? details.secretValue;
+    const outputs = value === undefined ? Object.keys(await new Promise<Record<string, unknown>>((r) => ref.outputs.apply(r))).sort() : [];
+    return { ...from, value, outputs };
+}
 
-// A key from a file stays there: the plugin's connections read it at each use (only remote.Command keeps a copy).
-const topology = buildTopology(cfg, privateKey, keySecret ? undefined : cfg.ssh.privateKeyPath);
+/** Refuses a secret setting that the stack file holds in plain text (teams commit that file), saying how to fix it. */
+function refusePlaintextSecrets(project: string, stack: string): void {
+    const file = `Pulumi.${stack}.yaml`;
+    const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+    const keys = plaintextSecrets(text, project);
+    if (keys.length === 0) return;
+    throw new pulumi.RunError(
+        keys
+            .map(
+                (k) =>
+                    `${file}: ${project}:${k} is stored in plain text; store it encrypted, then check the file's history:\n` +
+                    `    pulumi config set --secret --stack ${stack} ${k} < ~/.ssh/id_ed25519`,
+            )
+            .join("\n"),
+    );
+}
 
-// Outputs that do not apply to a stack are null (a StackReference reads null; undefined would be dropped with a
-// warning at every run).
+export = async () => {
+    const project = pulumi.getProject();
+    const config = new pulumi.Config();
+    refusePlaintextSecrets(project, pulumi.getStack());
 
-/** name, fqdn, address, roles and OS of every host. */
-export const inventory = topology.inventory;
-/** The SSH host key of every host (and of the proxy as "proxy"), `type base64`: pinned or recorded at first contact. */
-export const hostKeys = pulumi.all(Object.fromEntries(Object.entries(topology.hostKeys).map(([n, k]) => [n, k.publicKey])));
-/** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
-export const etcdClientEndpoints = topology.etcdClientEndpoints;
-/** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); null otherwise. */
-export const etcdClientTls = topology.etcdClientTls ?? null;
-/** The registry through nginx, e.g. "http://registry.danran.com" (port 80); null without a registry host. */
-export const registryEndpoint = topology.registry?.endpoint ?? null;
-/** With registryTls: the CA (PEM) that signed the registry's certificate; every host trusts it. null otherwise. */
-export const registryCaCert = topology.registryCaCert ?? null;
-/** Basic-auth credentials of the registry {username, password} (secret); null when registryAuth is false. */
-export const registryCredentials = topology.registry ? topology.registry.credentials.apply((c) => c ?? null) : null;
+    // Every key of this project's namespace, so unknown (misspelt) keys are reported too.
+    const raw: Record<string, string | undefined> = {};
+    for (const full of Object.keys(pulumi.runtime.allConfig())) {
+        if (full.startsWith(`${project}:`)) raw[full.slice(project.length + 1)] = undefined;
+    }
+    for (const key of [...CONFIG_KEYS, ...Object.keys(raw)]) {
+        raw[key] = key === "sshPrivateKey" ? (config.getSecret(key) ? "<secret>" : undefined) : config.get(key);
+    }
+
+    const from = configured(() => parseHostsFrom(raw as RawConfig));
+    const hostsFrom = from ? await readHostsFrom(from) : undefined;
+    const cfg = configured(() =>
+        parseConfig(raw as RawConfig, { fileReadable: readable, readFile: (p) => fs.readFileSync(p, "utf8"), hostsFrom }),
+    );
+
+    const keySecret = config.getSecret("sshPrivateKey");
+    const privateKey: pulumi.Output<string> = keySecret ?? pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
+
+    // A key from a file stays there: the plugin's connections read it at each use (only remote.Command keeps a copy).
+    const topology = buildTopology(cfg, privateKey, keySecret ? undefined : cfg.ssh.privateKeyPath);
+
+    // Outputs that do not apply to a stack are null (a StackReference reads null; undefined would be dropped with a
+    // warning at every run).
+    return {
+        /** name, fqdn, address, roles and OS of every host. */
+        inventory: topology.inventory,
+        /** The SSH host key of every host (and of the proxy as "proxy"), `type base64`: pinned or recorded at first contact. */
+        hostKeys: pulumi.all(Object.fromEntries(Object.entries(topology.hostKeys).map(([n, k]) => [n, k.publicKey]))),
+        /** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
+        etcdClientEndpoints: topology.etcdClientEndpoints,
+        /** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); null otherwise. */
+        etcdClientTls: topology.etcdClientTls ?? null,
+        /** The registry through nginx, e.g. "http://registry.danran.com" (port 80); null without a registry host. */
+        registryEndpoint: topology.registry?.endpoint ?? null,
+        /** With registryTls: the CA (PEM) that signed the registry's certificate; every host trusts it. null otherwise. */
+        registryCaCert: topology.registryCaCert ?? null,
+        /** Basic-auth credentials of the registry {username, password} (secret); null when registryAuth is false. */
+        registryCredentials: topology.registry ? topology.registry.credentials.apply((c) => c ?? null) : null,
+    };
+};

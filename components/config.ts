@@ -95,12 +95,28 @@ export class ConfigError extends Error {
     }
 }
 
+/** hostsFrom: the hosts list is the output `output` of another stack (a StackReference), e.g. the stack that made the VMs. */
+export interface HostsFromSpec {
+    /** The stack, as `pulumi stack ls` names it on this backend: `org/project/stack` (or `project/stack`, `stack`). */
+    readonly stack: string;
+    /** The name of its output that holds the hosts list. */
+    readonly output: string;
+}
+
+/** What the program read from that stack: the output's value (undefined when the stack has no such output). */
+export interface HostsFromValue extends HostsFromSpec {
+    readonly value: unknown;
+    /** The names of the stack's outputs, for the error when `output` is not one of them. */
+    readonly outputs: readonly string[];
+}
+
 /** Raw config values as Pulumi hands them over: strings (JSON for arrays/objects), or undefined when unset. */
 export type RawConfig = Readonly<Record<string, string | undefined>>;
 
 export const CONFIG_KEYS = [
     "domain",
     "hosts",
+    "hostsFrom",
     "sshUser",
     "sshPort",
     "sshPrivateKey",
@@ -285,19 +301,75 @@ function parseProxy(raw: RawConfig, defaultUser: string, defaultPort: number, p:
     return { host: typeof o.host === "string" ? o.host : "", port, user, ...(hostKey ? { hostKey } : {}) };
 }
 
-function parseHosts(raw: RawConfig, p: Problems): HostSpec[] {
-    const v = parseJson(raw.hosts, "hosts", p);
-    if (v === undefined) {
-        if (raw.hosts === undefined || raw.hosts === "") p.add("hosts", "is required: a list of {name, address, roles}");
-        return [];
+/** No hosts list: unset, or the empty list that Pulumi.yaml gives as its default (so a hostsFrom stack needs none). */
+function hostsUnset(raw: RawConfig): boolean {
+    return raw.hosts === undefined || /^\s*(\[\s*\])?\s*$/.test(raw.hosts);
+}
+
+const STACK_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}$/;
+const OUTPUT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function hostsFromSpec(raw: RawConfig, p: Problems): HostsFromSpec | undefined {
+    const v = parseJson(raw.hostsFrom, "hostsFrom", p);
+    if (v === undefined) return undefined;
+    if (!hostsUnset(raw)) {
+        p.add("hostsFrom", "and hosts are both set: keep one (hosts lists the hosts here, hostsFrom reads them from another stack)");
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+        p.add("hostsFrom", "must be an object {stack: org/project/stack, output?: hosts}");
+        return undefined;
+    }
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!["stack", "output"].includes(k)) p.add(`hostsFrom.${k}`, "is not a known hostsFrom property (stack, output)");
+    const stack = o.stack;
+    const output = o.output ?? "hosts";
+    if (typeof stack !== "string" || !STACK_NAME.test(stack)) {
+        p.add("hostsFrom.stack", `must be a stack name such as org/project/stack, got ${JSON.stringify(stack)}`);
+    }
+    if (typeof output !== "string" || !OUTPUT_NAME.test(output)) p.add("hostsFrom.output", `must be an output name such as hosts, got ${JSON.stringify(output)}`);
+    return typeof stack === "string" && typeof output === "string" ? { stack, output } : undefined;
+}
+
+/**
+ * The hostsFrom setting, checked on its own (the program reads the other stack only when it is valid): undefined when
+ * unset; throws a ConfigError when it is malformed or set together with hosts.
+ */
+export function parseHostsFrom(raw: RawConfig): HostsFromSpec | undefined {
+    const p = new Problems();
+    const spec = hostsFromSpec(raw, p);
+    if (p.list.length > 0) throw new ConfigError(p.list);
+    return spec;
+}
+
+/** The property path of the hosts list in errors: `hosts`, or `hostsFrom(<stack>).<output>` for another stack's output. */
+function hostsPath(from: HostsFromSpec | undefined): string {
+    return from ? `hostsFrom(${from.stack}).${from.output}` : "hosts";
+}
+
+function parseHosts(raw: RawConfig, from: HostsFromValue | undefined, p: Problems): HostSpec[] {
+    const list = hostsPath(from);
+    let v: unknown;
+    if (from) {
+        v = from.value;
+        if (v === undefined) {
+            p.add("hostsFrom.output", `stack ${from.stack} has no output "${from.output}" (its outputs: ${from.outputs.join(", ") || "none"})`);
+            return [];
+        }
+    } else {
+        if (hostsUnset(raw)) {
+            p.add("hosts", "is required: a list of {name, address, roles} (or hostsFrom: another stack's output)");
+            return [];
+        }
+        v = parseJson(raw.hosts, "hosts", p);
+        if (v === undefined) return [];
     }
     if (!Array.isArray(v) || v.length === 0) {
-        p.add("hosts", "must be a non-empty list of {name, address, roles}");
+        p.add(list, `must be a non-empty list of {name, address, roles}, got ${JSON.stringify(v)?.slice(0, 80)}`);
         return [];
     }
     const hosts: HostSpec[] = [];
     v.forEach((h: unknown, i) => {
-        const at = `hosts[${i}]`;
+        const at = `${list}[${i}]`;
         if (typeof h !== "object" || h === null || Array.isArray(h)) {
             p.add(at, "must be an object {name, address, roles}");
             return;
@@ -348,14 +420,14 @@ function parseHosts(raw: RawConfig, p: Problems): HostSpec[] {
         });
     });
     for (const d of findDuplicates(hosts.map((h) => h.name).filter((n) => n))) {
-        p.add("hosts", `host name "${d}" is used by more than one host`);
+        p.add(list, `host name "${d}" is used by more than one host`);
     }
     for (const d of findDuplicates(hosts.map((h) => h.address).filter((a) => a))) {
-        p.add("hosts", `address ${d} is used by more than one host`);
+        p.add(list, `address ${d} is used by more than one host`);
     }
     for (const role of ["master", "registry"] as const) {
         const n = hosts.filter((h) => h.roles.includes(role)).length;
-        if (n > 1) p.add("hosts", `role "${role}" is given to ${n} hosts; at most one is supported`);
+        if (n > 1) p.add(list, `role "${role}" is given to ${n} hosts; at most one is supported`);
     }
     return hosts;
 }
@@ -423,14 +495,25 @@ function parseEtcdMembers(raw: RawConfig, hosts: readonly HostSpec[], tls: boole
  */
 export function parseConfig(
     raw: RawConfig,
-    env: { fileReadable?: (path: string) => boolean; readFile?: (path: string) => string } = {},
+    env: {
+        fileReadable?: (path: string) => boolean;
+        readFile?: (path: string) => string;
+        /** With hostsFrom set: the other stack's output, as the program read it. */
+        hostsFrom?: HostsFromValue;
+    } = {},
 ): TopologyConfig {
     const p = new Problems();
+    const from = hostsFromSpec(raw, p);
+    if (from && (env.hostsFrom?.stack !== from.stack || env.hostsFrom?.output !== from.output)) {
+        p.add("hostsFrom", `the output "${from.output}" of stack ${from.stack} was not read (the program reads it before parseConfig)`);
+    }
+    const hostsFrom = from && env.hostsFrom;
+    const list = hostsPath(hostsFrom);
 
     const domain = str(raw, "domain", "danran.com");
     if (!isDnsName(domain) || !domain.includes(".")) p.add("domain", `must be a DNS domain such as danran.com, got ${JSON.stringify(domain)}`);
 
-    let hosts = parseHosts(raw, p);
+    let hosts = from && !hostsFrom ? [] : parseHosts(raw, hostsFrom, p);
 
     const sshUser = str(raw, "sshUser", "root");
     if (!USER.test(sshUser)) p.add("sshUser", `must be a user name (root, or a user with passwordless sudo), got ${JSON.stringify(sshUser)}`);
@@ -457,9 +540,9 @@ export function parseConfig(
         const hostKey = h.hostKey ?? known([h.address, `${h.name}.${domain}`, h.name], sshPort);
         if (!hostKey && policy === "strict" && h.name && h.address) {
             p.add(
-                `hosts[${i}].hostKey`,
+                `${list}[${i}].hostKey`,
                 `no host key pinned for ${h.name} (${h.address})${knownHostsPath ? ` and none in ${knownHostsPath}` : ""}: ` +
-                    `set hosts[${i}].hostKey to its "ssh-ed25519 AAAA..." line (ssh-keyscan -t ed25519 ${h.address}), or sshHostKeyPolicy: accept-new`,
+                    `set ${list}[${i}].hostKey to its "ssh-ed25519 AAAA..." line (ssh-keyscan -t ed25519 ${h.address}), or sshHostKeyPolicy: accept-new`,
             );
         }
         return { ...h, ...(hostKey ? { hostKey } : {}) };
@@ -537,7 +620,7 @@ export function parseConfig(
     const owner = new Map<string, string>();
     for (const [n, h] of names) {
         const o = owner.get(n);
-        if (o !== undefined && o !== h) p.add("hosts", `name "${n}" would resolve to both ${o} and ${h}`);
+        if (o !== undefined && o !== h) p.add(list, `name "${n}" would resolve to both ${o} and ${h}`);
         owner.set(n, h);
     }
 
@@ -581,4 +664,26 @@ export function hostNames(cfg: Pick<TopologyConfig, "domain" | "registry" | "etc
     }
     out.push(...h.aliases);
     return [...new Set(out)];
+}
+
+/** Config keys that hold a secret and must be stored encrypted (`pulumi config set --secret`). */
+export const SECRET_CONFIG_KEYS = ["sshPrivateKey"] as const;
+
+/**
+ * The keys of SECRET_CONFIG_KEYS that a stack file (Pulumi.<stack>.yaml, as text) holds in plain text: any value of
+ * `<project>:<key>` but a `secure:` one. (Not declared `secret: true` in Pulumi.yaml, which would make the key required in
+ * every stack: the program refuses a plaintext value itself.)
+ */
+export function plaintextSecrets(stackFile: string, project: string): string[] {
+    const lines = stackFile.split("\n");
+    const found: string[] = [];
+    for (const key of SECRET_CONFIG_KEYS) {
+        const i = lines.findIndex((l) => new RegExp(`^\\s+${project}:${key}:(\\s|$)`).test(l));
+        if (i < 0) continue;
+        const rest = lines[i].slice(lines[i].indexOf(`${key}:`) + key.length + 1).replace(/\s+#.*$/, "").trim();
+        const next = lines.slice(i + 1).find((l) => l.trim() !== "" && !l.trim().startsWith("#")) ?? "";
+        const secure = rest === "" ? /^\s+secure:\s*\S/.test(next) : /^\{\s*secure:\s*\S/.test(rest);
+        if (!secure) found.push(key);
+    }
+    return found;
 }

@@ -28,7 +28,8 @@
 # State lives in .lab/ (LAB_DIR overrides): base/ (debootstrap; .complete holds BASE_VERSION), ssh/id_ed25519,
 # ssh/known_hosts, hostkeys/<name>/etc/ssh/ssh_host_*, hosts/<name>/{upper,work,root,console.log,pid}.
 # LAB_DNS overrides the resolver the hosts use.
-# The containers never get CAP_SYS_TIME: a time daemon inside must not move this machine's clock.
+# The containers never get CAP_SYS_TIME: a time daemon inside must not move this machine's clock. chrony runs there
+# with -x (a drop-in in the base image, lab only): it tracks and serves time without setting the clock.
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
 
@@ -43,7 +44,7 @@ SUITES=(bookworm trixie) # Debian 12 (the default) and 13; LAB_SUITE_<host>=trix
 MIRROR=http://deb.debian.org/debian
 SECURITY=http://deb.debian.org/debian-security
 INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,ca-certificates,procps,iputils-ping,netbase,sudo
-BASE_VERSION=5 # bump when the base's configuration below changes (.lab/base is configured again)
+BASE_VERSION=6 # bump when the base's configuration below changes (.lab/base is configured again)
 KEY="$LAB/ssh/id_ed25519"
 KNOWN_HOSTS="$LAB/ssh/known_hosts"
 LAB_DOMAIN=danran.com
@@ -256,6 +257,18 @@ EOF
     # directory", "Failed with result 'resources'"), after which sshd waits for logind forever: a login that hangs
     # until ssh's ServerAlive gives up (75 s), one in a few hundred logins in the lab. SSH sessions then stay in
     # sshd.service's cgroup; nothing the host scripts do needs a session.
+    # Lab only, never shipped by the program: chronyd without CAP_SYS_TIME. Its unit is skipped in a container by
+    # ConditionCapability=CAP_SYS_TIME; with -x chronyd never sets the clock but still tracks its sources and serves
+    # time, so the lab's nodes really sync from the master and the tests can ask chronyc what they selected.
+    install -d "$b/etc/systemd/system/chrony.service.d"
+    cat >"$b/etc/systemd/system/chrony.service.d/lab-no-clock-control.conf" <<'EOF'
+# host-topology lab: no CAP_SYS_TIME in a container; -x: track and serve time, never set this machine's clock.
+[Unit]
+ConditionCapability=
+[Service]
+ExecStart=
+ExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x
+EOF
     chroot "$b" pam-auth-update --disable systemd
     ! grep -q pam_systemd "$b/etc/pam.d/common-session" || die "pam_systemd is still in the base's common-session"
     rm -f "$b"/var/cache/apt/archives/*.deb "$b"/var/cache/apt/*.bin

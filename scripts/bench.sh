@@ -10,6 +10,7 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$REPO"
+use_lab_passphrase # the bench creates lab stacks only (bench-N)
 ensure_debs openssl:openssl; ensure_node_modules
 scripts/engine.sh >/dev/null
 [ $# -gt 0 ] || set -- 3 24 96:1

@@ -1,7 +1,7 @@
 // Markdown for a pull request from `pulumi preview --json` (read on stdin): per host, each step that changes, with
 // the changed lines of each file it renders (fenced `diff` blocks), the services the change restarts or reloads, the
 // resources created and deleted, and the drift a `--refresh` found. Secrets are never shown. scripts/preview-summary.sh
-// runs the preview and this.
+// runs the preview and this: `previewSummary.ts STACK [HOST]...`, the hosts (its `--host`) keeping only their changes.
 import { decodeParams } from "../components/params";
 
 /** What `pulumi preview --json` prints (the parts read here). */
@@ -130,9 +130,14 @@ function paramChanges(step: string, olds: Record<string, string>, news: Record<s
     return { lines, services: [...services] };
 }
 
-/** Markdown for a PR comment. */
-export function summarize(preview: PreviewJson, stack: string): string {
+/**
+ * Markdown for a PR comment. With `only` hosts, of their changes only: the other hosts' and the stack's own resources
+ * (no host's) are left out, the counts are those of the hosts' steps, and a host that changes nothing is said to.
+ */
+export function summarize(preview: PreviewJson, stack: string, only: string[] = []): string {
     const steps = preview.steps ?? [];
+    const filter = only.length ? new Set(only) : undefined;
+    const title = `\`pulumi preview\` of stack \`${stack}\`${filter ? ` (filtered to hosts: ${[...filter].join(", ")})` : ""}`;
     // A preview lists only what changes, so the hosts come from the resources' names (components/*.ts): a host's
     // HostBase is named after it, its steps `<host>-<step>-<part>`, its other resources `<host>-<part>`.
     const hostOf = (name: string, type: string, urnOf: string): string => {
@@ -147,12 +152,17 @@ export function summarize(preview: PreviewJson, stack: string): string {
     const hosts: string[] = [];
     const byHost = new Map<string, string[]>();
     const add = (host: string, lines: string[]) => byHost.set(host, [...(byHost.get(host) ?? []), ...lines]);
+    // Filtered, the preview's changeSummary would count the other hosts' changes: these are the hosts' own steps, a
+    // replacement counted once (as the engine counts it: its create-replacement and delete-replaced are not).
+    const filteredCounts: Record<string, number> = {};
 
     for (const s of steps) {
         const name = nameOf(s.urn);
         const type = typeOf(s.urn);
         const host = hostOf(name, type, s.urn);
         if (host !== "(stack)" && !hosts.includes(host)) hosts.push(host);
+        if (filter && !filter.has(host)) continue;
+        if (filter && s.op !== "create-replacement" && s.op !== "delete-replaced") filteredCounts[s.op] = (filteredCounts[s.op] ?? 0) + 1;
         // Providers change with the stack's config (the project's own gets all of its `host-topology:*` keys), not on a host.
         if (s.op === "same" || s.op === "read" || s.op === "refresh" || type.startsWith("pulumi:providers:")) continue;
         if (type.startsWith("host-topology:index:") && !type.endsWith("HostCheck")) continue; // components: their children say it
@@ -204,10 +214,17 @@ export function summarize(preview: PreviewJson, stack: string): string {
     }
 
     const errors = (preview.diagnostics ?? []).filter((d) => d.severity === "error").map((d) => `> ${String(d.message ?? "").trim().split("\n").join("\n> ")}`);
-    const counts = Object.entries(preview.changeSummary ?? {}).filter(([op, n]) => op !== "same" && n > 0);
-    if (byHost.size === 0 && errors.length === 0) return `**\`pulumi preview\` of stack \`${stack}\`: no changes.** Nothing changes on any host.\n`;
-    const out = [`### \`pulumi preview\` of stack \`${stack}\`${counts.length ? `: ${counts.map(([op, n]) => `${n} to ${op}`).join(", ")}` : ""}`, ""];
+    const counts = Object.entries(filter ? filteredCounts : (preview.changeSummary ?? {})).filter(([op, n]) => op !== "same" && n > 0);
+    // A host asked for that nothing changes on is no error (the node tried first may not change), but said. The preview
+    // lists no unchanged resource (without --show-sames), so a misspelt name looks the same. Not said when the preview
+    // failed: its steps are not all there.
+    const unchanged = errors.length ? [] : [...(filter ?? [])].filter((h) => !byHost.has(h)).map((h) => `- no changes for ${h}`);
+    if (byHost.size === 0 && errors.length === 0) {
+        return filter ? [`**${title}: no changes.**`, "", ...unchanged, ""].join("\n") : `**${title}: no changes.** Nothing changes on any host.\n`;
+    }
+    const out = [`### ${title}${counts.length ? `: ${counts.map(([op, n]) => `${n} to ${op}`).join(", ")}` : ""}`, ""];
     if (errors.length) out.push("**The preview failed:**", "", ...errors, "");
+    if (unchanged.length) out.push(...unchanged, "");
     const rank = (h: string) => (h === "(stack)" ? hosts.length : hosts.indexOf(h));
     for (const h of [...byHost.keys()].sort((a, b) => rank(a) - rank(b))) {
         out.push(`#### ${h}`, "", ...byHost.get(h)!, "");
@@ -216,7 +233,11 @@ export function summarize(preview: PreviewJson, stack: string): string {
 }
 
 if (require.main === module) {
-    const stack = process.argv[2] ?? "";
+    const [stack = "", ...only] = process.argv.slice(2);
+    if (only.some((h) => h === "")) {
+        process.stderr.write("preview-summary: an empty host name (usage: previewSummary.ts STACK [HOST]... < preview.json)\n");
+        process.exit(2);
+    }
     let input = "";
     process.stdin.setEncoding("utf8");
     process.stdin.on("data", (d) => (input += d));
@@ -228,7 +249,7 @@ if (require.main === module) {
             process.stderr.write(`preview-summary: the preview printed no JSON:\n${input.slice(0, 2000)}\n`);
             process.exit(2);
         }
-        process.stdout.write(summarize(preview, stack));
+        process.stdout.write(summarize(preview, stack, only));
         process.exit((preview.diagnostics ?? []).some((d) => d.severity === "error") ? 1 : 0);
     });
 }

@@ -4,6 +4,8 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$REPO"
+# Every stack the tests create is a lab stack (e2e-*): the lab passphrase, for the suite and the commands it runs.
+use_lab_passphrase
 phase_start "npm packages"; ensure_debs openssl:openssl curl:curl git:git ssh-keygen:openssh-client; ensure_node_modules; phase_end
 phase_start "shellcheck"; ensure_debs shellcheck:shellcheck
 (cd components/scripts && shellcheck -x -S warning ./*.sh) && shellcheck -x -S warning scripts/*.sh lab/lab.sh .ci/run

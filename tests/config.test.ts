@@ -1,5 +1,7 @@
 import { expect } from "chai";
-import { ConfigError, parseConfig, parseDuration, urlProblem, isIPv4, RawConfig } from "../components/config";
+import * as fs from "fs";
+import * as path from "path";
+import { ConfigError, parseConfig, parseDuration, parseHostsFrom, plaintextSecrets, urlProblem, isIPv4, RawConfig } from "../components/config";
 import { HOST_KEYS, documentedRaw } from "./fixtures";
 
 function problems(raw: RawConfig, env = {}): string[] {
@@ -233,5 +235,136 @@ describe("validators", () => {
     it("isIPv4", () => {
         expect(["0.0.0.0", "192.168.100.2", "255.255.255.255"].every(isIPv4)).to.equal(true);
         expect(["256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "a.b.c.d", ""].some(isIPv4)).to.equal(false);
+    });
+});
+
+/**
+ * A stack file's config as the program receives it (`pulumi.Config.get`): the project's keys, strings as they are,
+ * other scalars as text, lists and maps as JSON, and an encrypted (`secure:`) value as the program's "<secret>".
+ */
+function stackFileRaw(file: string): Record<string, string> {
+    // js-yaml is what the Pulumi SDK itself reads YAML with (a dependency of @pulumi/pulumi).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const yaml = require("js-yaml") as { load(s: string): any };
+    const doc = yaml.load(fs.readFileSync(file, "utf8"));
+    const raw: Record<string, string> = {};
+    for (const [k, v] of Object.entries<any>(doc.config ?? {})) {
+        const [ns, key] = k.split(":");
+        expect(ns, `${k}: namespace`).to.equal("host-topology");
+        raw[key] = v?.secure !== undefined ? "<secret>" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    }
+    return raw;
+}
+
+describe("docs/examples/Pulumi.staging.yaml: a team's environment", () => {
+    const file = path.join(__dirname, "..", "docs", "examples", "Pulumi.staging.yaml");
+    const raw = stackFileRaw(file);
+
+    it("passes the program's config checks once the key is set as the README says (config set --secret)", () => {
+        expect(problems({ ...raw, sshPrivateKey: "<secret>" })).to.deep.equal([]);
+        const cfg = parseConfig({ ...raw, sshPrivateKey: "<secret>" });
+        expect(cfg.ssh.user, "a non-root user with sudo").to.equal("deploy");
+        expect(cfg.ssh.proxy?.host, "a bastion").to.equal("bastion.staging.example.com");
+        expect(cfg.ssh.proxy?.hostKey, "the bastion's key pinned").to.match(/^ssh-ed25519 AAAA/);
+        expect(cfg.ssh.hostKeyPolicy).to.equal("strict");
+        expect(cfg.hosts.map((h) => [h.name, Boolean(h.hostKey)])).to.deep.equal([["master", true], ["node1", true], ["node2", true]]);
+    });
+
+    it("holds no private key, and without the key set the checks say which setting is missing", () => {
+        expect(fs.readFileSync(file, "utf8")).to.not.match(/PRIVATE KEY/);
+        expect(problems(raw)).to.deep.equal(["sshPrivateKey: set sshPrivateKey (secret) or sshPrivateKeyPath"]);
+    });
+});
+
+describe("hostsFrom: the hosts list from another stack's output", () => {
+    const inline = JSON.parse(documentedRaw().hosts!);
+    const spec = { stack: "acme/vms/staging", output: "hosts" };
+    const from = (value: unknown, outputs = ["hosts", "vpcId"]) => ({ ...spec, value, outputs });
+    const rawFrom = (extra: Record<string, string | undefined> = {}) => documentedRaw({ hosts: undefined, hostsFrom: JSON.stringify(spec), ...extra });
+
+    it("parseHostsFrom: unset, set (output defaults to hosts), and malformed", () => {
+        expect(parseHostsFrom(documentedRaw())).to.equal(undefined);
+        expect(parseHostsFrom(rawFrom())).to.deep.equal(spec);
+        expect(parseHostsFrom(rawFrom({ hostsFrom: '{"stack": "acme/vms/staging"}' }))).to.deep.equal(spec);
+        const bad = (hostsFrom: string) => {
+            try {
+                parseHostsFrom(rawFrom({ hostsFrom }));
+            } catch (e) {
+                return (e as ConfigError).problems.map((p) => `${p.propertyPath}: ${p.reason}`);
+            }
+            return [];
+        };
+        expect(bad('"acme/vms/staging"')).to.deep.equal(["hostsFrom: must be an object {stack: org/project/stack, output?: hosts}"]);
+        expect(bad('{"stack": "a b", "output": "1x", "outputs": 1}')).to.deep.equal([
+            "hostsFrom.outputs: is not a known hostsFrom property (stack, output)",
+            'hostsFrom.stack: must be a stack name such as org/project/stack, got "a b"',
+            'hostsFrom.output: must be an output name such as hosts, got "1x"',
+        ]);
+    });
+
+    it("hosts and hostsFrom together are one error, before the other stack is read", () => {
+        expect(() => parseHostsFrom(documentedRaw({ hostsFrom: JSON.stringify(spec) }))).to.throw(ConfigError, /hostsFrom: and hosts are both set: keep one/);
+    });
+
+    it("the other stack's list gives the same topology as the same list inline", () => {
+        const a = parseConfig(documentedRaw());
+        const b = parseConfig(rawFrom(), { hostsFrom: from(inline) });
+        expect(b).to.deep.equal(a);
+    });
+
+    it("is validated like the inline list, with the same errors, naming the stack and the output", () => {
+        const hosts = JSON.parse(JSON.stringify(inline));
+        hosts[1].address = "10.0.0.300";
+        hosts.push({ name: "node2", address: "192.168.100.9", roles: ["worker"], hostKey: HOST_KEYS.node2 });
+        expect(problems(documentedRaw({ hosts: JSON.stringify(hosts) }))).to.deep.equal([
+            'hosts[1].address: must be an IPv4 address, got "10.0.0.300"',
+            'hosts[3].roles[0]: unknown role "worker" (known: master, node, etcd, registry)',
+            'hosts: host name "node2" is used by more than one host',
+        ]);
+        expect(problems(rawFrom(), { hostsFrom: from(hosts) })).to.deep.equal([
+            'hostsFrom(acme/vms/staging).hosts[1].address: must be an IPv4 address, got "10.0.0.300"',
+            'hostsFrom(acme/vms/staging).hosts[3].roles[0]: unknown role "worker" (known: master, node, etcd, registry)',
+            'hostsFrom(acme/vms/staging).hosts: host name "node2" is used by more than one host',
+        ]);
+    });
+
+    it("a host without a pinned key is named with the stack and the output", () => {
+        const hosts = JSON.parse(JSON.stringify(inline));
+        delete hosts[2].hostKey;
+        expect(problems(rawFrom(), { hostsFrom: from(hosts) })).to.deep.equal([
+            "hostsFrom(acme/vms/staging).hosts[2].hostKey: no host key pinned for node2 (192.168.100.4): " +
+                'set hostsFrom(acme/vms/staging).hosts[2].hostKey to its "ssh-ed25519 AAAA..." line (ssh-keyscan -t ed25519 192.168.100.4), ' +
+                "or sshHostKeyPolicy: accept-new",
+        ]);
+    });
+
+    it("a missing output names the stack's outputs; a value that is not a list says what it is", () => {
+        expect(problems(rawFrom(), { hostsFrom: from(undefined) })).to.deep.equal(['hostsFrom.output: stack acme/vms/staging has no output "hosts" (its outputs: hosts, vpcId)']);
+        expect(problems(rawFrom(), { hostsFrom: from(undefined, []) })).to.deep.equal(['hostsFrom.output: stack acme/vms/staging has no output "hosts" (its outputs: none)']);
+        expect(problems(rawFrom(), { hostsFrom: from("10.0.0.1") })).to.deep.equal([
+            'hostsFrom(acme/vms/staging).hosts: must be a non-empty list of {name, address, roles}, got "10.0.0.1"',
+        ]);
+    });
+
+    it("parseConfig refuses a hostsFrom whose output was not read", () => {
+        expect(problems(rawFrom())).to.deep.equal(['hostsFrom: the output "hosts" of stack acme/vms/staging was not read (the program reads it before parseConfig)']);
+    });
+});
+
+describe("plaintextSecrets: a private key in clear in a stack file", () => {
+    const file = (v: string) => `encryptionsalt: v1:abc\nconfig:\n  host-topology:sshUser: deploy\n  host-topology:sshPrivateKey:${v}\n  host-topology:sshPort: "22"\n`;
+
+    it("names sshPrivateKey set without --secret, in each way the CLI writes or a person types it", () => {
+        expect(plaintextSecrets(file(" |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    b3Blbn\n    -----END OPENSSH PRIVATE KEY-----"), "host-topology")).to.deep.equal(["sshPrivateKey"]);
+        expect(plaintextSecrets(file(' "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3Blbn"'), "host-topology")).to.deep.equal(["sshPrivateKey"]);
+        expect(plaintextSecrets(file(" plainkey # a comment"), "host-topology")).to.deep.equal(["sshPrivateKey"]);
+        expect(plaintextSecrets(file("\n    nested: value"), "host-topology")).to.deep.equal(["sshPrivateKey"]);
+    });
+
+    it("accepts the encrypted forms and a file without the key", () => {
+        expect(plaintextSecrets(file("\n    secure: v1:Hy9cmXJsnOPp4nGE:ToSKAKKF"), "host-topology")).to.deep.equal([]);
+        expect(plaintextSecrets(file(" {secure: v1:Hy9cmXJsnOPp4nGE:ToSKAKKF}"), "host-topology")).to.deep.equal([]);
+        expect(plaintextSecrets("config:\n  host-topology:sshPrivateKeyPath: .lab/ssh/id_ed25519\n", "host-topology")).to.deep.equal([]);
+        expect(plaintextSecrets(file(" x"), "other-project")).to.deep.equal([]);
     });
 });

@@ -1,8 +1,11 @@
 // scripts/previewSummary.ts on preview JSON of the shape `pulumi preview --json` prints (the e2e suite runs it on
-// the lab's real previews): Markdown per host, file diffs, services, creates and deletes, drift, secrets masked.
+// the lab's real previews): Markdown per host, file diffs, services, creates and deletes, drift, secrets masked; with
+// --host, of those hosts only (the e2e suite runs scripts/preview-summary.sh --host through the real engine).
 import { expect } from "chai";
+import * as cp from "child_process";
+import * as path from "path";
 import { encodeParams } from "../components/params";
-import { lineDiff, summarize } from "../scripts/previewSummary";
+import { lineDiff, PreviewJson, summarize } from "../scripts/previewSummary";
 
 const urn = (type: string, name: string) => `urn:pulumi:dev::host-topology::${type}::${name}`;
 const CHRONY = "# Managed by Pulumi\nserver 0.pool.ntp.org iburst\nserver 1.pool.ntp.org iburst\nmakestep 1.0 3\n";
@@ -138,5 +141,93 @@ describe("preview summary (scripts/previewSummary.ts)", () => {
         );
         const failed = summarize({ steps: [], diagnostics: [{ severity: "error", message: "hosts[1].address: not an IP\n" }] }, "dev");
         expect(failed).to.contain("**The preview failed:**\n\n> hosts[1].address: not an IP");
+    });
+
+    describe("--host: one host's changes, or a few hosts'", () => {
+        // master, node1 and node2 change, and so does a resource of the stack's own (no host's).
+        const preview: PreviewJson = {
+            steps: [
+                base("master"),
+                base("node1"),
+                base("node2"),
+                run("TimeSync", "master-time-run", { CONFIG: CHRONY }, { CONFIG: CHRONY.replace("makestep 1.0 3", "makestep 1.0 -1") }),
+                run("TimeSync", "node1-time-run", { CONFIG: CHRONY }, { CONFIG: CHRONY.replace("0.pool.ntp.org", "ntp.example.org") }),
+                { op: "same", urn: urn("host-topology:index:TimeSync$command:remote:Command", "node2-time-run") },
+                { op: "replace", urn: urn("pulumi-nodejs:dynamic/host-topology:HostKey", "node2-hostkey"), diffReasons: ["address"] },
+                { op: "create-replacement", urn: urn("pulumi-nodejs:dynamic/host-topology:HostKey", "node2-hostkey") },
+                { op: "update", urn: urn("random:index/randomString:RandomString", "etcd-cluster-token"), diffReasons: ["length"] },
+            ],
+            changeSummary: { same: 30, update: 3, replace: 1 },
+        };
+        const NODE1 = [
+            "#### node1",
+            "",
+            "- **update** `node1-time-run` (time sync)",
+            "- `CONFIG` (chrony.conf / ntp.conf):",
+            "  ```diff",
+            "  @@ -1,4 +1,4 @@",
+            "   # Managed by Pulumi",
+            "  -server 0.pool.ntp.org iburst",
+            "  +server ntp.example.org iburst",
+            "   server 1.pool.ntp.org iburst",
+            "   makestep 1.0 3",
+            "  ```",
+            "- service: time daemon restarts",
+            "",
+        ];
+
+        it("one host: only its changes, the header says which host and counts its steps", () => {
+            const header = "### `pulumi preview` of stack `dev` (filtered to hosts: node1): 1 to update";
+            expect(summarize(preview, "dev", ["node1"])).to.equal([header, "", ...NODE1].join("\n"));
+        });
+
+        it("two hosts: theirs, in the preview's order; the other host's and the stack's own are left out", () => {
+            const md = summarize(preview, "dev", ["node2", "master"]);
+            expect(md.split("\n")[0]).to.equal("### `pulumi preview` of stack `dev` (filtered to hosts: node2, master): 1 to update, 1 to replace");
+            expect(md).to.contain("#### master\n\n- **update** `master-time-run` (time sync)\n");
+            expect(md).to.contain("#### node2\n\n- **replace** `node2-hostkey` (pulumi-nodejs:dynamic/host-topology:HostKey): `address`\n");
+            expect(md.indexOf("#### master")).to.be.lessThan(md.indexOf("#### node2"));
+            expect(md).not.to.match(/node1|etcd-cluster-token|\(stack\)|no changes/);
+        });
+
+        it("a host with no changes (or none of the preview's) is no error, but said", () => {
+            expect(summarize(preview, "dev", ["node9"])).to.equal(
+                "**`pulumi preview` of stack `dev` (filtered to hosts: node9): no changes.**\n\n- no changes for node9\n",
+            );
+            const header = "### `pulumi preview` of stack `dev` (filtered to hosts: node1, node9): 1 to update";
+            expect(summarize(preview, "dev", ["node1", "node9"])).to.equal([header, "", "- no changes for node9", "", ...NODE1].join("\n"));
+            // A failed preview's steps are not all there: no host is said to be unchanged.
+            const failed = summarize({ ...preview, diagnostics: [{ severity: "error", message: "boom" }] }, "dev", ["node9"]);
+            expect(failed).to.contain("(filtered to hosts: node9)");
+            expect(failed).to.contain("**The preview failed:**\n\n> boom");
+            expect(failed).not.to.contain("no changes for");
+        });
+
+        it("without --host: every host and the stack's own, the preview's counts", () => {
+            const md = summarize(preview, "dev");
+            expect(summarize(preview, "dev", [])).to.equal(md);
+            expect(md.split("\n")[0]).to.equal("### `pulumi preview` of stack `dev`: 3 to update, 1 to replace");
+            expect([...md.matchAll(/^#### (.+)$/gm)].map((m) => m[1])).to.deep.equal(["master", "node1", "node2", "(stack)"]);
+            expect(md).to.contain("#### (stack)\n\n- **update** `etcd-cluster-token` (random:index/randomString:RandomString): `length`\n");
+            expect(md).not.to.match(/filtered|no changes/);
+        });
+
+        describe("scripts/preview-summary.sh: usage", () => {
+            const SCRIPT = path.resolve(__dirname, "../scripts/preview-summary.sh");
+            const sh = (...args: string[]) => {
+                const r = cp.spawnSync("bash", [SCRIPT, ...args], { encoding: "utf8", timeout: 60000 });
+                return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+            };
+
+            it("a --host without a name, or with an empty one, is a usage error (status 2) before any preview", () => {
+                for (const args of [["dev", "--host"], ["dev", "--host", ""], ["dev", "--host="], ["dev", "--host", "--refresh"], ["--host"]]) {
+                    const r = sh(...args);
+                    const what = args.join(" ");
+                    expect(r.code, what).to.equal(2);
+                    expect(r.stderr, what).to.match(/^preview-summary: --host.*\(usage: scripts\/preview-summary\.sh \[STACK\] \[--host NAME\]/);
+                    expect(r.stdout, what).to.equal("");
+                }
+            });
+        });
     });
 });

@@ -5,8 +5,9 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
+import { expect } from "chai";
 import { EngineEvent, LocalWorkspace, OpMap, Stack } from "@pulumi/pulumi/automation";
-import { REPO, removeStack } from "./util";
+import { HOSTS, HostName, REPO, onHost, phase, removeStack } from "./util";
 
 export interface HostEntry {
     name: string;
@@ -234,4 +235,106 @@ export async function withWriter<T>(endpoints: () => string[], prefix: string, d
         await loop;
         report.longestGapMs = Math.max(report.longestGapMs, Date.now() - lastOk);
     }
+}
+
+/** node3, which `LAB_NODES=3 lab/lab.sh up` boots beside the documented three. */
+export const NODE3 = "192.168.100.5";
+const LAB_NAME: Record<string, HostName> = { [HOSTS.master]: "master", [HOSTS.node1]: "node1", [HOSTS.node2]: "node2", [NODE3]: "node3" as HostName };
+
+/** A command as root on the lab host at `address`. */
+export function onAddress(address: string, cmd: string, opts: { allowFail?: boolean } = {}) {
+    return onHost(LAB_NAME[address], cmd, opts);
+}
+
+interface MemberSpec {
+    host: string;
+    name?: string;
+}
+/** The etcd members `cfg` configures, with their hosts' addresses (the config's defaults). */
+export function etcdMembersOf(cfg: StackConfig): { name: string; address: string }[] {
+    const hosts = cfg.hosts as HostEntry[];
+    const specs: MemberSpec[] = (cfg.etcdMembers as MemberSpec[] | undefined) ?? hosts.filter((h) => h.roles.includes("etcd")).map((h) => ({ host: h.name }));
+    return specs.map((m, i) => ({ name: m.name ?? `etcd${i + 1}`, address: hosts.find((h) => h.name === m.host)!.address }));
+}
+export const etcdEndpoints = (cfg: StackConfig): string[] => etcdMembersOf(cfg).map((m) => `http://${m.address}:2379`);
+
+/**
+ * The seed's checks for `cfg` (its hosts as a list) on the hosts: hostnames; every host resolves every host, FQDN, alias
+ * (registry, etcd member names) to its address; firewalls off; chrony enabled (a node syncs from the master when it
+ * serves time); the registry answers on its name from another host; etcd has exactly the configured members, all
+ * answering linearizable reads (of `probeKey`, when given, written before).
+ */
+export async function seedChecks(cfg: StackConfig, probeKey?: string): Promise<void> {
+    const on = onAddress;
+    const hosts = cfg.hosts as HostEntry[];
+    const registry = hosts.find((h) => h.roles.includes("registry"));
+    const master = hosts.find((h) => h.roles.includes("master"));
+    const names: [string, string][] = [];
+    for (const h of hosts) names.push([h.name, h.address], [`${h.name}.danran.com`, h.address]);
+    if (registry) names.push(["registry", registry.address], ["registry.danran.com", registry.address]);
+    for (const m of etcdMembersOf(cfg)) names.push([m.name, m.address]);
+    await phase(`seed checks (${hosts.map((h) => h.name).join(", ")})`, async () => {
+        for (const h of hosts) {
+            const facts = on(
+                h.address,
+                [
+                    `echo "hostname $(hostname)"`,
+                    `for n in ${names.map(([n]) => n).join(" ")}; do echo "resolve $n $(getent hosts $n | awk '{ print $1; exit }')"; done`,
+                    `for u in ufw firewalld iptables; do echo "unit $u $(systemctl is-enabled $u 2>/dev/null || true) $(systemctl is-active $u 2>/dev/null || true)"; done`,
+                    `echo "chrony $(systemctl is-enabled chrony 2>/dev/null || true)"`,
+                    `grep '^server ' /etc/chrony/chrony.conf | sed 's/^/conf /' || true`,
+                ].join("; "),
+            ).stdout;
+            expect(facts, `hostname of ${h.address}`).to.contain(`hostname ${h.name}\n`);
+            for (const [n, a] of names) expect(facts, `${n} on ${h.name}`).to.contain(`resolve ${n} ${a}\n`);
+            for (const l of facts.split("\n").filter((l) => l.startsWith("unit "))) expect(l, `${h.name}: firewall off`).to.not.match(/ enabled| active$/);
+            expect(facts, `${h.name}: chrony enabled`).to.contain("chrony enabled\n");
+            if (cfg.timeServeFromMaster && master && h !== master) {
+                expect(facts.split("\n").filter((l) => l.startsWith("conf ")), `${h.name} syncs from the master`).to.deep.equal([`conf server ${master.address} iburst`]);
+            }
+        }
+        if (registry) {
+            const from = hosts.find((h) => h !== registry) ?? registry;
+            const status = on(
+                from.address,
+                `exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -1 <&3`,
+            ).stdout;
+            expect(status, `registry from ${from.name}`).to.match(/^HTTP\/1\.[01] 200/);
+        }
+        const want = etcdMembersOf(cfg);
+        if (want.length > 0) {
+            const got = await etcdMembers(etcdEndpoints(cfg)[0]);
+            expect(got.map((m) => m.name).sort(), "etcd members").to.deep.equal(want.map((m) => m.name).sort());
+            expect(got.filter((m) => m.isLearner), "no learner left").to.deep.equal([]);
+            for (const e of etcdEndpoints(cfg)) await etcdGet([e], probeKey ?? "/seed/probe");
+        }
+    });
+}
+
+/**
+ * Time really served (the lab runs chronyd -x, which tracks and serves time without setting the clock): asked through
+ * chronyc, every other host selects the master (`^* <master>` in `chronyc -n sources`) and the master lists each of them
+ * in `chronyc -n clients`. Waits up to `timeoutS` for the first exchanges (iburst: a few seconds).
+ */
+export async function timeServed(cfg: StackConfig, timeoutS = 60): Promise<void> {
+    const hosts = cfg.hosts as HostEntry[];
+    const master = hosts.find((h) => h.roles.includes("master"))!;
+    const nodes = hosts.filter((h) => h !== master);
+    await phase(`time served by the master to ${nodes.map((h) => h.name).join(", ")}`, async () => {
+        const deadline = Date.now() + timeoutS * 1000;
+        const state = () => {
+            const sources = nodes.map((h) => [h.name, onAddress(h.address, "chronyc -n sources", { allowFail: true }).stdout] as const);
+            const clients = onAddress(master.address, "chronyc -n clients", { allowFail: true }).stdout;
+            return { sources, clients };
+        };
+        let s = state();
+        const done = () => s.sources.every(([, out]) => out.includes(`^* ${master.address} `)) && nodes.every((h) => new RegExp(`^${h.address.replace(/\./g, "\\.")}\\s`, "m").test(s.clients));
+        while (!done() && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 2000));
+            s = state();
+        }
+        for (const [name, out] of s.sources) expect(out, `${name} selects the master (chronyc -n sources)`).to.contain(`^* ${master.address} `);
+        for (const h of nodes) expect(s.clients, `the master serves ${h.name} (chronyc -n clients)`).to.match(new RegExp(`^${h.address.replace(/\./g, "\\.")}\\s`, "m"));
+        expect(onAddress(master.address, "systemctl is-active chrony", { allowFail: true }).stdout.trim(), "chronyd runs on the master").to.equal("active");
+    });
 }

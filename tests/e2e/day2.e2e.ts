@@ -4,12 +4,27 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { HOSTS, HostName, REPO, onHost, phase, printTimings, sh, shellQuote } from "./util";
-import { HostEntry, StackConfig, changedLines, etcdGet, etcdMembers, etcdPut, namesWith, newStack, preview, up, withWriter, writeConfig } from "./auto";
+import { HOSTS, REPO, phase, printTimings, sh, shellQuote } from "./util";
+import {
+    HostEntry,
+    NODE3,
+    StackConfig,
+    changedLines,
+    etcdEndpoints,
+    etcdGet,
+    etcdMembersOf,
+    etcdPut,
+    namesWith,
+    newStack,
+    onAddress,
+    preview,
+    seedChecks,
+    up,
+    withWriter,
+    writeConfig,
+} from "./auto";
 
-const STACK = "day2";
-const NODE3 = "192.168.100.5";
-const LAB_NAME: Record<string, string> = { [HOSTS.master]: "master", [HOSTS.node1]: "node1", [HOSTS.node2]: "node2", [NODE3]: "node3" };
+const STACK = "e2e-day2";
 const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });
 const DEV_HOSTS = [host("master", HOSTS.master, ["master", "etcd", "registry"]), host("node1", HOSTS.node1, ["node"]), host("node2", HOSTS.node2, ["node"])];
 const BASE: StackConfig = {
@@ -20,71 +35,12 @@ const BASE: StackConfig = {
     timeServeFromMaster: true,
 };
 
-function on(address: string, cmd: string, opts: { allowFail?: boolean } = {}) {
-    return onHost(LAB_NAME[address] as HostName, cmd, opts);
-}
+const on = onAddress;
+const endpoints = etcdEndpoints;
 
-interface MemberSpec {
-    host: string;
-    name?: string;
-}
-const members = (cfg: StackConfig): { name: string; address: string }[] => {
-    const hosts = cfg.hosts as HostEntry[];
-    const specs: MemberSpec[] = (cfg.etcdMembers as MemberSpec[] | undefined) ?? hosts.filter((h) => h.roles.includes("etcd")).map((h) => ({ host: h.name }));
-    return specs.map((m, i) => ({ name: m.name ?? `etcd${i + 1}`, address: hosts.find((h) => h.name === m.host)!.address }));
-};
-const endpoints = (cfg: StackConfig) => members(cfg).map((m) => `http://${m.address}:2379`);
-
-/**
- * The seed's checks for `cfg` on the hosts: hostnames; every host resolves every host, FQDN, alias (registry, etcd
- * member names) to its address; firewalls off; chrony enabled (a node syncs from the master when it serves time);
- * the registry answers on its name from another host; etcd has exactly the configured members, all answering
- * linearizable reads; then `preview --refresh --expect-no-changes`.
- */
+/** The seed's checks for `cfg` on the hosts (with the key every member must answer), then `preview --refresh --expect-no-changes`. */
 async function converged(stack: Stack, cfg: StackConfig): Promise<void> {
-    const hosts = cfg.hosts as HostEntry[];
-    const registry = hosts.find((h) => h.roles.includes("registry"));
-    const master = hosts.find((h) => h.roles.includes("master"));
-    const names: [string, string][] = [];
-    for (const h of hosts) names.push([h.name, h.address], [`${h.name}.danran.com`, h.address]);
-    if (registry) names.push(["registry", registry.address], ["registry.danran.com", registry.address]);
-    for (const m of members(cfg)) names.push([m.name, m.address]);
-    await phase(`seed checks (${hosts.map((h) => h.name).join(", ")})`, async () => {
-        for (const h of hosts) {
-            const facts = on(
-                h.address,
-                [
-                    `echo "hostname $(hostname)"`,
-                    `for n in ${names.map(([n]) => n).join(" ")}; do echo "resolve $n $(getent hosts $n | awk '{ print $1; exit }')"; done`,
-                    `for u in ufw firewalld iptables; do echo "unit $u $(systemctl is-enabled $u 2>/dev/null || true) $(systemctl is-active $u 2>/dev/null || true)"; done`,
-                    `echo "chrony $(systemctl is-enabled chrony 2>/dev/null || true)"`,
-                    `grep '^server ' /etc/chrony/chrony.conf | sed 's/^/conf /' || true`,
-                ].join("; "),
-            ).stdout;
-            expect(facts, `hostname of ${h.address}`).to.contain(`hostname ${h.name}\n`);
-            for (const [n, a] of names) expect(facts, `${n} on ${h.name}`).to.contain(`resolve ${n} ${a}\n`);
-            for (const l of facts.split("\n").filter((l) => l.startsWith("unit "))) expect(l, `${h.name}: firewall off`).to.not.match(/ enabled| active$/);
-            expect(facts, `${h.name}: chrony enabled`).to.contain("chrony enabled\n");
-            if (cfg.timeServeFromMaster && master && h !== master) {
-                expect(facts.split("\n").filter((l) => l.startsWith("conf ")), `${h.name} syncs from the master`).to.deep.equal([`conf server ${master.address} iburst`]);
-            }
-        }
-        if (registry) {
-            const from = hosts.find((h) => h !== registry) ?? registry;
-            const status = on(
-                from.address,
-                `exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -1 <&3`,
-            ).stdout;
-            expect(status, `registry from ${from.name}`).to.match(/^HTTP\/1\.[01] 200/);
-        }
-        const want = members(cfg);
-        if (want.length > 0) {
-            const got = await etcdMembers(endpoints(cfg)[0]);
-            expect(got.map((m) => m.name).sort(), "etcd members").to.deep.equal(want.map((m) => m.name).sort());
-            expect(got.filter((m) => m.isLearner), "no learner left").to.deep.equal([]);
-            for (const e of endpoints(cfg)) await etcdGet([e], "/day2/probe");
-        }
-    });
+    await seedChecks(cfg, "/day2/probe");
     await phase("preview --refresh --expect-no-changes", () => preview(stack, { refresh: true, expectNoChanges: true }));
 }
 
@@ -127,7 +83,7 @@ describe("end-to-end on the lab: changing a running topology (Day 2)", function 
         await phase("pulumi config set --path hosts[2].name worker2", () => stack.setConfig("host-topology:hosts[2].name", { value: "worker2" }, true));
         const r = await phase("up: node2 renamed worker2", () => up(stack));
         expect(namesWith(r.events, "delete")).to.include("node2-hosts-run");
-        expect(r.out).to.match(/left alone: hostbase on worker2 was applied by host-topology\/day2\/worker2-hosts, not by this step \(host-topology\/day2\/node2-hosts\)/);
+        expect(r.out).to.match(/left alone: hostbase on worker2 was applied by host-topology\/e2e-day2\/worker2-hosts, not by this step \(host-topology\/e2e-day2\/node2-hosts\)/);
         cfg = { ...cfg, hosts: [DEV_HOSTS[0], DEV_HOSTS[1], host("worker2", HOSTS.node2, ["node"])] };
         await converged(stack, cfg);
         // and back again
@@ -194,7 +150,7 @@ describe("end-to-end on the lab: changing a running topology (Day 2)", function 
             await apply(stack, cfg, "node3 removed");
             const left = on(NODE3, "grep -c 'host-topology managed block' /etc/hosts || true; systemctl is-enabled chrony || true; test -d /usr/local/lib/host-topology && echo scripts || echo no-scripts").stdout;
             expect(left.split("\n").slice(0, 3), "node3's managed config removed as destroy would").to.deep.equal(["0", "disabled", "no-scripts"]);
-            for (const a of [HOSTS.master, HOSTS.node1, HOSTS.node2]) expect(on(a, "grep -c node3 /etc/hosts || true").stdout.trim(), `node3 gone from ${LAB_NAME[a]}'s block`).to.equal("0");
+            for (const a of [HOSTS.master, HOSTS.node1, HOSTS.node2]) expect(on(a, "grep -c node3 /etc/hosts || true").stdout.trim(), `node3 gone from ${a}'s block`).to.equal("0");
             const masterConf = on(HOSTS.master, "cat /etc/chrony/chrony.conf").stdout;
             expect(masterConf.split("\n").filter((l) => l.startsWith("allow")), "the master keeps serving the rest").to.deep.equal([`allow ${HOSTS.node1}`, `allow ${HOSTS.node2}`]);
             await converged(stack, cfg);
@@ -218,14 +174,14 @@ describe("end-to-end on the lab: changing a running topology (Day 2)", function 
 
         // A change that reaches every member (here: each member's environment file edited by hand, repaired by
         // up --refresh) restarts them one at a time, each healthy before the next, a leader handing over first.
-        for (const m of members(cfg)) on(m.address, `printf 'ETCD_HEARTBEAT_INTERVAL="150"\\n' >> /etc/default/etcd`);
+        for (const m of etcdMembersOf(cfg)) on(m.address, `printf 'ETCD_HEARTBEAT_INTERVAL="150"\\n' >> /etc/default/etcd`);
         const since = Math.floor(Date.now() / 1000);
         const rolling = await withWriter(() => endpoints(cfg), "/day2/writes-rolling", () => phase("up --refresh: every member's config repaired", () => up(stack, { refresh: true })));
         console.log(`      writes during the rolling restart: ${rolling.writes.ok} ok, ${rolling.writes.failed} failed, longest gap ${rolling.writes.longestGapMs} ms ${rolling.writes.errors.join(" | ")}`);
-        const starts = members(cfg).map((m) => on(m.address, "systemctl show -p ActiveEnterTimestampMonotonic --value etcd").stdout.trim()).map(Number);
+        const starts = etcdMembersOf(cfg).map((m) => on(m.address, "systemctl show -p ActiveEnterTimestampMonotonic --value etcd").stdout.trim()).map(Number);
         expect(starts[0] < starts[1] && starts[1] < starts[2], `restarted in order etcd1, etcd2, etcd3 (${starts})`).to.equal(true);
         // Each member was stopped as a follower: a leader handed leadership over (etcdctl move-leader) first.
-        for (const m of members(cfg)) {
+        for (const m of etcdMembersOf(cfg)) {
             const log = on(m.address, `journalctl -u etcd --since @${since} --no-pager -o cat`).stdout;
             const stops = log.split("\n").filter((l) => l.includes("received terminated signal")).length;
             expect(stops, `${m.name} restarted once`).to.equal(1);

@@ -14,7 +14,7 @@ const CONSUMER = path.join(REPO, "tests/consumer");
 const KEY = path.join(REPO, ".lab/ssh/id_ed25519");
 const ETCD = `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379`;
 /** The consumer project's stack (tests/consumer, this repo's backend). */
-const CONSUMER_STACK: StackSpec = { stack: "consumer", workDir: CONSUMER };
+const CONSUMER_STACK: StackSpec = { stack: "e2e-consumer", workDir: CONSUMER };
 
 /** The seed's checks that say the topology is there: names, etcd, the registry through nginx. */
 function topologyWorks(): void {
@@ -67,7 +67,7 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
     after(() => {
         leftovers.forEach(killGroup);
         consumer("stack rm --force --yes", { allowFail: true });
-        sh(`rm -f ${CONSUMER}/Pulumi.consumer.yaml`);
+        sh(`rm -f ${CONSUMER}/Pulumi.e2e-consumer.yaml`);
         removeStack(STACK);
         sh(`rm -f ${FILE}`);
         sh("lab/lab.sh reset");

@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { HOSTS, HostName, engine, onHost, phase, printTimings, sh } from "./util";
 import { deployedBy, namesWith, preview, up } from "./auto";
 
-const STACK = "plugin-upgrade";
+const STACK = "e2e-plugin-upgrade";
 /** The last main with the Node dynamic resources. */
 const DYNAMIC_MAIN = "64c1b6f";
 /** The last main with a readiness Command (`<host>-ready`) beside each HostScripts. */

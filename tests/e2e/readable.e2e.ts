@@ -6,7 +6,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { HOSTS, engine, onHost, phase, printTimings, sh } from "./util";
 import { HostEntry, StackConfig, changedLines, deployedBy, namesWith, preview, resources, up } from "./auto";
 
-const STACK = "readable";
+const STACK = "e2e-readable";
 /** The last commit of main before the parameters became plain text (its steps' stdin is `KEY=<base64>` lines). */
 const PREVIOUS_MAIN = "5744b28";
 const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });

@@ -8,7 +8,7 @@ import * as path from "path";
 import { HOSTS, REPO, Running, StackSpec, destroy, engine, exportedState, killGroup, onHost, phase, preview, sh, spawnPulumi, stackOutputs, up } from "./util";
 
 const WORK = path.join(REPO, ".lab/team");
-const STACK = "team";
+const STACK = "e2e-team";
 const KEY = path.join(REPO, ".lab/ssh/id_ed25519");
 const PGPASS = path.join(REPO, ".state-server/pgpass");
 
