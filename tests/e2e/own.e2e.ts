@@ -123,7 +123,10 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
         for (const h of ["master", "node1", "node2"] as const) {
             expect(keys[h], h).to.equal(onHost(h, "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub").stdout.trim());
         }
-        expect(asUser(`pulumi stack export --stack ${STACK}`).out).to.match(/"user": "deploy"/);
+        for (const h of ["master", "node1", "node2"] as const) {
+            const logins = onHost(h, "journalctl -u ssh --no-pager -o cat | grep -c 'Accepted publickey for deploy' || true").stdout.trim();
+            expect(Number(logins), `${h}: logins as deploy`).to.be.greaterThan(0);
+        }
         // The last of the section's commands: the summary of node1's changes (none).
         expect(r.out).to.contain(`of stack \`${STACK}\` (filtered to hosts: node1): no changes.`);
         await seedChecks(cfg);
@@ -135,7 +138,8 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
         const md = asUser(`scripts/preview-summary.sh ${STACK} --host node1`).out;
         expect(md.split("\n")[0]).to.match(new RegExp(`^### \`pulumi preview\` of stack \`${STACK}\` \\(filtered to hosts: node1\\): \\d+ to update`));
         expect([...md.matchAll(/^#### (.+)$/gm)].map((m) => m[1])).to.deep.equal(["node1"]);
-        expect(md).to.match(/^\+.*node1\.example\.org/m);
+        expect(md, md).to.match(/^\s*\+192\.168\.100\.3 node1\.example\.org node1$/m);
+        expect(md, md).to.not.match(/node2-hosts-run|master-hosts-run/);
     });
 
     it("without a terminal, scripts/up.sh refuses a pending change and nothing changes on any host", () => {
@@ -151,7 +155,7 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
         const before = hostsAndHistory();
         const r = asUser(`. scripts/env.sh && pulumi destroy --stack ${STACK}`);
         expect(r.code).to.not.equal(0);
-        expect(r.out).to.match(/--yes must be passed in to proceed when running in non-interactive mode/);
+        expect(r.out).to.match(/--yes or --skip-preview or --preview-only must be passed in to proceed when running in non-interactive mode/);
         expect(hostsAndHistory()).to.equal(before);
         expect(onHost("master", "grep -c 'host-topology managed block' /etc/hosts").stdout.trim()).to.not.equal("0");
     });
