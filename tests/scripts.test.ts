@@ -427,6 +427,17 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                     expect(read(h, ntp.conf)).to.equal(pkgDefault(ntp.pkg, ntp.conf));
                     expect(has(h, ntp.svc, "enabled") || has(h, ntp.svc, "active")).to.equal(false);
                 });
+                it(`timesync ntp: a ${f.chrony.svc} still running after its package went (ntpsec conflicts with it) is stopped`, () => {
+                    // apt removes a conflicting package under policy-rc.d, which refuses its stop: the unit file is
+                    // gone, the daemon is not, and two daemons would steer the clock.
+                    const h = makeHost(family);
+                    setUnit(h, f.chrony.svc, "active");
+                    fs.rmSync(`${h.state}/units/${f.chrony.svc}`);
+                    const out = ok(h, "timesync.sh", "apply", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" });
+                    expect(has(h, f.chrony.svc, "active"), `${f.chrony.svc} still active`).to.equal(false);
+                    expect(out).to.contain(`changed service:${f.chrony.svc} stopped (its unit is gone)`);
+                    expect(has(h, ntp.svc, "active")).to.equal(true);
+                });
             } else {
                 it("timesync ntp: rejected (EL8/9 have no ntp), nothing installed", () => {
                     const h = makeHost(family);

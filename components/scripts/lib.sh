@@ -553,7 +553,17 @@ service_ensure() {
 # service_off UNIT: stopped and disabled at boot; a missing unit is fine.
 service_off() {
     local u=$1
-    if ! unit_exists "$u"; then echo "absent service:$u"; return; fi
+    if ! unit_exists "$u"; then
+        # A package removed while its daemon ran (apt removing a conflicting package under policy-rc.d, which refuses
+        # the stop): the unit file is gone, the daemon is not.
+        if unit_active "$u"; then
+            systemctl stop "$u"
+            echo "changed service:$u stopped (its unit is gone)"
+        else
+            echo "absent service:$u"
+        fi
+        return
+    fi
     if unit_enabled "$u" || unit_active "$u"; then
         systemctl disable --now -q "$u" 2>/dev/null || systemctl disable --now "$u"
         echo "changed service:$u disabled,stopped"

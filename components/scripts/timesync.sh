@@ -22,8 +22,9 @@ apply)
     backup_once "$CONF"
     put_file "$CONF" 0644 "${P[CONFIG]}"
     changed=$CHANGED
-    # The two daemons would fight over the clock.
-    if [ -n "$OTHER" ] && unit_exists "$OTHER"; then service_off "$OTHER"; fi
+    # The two daemons would fight over the clock: the other goes, also when installing this one removed its package
+    # while it ran (ntpsec conflicts with chrony on Debian 13).
+    if [ -n "$OTHER" ]; then service_off "$OTHER"; fi
     service_ensure "$SVC" "$changed"
     ;;
 remove)
