@@ -5,19 +5,14 @@ import * as pulumi from "@pulumi/pulumi";
 import {
     CONFIG_KEYS,
     ConfigError,
-    HostsFromSpec,
-    HostsFromValue,
-    RawConfig,
+    type HostsFromSpec,
+    type HostsFromValue,
+    type RawConfig,
     buildTopology,
-    keepOwnStackFrames,
     parseConfig,
     parseHostsFrom,
-    plainStackTraces,
     plaintextSecrets,
-} from "./components";
-
-keepOwnStackFrames();
-plainStackTraces();
+} from "./components/index.ts";
 
 function readable(path: string): boolean {
     try {
@@ -65,48 +60,46 @@ function refusePlaintextSecrets(project: string, stack: string): void {
     );
 }
 
-export = async () => {
-    const project = pulumi.getProject();
-    const config = new pulumi.Config();
-    refusePlaintextSecrets(project, pulumi.getStack());
+// An ES module: hostsFrom's list is awaited at the top level, before any resource exists.
+const project = pulumi.getProject();
+const config = new pulumi.Config();
+refusePlaintextSecrets(project, pulumi.getStack());
 
-    // Every key of this project's namespace, so unknown (misspelt) keys are reported too.
-    const raw: Record<string, string | undefined> = {};
-    for (const full of Object.keys(pulumi.runtime.allConfig())) {
-        if (full.startsWith(`${project}:`)) raw[full.slice(project.length + 1)] = undefined;
-    }
-    for (const key of [...CONFIG_KEYS, ...Object.keys(raw)]) {
-        raw[key] = key === "sshPrivateKey" ? (config.getSecret(key) ? "<secret>" : undefined) : config.get(key);
-    }
+// Every key of this project's namespace, so unknown (misspelt) keys are reported too.
+const raw: Record<string, string | undefined> = {};
+for (const full of Object.keys(pulumi.runtime.allConfig())) {
+    if (full.startsWith(`${project}:`)) raw[full.slice(project.length + 1)] = undefined;
+}
+for (const key of [...CONFIG_KEYS, ...Object.keys(raw)]) {
+    raw[key] = key === "sshPrivateKey" ? (config.getSecret(key) ? "<secret>" : undefined) : config.get(key);
+}
 
-    const from = configured(() => parseHostsFrom(raw as RawConfig));
-    const hostsFrom = from ? await readHostsFrom(from) : undefined;
-    const cfg = configured(() =>
-        parseConfig(raw as RawConfig, { fileReadable: readable, readFile: (p) => fs.readFileSync(p, "utf8"), hostsFrom }),
-    );
+const from = configured(() => parseHostsFrom(raw as RawConfig));
+const hostsFrom = from ? await readHostsFrom(from) : undefined;
+const cfg = configured(() =>
+    parseConfig(raw as RawConfig, { fileReadable: readable, readFile: (p) => fs.readFileSync(p, "utf8"), hostsFrom }),
+);
 
-    const keySecret = config.getSecret("sshPrivateKey");
-    const privateKey: pulumi.Output<string> = keySecret ?? pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
+const keySecret = config.getSecret("sshPrivateKey");
+const privateKey: pulumi.Output<string> = keySecret ?? pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
 
-    // A key from a file stays there: the plugin's connections read it at each use (only remote.Command keeps a copy).
-    const topology = buildTopology(cfg, privateKey, keySecret ? undefined : cfg.ssh.privateKeyPath);
+// A key from a file stays there: the plugin's connections read it at each use (only remote.Command keeps a copy).
+const topology = buildTopology(cfg, privateKey, keySecret ? undefined : cfg.ssh.privateKeyPath);
 
-    // Outputs that do not apply to a stack are null (a StackReference reads null; undefined would be dropped with a
-    // warning at every run).
-    return {
-        /** name, fqdn, address, roles and OS of every host. */
-        inventory: topology.inventory,
-        /** The SSH host key of every host (and of the proxy as "proxy"), `type base64`: pinned or recorded at first contact. */
-        hostKeys: pulumi.all(Object.fromEntries(Object.entries(topology.hostKeys).map(([n, k]) => [n, k.publicKey]))),
-        /** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
-        etcdClientEndpoints: topology.etcdClientEndpoints,
-        /** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); null otherwise. */
-        etcdClientTls: topology.etcdClientTls ?? null,
-        /** The registry through nginx, e.g. "http://registry.danran.com" (port 80); null without a registry host. */
-        registryEndpoint: topology.registry?.endpoint ?? null,
-        /** With registryTls: the CA (PEM) that signed the registry's certificate; every host trusts it. null otherwise. */
-        registryCaCert: topology.registryCaCert ?? null,
-        /** Basic-auth credentials of the registry {username, password} (secret); null when registryAuth is false. */
-        registryCredentials: topology.registry ? topology.registry.credentials.apply((c) => c ?? null) : null,
-    };
-};
+// Outputs that do not apply to a stack are null (a StackReference reads null; undefined would be dropped with a
+// warning at every run).
+
+/** name, fqdn, address, roles and OS of every host. */
+export const inventory = topology.inventory;
+/** The SSH host key of every host (and of the proxy as "proxy"), `type base64`: pinned or recorded at first contact. */
+export const hostKeys = pulumi.all(Object.fromEntries(Object.entries(topology.hostKeys).map(([n, k]) => [n, k.publicKey])));
+/** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
+export const etcdClientEndpoints = topology.etcdClientEndpoints;
+/** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); null otherwise. */
+export const etcdClientTls = topology.etcdClientTls ?? null;
+/** The registry through nginx, e.g. "http://registry.danran.com" (port 80); null without a registry host. */
+export const registryEndpoint = topology.registry?.endpoint ?? null;
+/** With registryTls: the CA (PEM) that signed the registry's certificate; every host trusts it. null otherwise. */
+export const registryCaCert = topology.registryCaCert ?? null;
+/** Basic-auth credentials of the registry {username, password} (secret); null when registryAuth is false. */
+export const registryCredentials = topology.registry ? topology.registry.credentials.apply((c) => c ?? null) : null;

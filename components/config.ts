@@ -1,6 +1,6 @@
 // Parsing and validation of the stack configuration. Pure functions: no Pulumi runtime, no host access,
 // so bad input fails at `pulumi preview` before anything is touched, with one error naming every bad key.
-import { keyLine, lookupKnownHosts, parsePublicKey } from "./sshKeys";
+import { keyLine, lookupKnownHosts, parsePublicKey } from "./sshKeys.ts";
 
 export const ROLES = ["master", "node", "etcd", "registry"] as const;
 export type Role = (typeof ROLES)[number];
@@ -86,12 +86,14 @@ export interface ConfigProblem {
 
 /** One error that lists every problem found in the configuration. */
 export class ConfigError extends Error {
-    constructor(public readonly problems: readonly ConfigProblem[]) {
+    readonly problems: readonly ConfigProblem[];
+    constructor(problems: readonly ConfigProblem[]) {
         super(
             `invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
                 problems.map((p) => `  - ${p.propertyPath}: ${p.reason}`).join("\n"),
         );
         this.name = "ConfigError";
+        this.problems = problems;
     }
 }
 

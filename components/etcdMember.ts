@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { HostBase } from "./hostBase";
-import { hostStep } from "./hostScript";
-import { EtcdMemberSpec } from "./config";
-import { ETCD_PKI_DIR, renderEtcdEnv } from "./render";
+import { HostBase } from "./hostBase.ts";
+import { hostStep } from "./hostScript.ts";
+import { type EtcdMemberSpec } from "./config.ts";
+import { ETCD_PKI_DIR, renderEtcdEnv } from "./render.ts";
 
 /** A member's TLS material (etcdTls), from the cluster's Pki. */
 export interface EtcdMemberTls {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { HostBase } from "./hostBase";
-import { hostStep } from "./hostScript";
-import { DEFAULT_FIREWALL_UNITS } from "./config";
+import { HostBase } from "./hostBase.ts";
+import { hostStep } from "./hostScript.ts";
+import { DEFAULT_FIREWALL_UNITS } from "./config.ts";
 
 export interface FirewallOffArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */

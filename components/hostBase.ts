@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Connection, HostContext, SCRIPTS_DIR, STAGING_DIR, checkConnection, hostStep, scriptSha256, scriptsSourceDir } from "./hostScript";
-import { HostScripts, scriptFiles } from "./hostScripts";
+import { type Connection, type HostContext, SCRIPTS_DIR, STAGING_DIR, checkConnection, hostStep, scriptSha256, scriptsSourceDir } from "./hostScript.ts";
+import { HostScripts, scriptFiles } from "./hostScripts.ts";
 
 export interface HostBaseArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */

@@ -1,8 +1,8 @@
 // Drift detection, the program's side: a HostCheck per host step is a custom resource of the project's provider
 // plugin (provider/hostCheck.ts does the checks over SSH: read on refresh, repair on `up --refresh`).
 import * as pulumi from "@pulumi/pulumi";
-import type { SshTarget } from "../provider/sshClient";
-import { providerOptions, typeToken } from "./providerResource";
+import type { SshTarget } from "../provider/sshClient.ts";
+import { providerOptions, typeToken } from "./providerResource.ts";
 
 export interface CheckConnection extends SshTarget {
     /** Failed connection attempts tolerated (as remote.Command's dialErrorLimit). Default: 10. */
@@ -37,8 +37,8 @@ export interface CheckProps {
     report?: string;
 }
 
-export { NO_DRIFT, putFileCommand } from "./checkFormat";
-import { NO_DRIFT } from "./checkFormat";
+export { NO_DRIFT, putFileCommand } from "./checkFormat.ts";
+import { NO_DRIFT } from "./checkFormat.ts";
 
 export interface HostCheckArgs {
     readonly connection: pulumi.Input<CheckConnection>;

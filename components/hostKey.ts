@@ -9,8 +9,8 @@
 // fingerprints, while `pulumi up --continue-on-error` still converges the other hosts (so does a host that is down).
 // Plain `pulumi preview` never connects (verify is false there and diff compares the state only).
 import * as pulumi from "@pulumi/pulumi";
-import type { SshProxy } from "../provider/sshClient";
-import { providerOptions, typeToken } from "./providerResource";
+import type { SshProxy } from "../provider/sshClient.ts";
+import { providerOptions, typeToken } from "./providerResource.ts";
 
 export interface HostKeyProps {
     /** The host's name in the topology (for messages). */

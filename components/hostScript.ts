@@ -7,15 +7,15 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
-import { CheckConnection, HostCheck, putFileCommand } from "./hostCheck";
-import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "./params";
-import { DEFAULT_PER_DIAL_TIMEOUT } from "./checkFormat";
+import { type CheckConnection, HostCheck, putFileCommand } from "./hostCheck.ts";
+import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "./params.ts";
+import { DEFAULT_PER_DIAL_TIMEOUT } from "./checkFormat.ts";
 
-export { encodeParams } from "./params";
-export { SUDO_CHECK } from "./checkFormat";
+export { encodeParams } from "./params.ts";
+export { SUDO_CHECK } from "./checkFormat.ts";
 
-/** The host scripts: next to this file, or, compiled (bin/components/, provider/bin/components/), in the checkout's. */
-export const SCRIPTS_DIR = [path.join(__dirname, "scripts"), path.resolve(__dirname, "..", "..", "components", "scripts"), path.resolve(__dirname, "..", "..", "..", "components", "scripts")].find((d) => fs.existsSync(path.join(d, "lib.sh")))!;
+/** The host scripts, next to this file. */
+export const SCRIPTS_DIR = path.join(import.meta.dirname, "scripts");
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 

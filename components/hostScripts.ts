@@ -5,8 +5,8 @@
 // connection (it holds the private key, or names its file) is an input only.
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
-import type { CheckConnection } from "./hostCheck";
-import { providerOptions, typeToken } from "./providerResource";
+import type { CheckConnection } from "./hostCheck.ts";
+import { providerOptions, typeToken } from "./providerResource.ts";
 
 export interface ScriptsProps {
     connection: CheckConnection;

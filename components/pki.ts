@@ -7,8 +7,8 @@
 // client certificate (etcdctl on the members, and the stack output for other projects). Registry: nginx's
 // server certificate, whose CA every host trusts.
 import * as pulumi from "@pulumi/pulumi";
-import { providerOptions, typeToken } from "./providerResource";
-import { EtcdMemberSpec, TopologyConfig, isIPv4 } from "./config";
+import { providerOptions, typeToken } from "./providerResource.ts";
+import { type EtcdMemberSpec, type TopologyConfig, isIPv4 } from "./config.ts";
 
 export interface CertRequest {
     /** Key of the certificate in the outputs. */

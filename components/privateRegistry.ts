@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { HostBase } from "./hostBase";
-import { hostStep } from "./hostScript";
-import { renderHtpasswd, renderNginxSite, renderRegistryConfig } from "./render";
+import { HostBase } from "./hostBase.ts";
+import { hostStep } from "./hostScript.ts";
+import { renderHtpasswd, renderNginxSite, renderRegistryConfig } from "./render.ts";
 
 export interface PrivateRegistryArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */

@@ -1,5 +1,5 @@
 // Renders the files the program puts on hosts. Pure functions of the validated config: golden-tested.
-import { EtcdMemberSpec, HostSpec, TopologyConfig, TimeImplementation, hostNames } from "./config";
+import { type EtcdMemberSpec, type HostSpec, type TopologyConfig, type TimeImplementation, hostNames } from "./config.ts";
 
 const HEADER = "Managed by Pulumi (host-topology). Local changes are overwritten on the next `pulumi up`.";
 

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { HostBase } from "./hostBase";
-import { hostStep } from "./hostScript";
+import { HostBase } from "./hostBase.ts";
+import { hostStep } from "./hostScript.ts";
 
 export interface TimeSyncArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */

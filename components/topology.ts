@@ -3,16 +3,16 @@
 // services; every EtcdMember after every member host's HostBase (peer names must resolve), its own host's TimeSync
 // and FirewallOff, and the member before it (membership changes and restarts go one member at a time).
 import * as pulumi from "@pulumi/pulumi";
-import { TopologyConfig } from "./config";
-import { Connection } from "./hostScript";
-import { HostBase } from "./hostBase";
-import { HostKey } from "./hostKey";
-import { TimeSync } from "./timeSync";
-import { FirewallOff } from "./firewallOff";
-import { PrivateRegistry } from "./privateRegistry";
-import { EtcdMember, newEtcdClusterToken } from "./etcdMember";
-import { ETCD_CLIENT_CERT_ID, Pki, REGISTRY_CERT_ID, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "./pki";
-import { renderHostsBlock, renderTimeConfig, timePlan } from "./render";
+import { type TopologyConfig } from "./config.ts";
+import { type Connection } from "./hostScript.ts";
+import { HostBase } from "./hostBase.ts";
+import { HostKey } from "./hostKey.ts";
+import { TimeSync } from "./timeSync.ts";
+import { FirewallOff } from "./firewallOff.ts";
+import { PrivateRegistry } from "./privateRegistry.ts";
+import { EtcdMember, newEtcdClusterToken } from "./etcdMember.ts";
+import { ETCD_CLIENT_CERT_ID, Pki, REGISTRY_CERT_ID, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "./pki.ts";
+import { renderHostsBlock, renderTimeConfig, timePlan } from "./render.ts";
 
 export interface HostInventoryEntry {
     readonly name: string;

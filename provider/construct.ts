@@ -7,9 +7,9 @@
 // resource module below hands back the live object: its connection, scripts and drift check, and `dependsOn` on it
 // waits for all its children, as in a TypeScript program.
 import * as pulumi from "@pulumi/pulumi";
-import * as provider from "@pulumi/pulumi/provider";
-import { EtcdMember, EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync, keepOwnStackFrames } from "../components";
-import { etcdMemberDefaults } from "../components/config";
+import * as provider from "@pulumi/pulumi/provider/index.js";
+import { EtcdMember, type EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync } from "../components/index.ts";
+import { etcdMemberDefaults } from "../components/config.ts";
 
 export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -172,7 +172,6 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
 export async function construct(name: string, token: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions, version: string): Promise<provider.ConstructResult> {
     // The first construct comes before any reference to a component (a reference names one constructed earlier).
     registerComponents(version);
-    keepOwnStackFrames();
     const type = token.replace(/^host-topology:index:/, "") as ComponentName;
     if (!token.startsWith("host-topology:index:") || !COMPONENTS.includes(type)) throw new Error(`host-topology provider: unknown component type ${token}`);
     const { r, state } = await build(type, name, inputs as Record<string, any>, opts);

@@ -8,10 +8,10 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import type { CheckConnection, CheckProps } from "../components/hostCheck";
-import { DEFAULT_PER_DIAL_TIMEOUT, NO_DRIFT, putFileCommand } from "../components/checkFormat";
-import { ResourceOps } from "./ops";
-import { SshSession, sshConnect, withDialRetries } from "./sshClient";
+import type { CheckConnection, CheckProps } from "../components/hostCheck.ts";
+import { DEFAULT_PER_DIAL_TIMEOUT, NO_DRIFT, putFileCommand } from "../components/checkFormat.ts";
+import { type ResourceOps } from "./ops.ts";
+import { type SshSession, sshConnect, withDialRetries } from "./sshClient.ts";
 
 /** The check's findings as text: the header line of NO_DRIFT, then each item and its reason, details indented. */
 export function reportOf(drift: Record<string, string>): string {

@@ -1,9 +1,9 @@
 // Host keys, the plugin's side of components/hostKey.ts (see there): read a host's key with a key exchange (no
 // login) and compare it with the pinned or recorded one.
-import type { HostKeyOuts, HostKeyProps } from "../components/hostKey";
-import { describeKey } from "../components/sshKeys";
-import { ResourceOps } from "./ops";
-import { hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient";
+import type { HostKeyOuts, HostKeyProps } from "../components/hostKey.ts";
+import { describeKey } from "../components/sshKeys.ts";
+import { type ResourceOps } from "./ops.ts";
+import { hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient.ts";
 
 /** The key the host presents now (through the proxy if set); retried like a dial; rejects naming the host. */
 async function presented(p: HostKeyProps, keyType?: string): Promise<string> {

@@ -4,11 +4,11 @@
 // (connection.dialErrorLimit), so a host whose sshd is not up yet is waited for. The host's steps check the hashes
 // again before they run (SCRIPT_SHA256, LIB_SHA256), and its HostChecks find a script that changed or went missing
 // later and put it back (provider/hostCheck.ts).
-import type { ScriptsProps } from "../components/hostScripts";
-import { SUDO_CHECK, putFileCommand } from "../components/checkFormat";
-import { encodeParams } from "../components/params";
-import { ResourceOps } from "./ops";
-import { sshRun, verifiedScript } from "./hostCheck";
+import type { ScriptsProps } from "../components/hostScripts.ts";
+import { SUDO_CHECK, putFileCommand } from "../components/checkFormat.ts";
+import { encodeParams } from "../components/params.ts";
+import { type ResourceOps } from "./ops.ts";
+import { sshRun, verifiedScript } from "./hostCheck.ts";
 
 /** `sha256sum` lines -> path -> hash. */
 export function parseSha256sum(out: string): Record<string, string> {

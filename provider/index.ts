@@ -3,13 +3,13 @@
 // (runtime: nodejs) with the compiled JS (package.json's main) and talks gRPC to it; one process per deployment
 // holds every SSH connection of the drift checks.
 import type * as pulumi from "@pulumi/pulumi";
-import * as provider from "@pulumi/pulumi/provider";
-import { hostCheckOps } from "./hostCheck";
-import { hostKeyOps } from "./hostKey";
-import { pkiOps } from "./pki";
-import { hostScriptsOps } from "./hostScripts";
-import { ResourceOps } from "./ops";
-import { PluginResource, SECRET_OUTPUTS, typeToken } from "../components/providerResource";
+import * as provider from "@pulumi/pulumi/provider/index.js";
+import { hostCheckOps } from "./hostCheck.ts";
+import { hostKeyOps } from "./hostKey.ts";
+import { pkiOps } from "./pki.ts";
+import { hostScriptsOps } from "./hostScripts.ts";
+import { type ResourceOps } from "./ops.ts";
+import { type PluginResource, SECRET_OUTPUTS, typeToken } from "../components/providerResource.ts";
 
 const OPS: Record<PluginResource, ResourceOps> = { HostCheck: hostCheckOps, HostKey: hostKeyOps, Pki: pkiOps, HostScripts: hostScriptsOps };
 /** type token -> the resource's operations and the outputs that are secret. */
@@ -52,10 +52,12 @@ function typeOf(urn: string): string {
 }
 
 export class HostTopologyProvider implements provider.Provider {
-    constructor(
-        readonly version: string,
-        readonly schema: string,
-    ) {}
+    readonly version: string;
+    readonly schema: string;
+    constructor(version: string, schema: string) {
+        this.version = version;
+        this.schema = schema;
+    }
 
     async check(urn: string, _olds: any, news: any): Promise<provider.CheckResult> {
         typeOf(urn);
@@ -97,8 +99,7 @@ export class HostTopologyProvider implements provider.Provider {
     async construct(name: string, type: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions): Promise<provider.ConstructResult> {
         // Loaded on the first construct: the components need the Pulumi SDK's root module, which a plugin serving only
         // custom resources (a TypeScript program) never loads (its start is on the path of every preview).
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        const { construct } = require("./construct") as typeof import("./construct");
+        const { construct } = await import("./construct.ts");
         return construct(name, type, inputs, options, this.version);
     }
 

@@ -1,13 +1,13 @@
-// The plugin's entry point (package.json's main, compiled to bin/provider/main.js): the engine starts it through the
-// Node.js language host (PulumiPlugin.yaml), which loads this file.
+// The plugin's entry point (package.json's main, run by Node.js itself, types stripped): the engine starts it through
+// the Node.js language host (PulumiPlugin.yaml), or as the executable launcher/pulumi-resource-host-topology.
 import * as fs from "fs";
 import * as path from "path";
-import * as provider from "@pulumi/pulumi/provider";
-import { HostTopologyProvider } from "./index";
+import * as provider from "@pulumi/pulumi/provider/index.js";
+import { HostTopologyProvider } from "./index.ts";
 
 // The drift checks' state names the scripts relative to the project directory (sourceDir), as the program sees
 // them: the plugin works from there too.
-const dir = path.resolve(__dirname, "..", "..");
+const dir = import.meta.dirname;
 process.chdir(path.resolve(dir, ".."));
 const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
 // Its engine is its parent: when that is gone (pulumi killed), the plugin ends too, with its pooled SSH connections,
@@ -15,7 +15,3 @@ const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
 const engine = process.ppid;
 setInterval(() => process.ppid !== engine && process.exit(0), 1000).unref();
 provider.main(new HostTopologyProvider(pkg.version, fs.readFileSync(path.join(dir, "schema.json"), "utf8")), process.argv.slice(2));
-// Stack traces without source-map-support, as in the program (components/stackTraces.ts, plainStackTraces; not
-// imported: it would load the SDK's root module at start). main installs the hook, once per process, before its
-// first await.
-(Error as { prepareStackTrace?: unknown }).prepareStackTrace = undefined;

@@ -4,8 +4,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { PkiInputs, PkiOutputs } from "../components/pki";
-import { ResourceOps } from "./ops";
+import type { PkiInputs, PkiOutputs } from "../components/pki.ts";
+import { type ResourceOps } from "./ops.ts";
 
 /** Runs openssl in `dir`; a missing openssl is an error that says what needs it. */
 function openssl(dir: string, args: string[]): void {

@@ -2,7 +2,11 @@
 // remote.Command connections. A host whose key is not the expected one is refused during the key exchange, before
 // authentication, with both fingerprints named.
 import * as fs from "fs";
-import { describeKey } from "../components/sshKeys";
+import { describeKey } from "../components/sshKeys.ts";
+import { createRequire } from "module";
+
+/** CommonJS modules loaded as the SDK loads them (this file is an ES module). */
+const require = createRequire(import.meta.url);
 
 export interface SshProxy {
     host: string;
@@ -82,8 +86,7 @@ export async function withDialRetries<T>(attempts: number, dial: () => Promise<T
 
 /** Connects one hop; rejects with dialError on a failed connection, hostKeyMismatch on a wrong key. */
 function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate: boolean): Promise<{ conn: any; hostKey: string }> {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { Client } = require("ssh2");
+        const { Client } = require("ssh2");
     const expected = h.hostKey ? h.hostKey.split(/\s+/) : undefined;
     return new Promise((resolve, reject) => {
         const conn = new Client();

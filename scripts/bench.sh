@@ -24,4 +24,4 @@ if [ ! -e "$bench_lab/base/.complete" ] && [ -e "$REPO/.lab/base/.complete" ]; t
 fi
 export LAB_DIR="$bench_lab"
 trap 'lab/lab.sh down >/dev/null 2>&1 || true' EXIT
-npx ts-node --transpile-only scripts/bench.ts "$@"
+node scripts/bench.ts "$@"

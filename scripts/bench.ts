@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-const REPO = path.resolve(__dirname, "..");
+const REPO = path.resolve(import.meta.dirname, "..");
 const LAB = process.env.LAB_DIR ?? path.join(REPO, ".lab");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** BENCH_FLOOR=0 skips the floor (scripts/bench-floor/). */

@@ -231,12 +231,6 @@ install_providers() {
   done
 }
 
-# ---- 5. the project's own provider plugin (provider/) ---------------------------------------------
-# Compiled once per change of its sources (provider/entry.js checks at every start too).
-build_project_plugin() {
-  (cd "$ROOT" && node provider/entry.js --build) || fail "building the provider plugin (node provider/entry.js --build) failed"
-}
-
 # ---- main ------------------------------------------------------------------------------------
 T0=$SECONDS
 install_cli
@@ -244,6 +238,5 @@ install_language_host
 install_dynamic_launcher
 install_yaml_language_host
 install_providers
-build_project_plugin
 if [[ "${1:-}" == --quiet ]]; then exit 0; fi
 echo "[engine] ready in $((SECONDS - T0))s: $("$BIN/pulumi" version) ($(readlink -f "$BIN/pulumi")); plugins: ${MIRROR:-downloaded by pulumi}"

@@ -98,8 +98,9 @@ pulumi() {
 phase_start() { PHASE_NAME="$1"; PHASE_T0=$(date +%s); echo "==> $1"; }
 phase_end() { echo "<== ${PHASE_NAME}: $(( $(date +%s) - PHASE_T0 ))s"; }
 
-# npm packages, installed again only when package-lock.json changed.
+# npm packages, installed again only when package-lock.json changed (with Node.js >= 22 first: scripts/node.sh).
 ensure_node_modules() {
+    "$REPO/scripts/node.sh"
     local stamp="$REPO/node_modules/.host-topology-lock.sha256"
     local want
     want=$(sha256sum "$REPO/package-lock.json" | cut -d' ' -f1)

@@ -30,4 +30,4 @@ json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 # The preview's own exit status is the summary's: it prints JSON either way (diagnostics included).
 pulumi preview --json --non-interactive --stack "$stack" ${preview[@]+"${preview[@]}"} >"$json" || true
-exec node -r ts-node/register/transpile-only scripts/previewSummary.ts "$stack" ${hosts[@]+"${hosts[@]}"} <"$json"
+exec node scripts/previewSummary.ts "$stack" ${hosts[@]+"${hosts[@]}"} <"$json"

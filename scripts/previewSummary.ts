@@ -2,7 +2,7 @@
 // the changed lines of each file it renders (fenced `diff` blocks), the services the change restarts or reloads, the
 // resources created and deleted, and the drift a `--refresh` found. Secrets are never shown. scripts/preview-summary.sh
 // runs the preview and this: `previewSummary.ts STACK [HOST]...`, the hosts (its `--host`) keeping only their changes.
-import { decodeParams } from "../components/params";
+import { decodeParams } from "../components/params.ts";
 
 /** What `pulumi preview --json` prints (the parts read here). */
 export interface PreviewJson {
@@ -232,7 +232,7 @@ export function summarize(preview: PreviewJson, stack: string, only: string[] = 
     return out.join("\n");
 }
 
-if (require.main === module) {
+if (process.argv[1] === import.meta.filename) {
     const [stack = "", ...only] = process.argv.slice(2);
     if (only.some((h) => h === "")) {
         process.stderr.write("preview-summary: an empty host name (usage: previewSummary.ts STACK [HOST]... < preview.json)\n");

@@ -1,8 +1,12 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { ConfigError, parseConfig, parseDuration, parseHostsFrom, plaintextSecrets, urlProblem, isIPv4, RawConfig } from "../components/config";
-import { HOST_KEYS, documentedRaw } from "./fixtures";
+import { ConfigError, parseConfig, parseDuration, parseHostsFrom, plaintextSecrets, urlProblem, isIPv4, type RawConfig } from "../components/config.ts";
+import { HOST_KEYS, documentedRaw } from "./fixtures.ts";
+import { createRequire } from "module";
+
+/** CommonJS modules loaded as the SDK loads them (this file is an ES module). */
+const require = createRequire(import.meta.url);
 
 function problems(raw: RawConfig, env = {}): string[] {
     try {
@@ -244,7 +248,6 @@ describe("validators", () => {
  */
 function stackFileRaw(file: string): Record<string, string> {
     // js-yaml is what the Pulumi SDK itself reads YAML with (a dependency of @pulumi/pulumi).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const yaml = require("js-yaml") as { load(s: string): any };
     const doc = yaml.load(fs.readFileSync(file, "utf8"));
     const raw: Record<string, string> = {};
@@ -257,7 +260,7 @@ function stackFileRaw(file: string): Record<string, string> {
 }
 
 describe("docs/examples/Pulumi.staging.yaml: a team's environment", () => {
-    const file = path.join(__dirname, "..", "docs", "examples", "Pulumi.staging.yaml");
+    const file = path.join(import.meta.dirname, "..", "docs", "examples", "Pulumi.staging.yaml");
     const raw = stackFileRaw(file);
 
     it("passes the program's config checks once the key is set as the README says (config set --secret)", () => {

@@ -2,15 +2,18 @@
 // under Pulumi mocks, the same children and edges as the TypeScript classes, references to components resolved to
 // the objects this process built, and bad input refused naming the component and the input.
 import { expect } from "chai";
-import { etcdMemberDefaults } from "../components/config";
-import { recorded, resetRecorded, settle, setupMocks, valueOf } from "./harness";
+import { etcdMemberDefaults } from "../components/config.ts";
+import { recorded, resetRecorded, settle, setupMocks, valueOf } from "./harness.ts";
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
-import { COMPONENTS, construct, registerComponents } from "../provider/construct";
-import { HostBase, TimeSync } from "../components";
+import { COMPONENTS, construct, registerComponents } from "../provider/construct.ts";
+import { HostBase, TimeSync } from "../components/index.ts";
+import { createRequire } from "module";
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const rpc = require("@pulumi/pulumi/runtime/rpc");
+/** CommonJS modules loaded as the SDK loads them (this file is an ES module). */
+const require = createRequire(import.meta.url);
+
+const rpc = require("@pulumi/pulumi/runtime/rpc.js");
 const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
 const HOSTS_BLOCK = "192.168.100.2 master.danran.com master etcd1\n192.168.100.3 node1.danran.com node1\n";
 const connection = (host: string) => ({ host, privateKey: pulumi.secret("key"), hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEN0WfoGVumrPR/1FAM8fbWxdv/4UK8lF6ox8J/Jz1Er" });

@@ -1,4 +1,4 @@
-import { RawConfig } from "../components/config";
+import { type RawConfig } from "../components/config.ts";
 
 /** Host keys of the documented hosts (made for these tests with ssh-keygen -t ed25519). */
 export const HOST_KEYS: Record<string, string> = {

@@ -3,9 +3,9 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { NO_DRIFT, putFileCommand } from "../components/hostCheck";
-import { hostCheckOps, parseCheckOutput, reportOf } from "../provider/hostCheck";
-import { hostKeyOps } from "../provider/hostKey";
+import { NO_DRIFT, putFileCommand } from "../components/hostCheck.ts";
+import { hostCheckOps, parseCheckOutput, reportOf } from "../provider/hostCheck.ts";
+import { hostKeyOps } from "../provider/hostKey.ts";
 
 const conn = { host: "192.0.2.10", port: 22, user: "root", privateKey: "k" };
 const props = (drift: Record<string, string>, stdin = "# host-topology parameters, format 2\nA=b\n") => ({ connection: conn, script: "bash /x/etcd.sh", files: { "/x/etcd.sh": "0".repeat(64) }, sourceDir: "components/scripts", stdin, drift });

@@ -4,11 +4,11 @@
 import { expect } from "chai";
 import * as crypto from "crypto";
 import * as tls from "tls";
-import { AddressInfo } from "net";
-import { PkiOutputs, PkiInputs, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "../components/pki";
-import { pkiOps } from "../provider/pki";
-import { parseConfig } from "../components/config";
-import { documentedRaw } from "./fixtures";
+import { type AddressInfo } from "net";
+import { type PkiOutputs, type PkiInputs, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "../components/pki.ts";
+import { pkiOps } from "../provider/pki.ts";
+import { parseConfig } from "../components/config.ts";
+import { documentedRaw } from "./fixtures.ts";
 
 const cfg = parseConfig(documentedRaw({ etcdTls: "true", etcdMembers: '["master","node1","node2"]' }));
 const requests = [...etcdCertRequests(cfg), registryCertRequest(cfg, cfg.registry!)];

@@ -4,8 +4,8 @@
 import { expect } from "chai";
 import * as cp from "child_process";
 import * as path from "path";
-import { encodeParams } from "../components/params";
-import { lineDiff, PreviewJson, summarize } from "../scripts/previewSummary";
+import { encodeParams } from "../components/params.ts";
+import { lineDiff, type PreviewJson, summarize } from "../scripts/previewSummary.ts";
 
 const urn = (type: string, name: string) => `urn:pulumi:dev::host-topology::${type}::${name}`;
 const CHRONY = "# Managed by Pulumi\nserver 0.pool.ntp.org iburst\nserver 1.pool.ntp.org iburst\nmakestep 1.0 3\n";
@@ -17,6 +17,24 @@ const run = (comp: string, name: string, olds: Record<string, string>, news: Rec
     newState: { inputs: { stdin: encodeParams({ OWNER: "p/s/x", ...news }) } },
     diffReasons: ["stdin"],
 });
+
+/** node1's section when its chrony.conf changes its first server (the first tests' preview). */
+const NODE1 = [
+    "#### node1",
+    "",
+    "- **update** `node1-time-run` (time sync)",
+    "- `CONFIG` (chrony.conf / ntp.conf):",
+    "  ```diff",
+    "  @@ -1,4 +1,4 @@",
+    "   # Managed by Pulumi",
+    "  -server 0.pool.ntp.org iburst",
+    "  +server ntp.example.org iburst",
+    "   server 1.pool.ntp.org iburst",
+    "   makestep 1.0 3",
+    "  ```",
+    "- service: time daemon restarts",
+    "",
+];
 
 describe("preview summary (scripts/previewSummary.ts)", () => {
     it("a line diff with context, as in a unified diff", () => {
@@ -40,26 +58,7 @@ describe("preview summary (scripts/previewSummary.ts)", () => {
             },
             "dev",
         );
-        expect(md).to.equal(
-            [
-                "### `pulumi preview` of stack `dev`: 1 to update",
-                "",
-                "#### node1",
-                "",
-                "- **update** `node1-time-run` (time sync)",
-                "- `CONFIG` (chrony.conf / ntp.conf):",
-                "  ```diff",
-                "  @@ -1,4 +1,4 @@",
-                "   # Managed by Pulumi",
-                "  -server 0.pool.ntp.org iburst",
-                "  +server ntp.example.org iburst",
-                "   server 1.pool.ntp.org iburst",
-                "   makestep 1.0 3",
-                "  ```",
-                "- service: time daemon restarts",
-                "",
-            ].join("\n"),
-        );
+        expect(md).to.equal(["### `pulumi preview` of stack `dev`: 1 to update", "", ...NODE1].join("\n"));
     });
 
     it("secrets masked: a secret parameter's change is named, never shown; a [secret] stdin is not decoded", () => {
@@ -159,22 +158,6 @@ describe("preview summary (scripts/previewSummary.ts)", () => {
             ],
             changeSummary: { same: 30, update: 3, replace: 1 },
         };
-        const NODE1 = [
-            "#### node1",
-            "",
-            "- **update** `node1-time-run` (time sync)",
-            "- `CONFIG` (chrony.conf / ntp.conf):",
-            "  ```diff",
-            "  @@ -1,4 +1,4 @@",
-            "   # Managed by Pulumi",
-            "  -server 0.pool.ntp.org iburst",
-            "  +server ntp.example.org iburst",
-            "   server 1.pool.ntp.org iburst",
-            "   makestep 1.0 3",
-            "  ```",
-            "- service: time daemon restarts",
-            "",
-        ];
 
         it("one host: only its changes, the header says which host and counts its steps", () => {
             const header = "### `pulumi preview` of stack `dev` (filtered to hosts: node1): 1 to update";
@@ -213,7 +196,7 @@ describe("preview summary (scripts/previewSummary.ts)", () => {
         });
 
         describe("scripts/preview-summary.sh: usage", () => {
-            const SCRIPT = path.resolve(__dirname, "../scripts/preview-summary.sh");
+            const SCRIPT = path.resolve(import.meta.dirname, "../scripts/preview-summary.sh");
             const sh = (...args: string[]) => {
                 const r = cp.spawnSync("bash", [SCRIPT, ...args], { encoding: "utf8", timeout: 60000 });
                 return { code: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -4,12 +4,12 @@ import { expect } from "chai";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { containsSecret, recorded, resetRecorded, settle, setupMocks, Recorded, valueOf } from "./harness";
+import { containsSecret, recorded, resetRecorded, settle, setupMocks, type Recorded, valueOf } from "./harness.ts";
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
-import { buildTopology, parseConfig, scriptSha256, Topology } from "../components";
-import { SCRIPTS_DIR } from "../components/hostScript";
-import { HOST_KEYS, documentedRaw } from "./fixtures";
+import { buildTopology, parseConfig, scriptSha256, type Topology } from "../components/index.ts";
+import { SCRIPTS_DIR } from "../components/hostScript.ts";
+import { HOST_KEYS, documentedRaw } from "./fixtures.ts";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-key-material\n-----END OPENSSH PRIVATE KEY-----\n";
 

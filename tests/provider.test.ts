@@ -2,8 +2,8 @@
 // provider server calls it: secrets arrive wrapped and must leave wrapped, a state moved from a dynamic resource
 // holds `__provider`, which one update drops.
 import { expect } from "chai";
-import { HostTopologyProvider, unwrap, wire } from "../provider/index";
-import { SECRET_OUTPUTS } from "../components/providerResource";
+import { HostTopologyProvider, unwrap, wire } from "../provider/index.ts";
+import { SECRET_OUTPUTS } from "../components/providerResource.ts";
 
 const SIG = "4dabf18193072939515e22adb298388d";
 const secret = (value: unknown) => ({ [SIG]: "1b47061264138c4ac30d75fd1eb44270", value });

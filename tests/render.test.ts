@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { parseConfig } from "../components/config";
+import { parseConfig } from "../components/config.ts";
 import {
     renderEtcdEnv,
     renderHostsBlock,
@@ -9,10 +9,10 @@ import {
     renderRegistryConfig,
     renderTimeConfig,
     timePlan,
-} from "../components/render";
-import { documentedRaw } from "./fixtures";
+} from "../components/render.ts";
+import { documentedRaw } from "./fixtures.ts";
 
-const GOLDEN = path.join(__dirname, "golden");
+const GOLDEN = path.join(import.meta.dirname, "golden");
 
 /** Compares with tests/golden/<name>; UPDATE_GOLDEN=1 rewrites the file (review the diff before committing). */
 function golden(name: string, actual: string): void {

@@ -10,10 +10,10 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { encodeParams as programEncodeParams } from "../components/hostScript";
+import { encodeParams as programEncodeParams } from "../components/hostScript.ts";
 
-const SCRIPTS_DIR = path.resolve(__dirname, "../components/scripts");
-const FIXTURES = path.resolve(__dirname, "fixtures/scripts");
+const SCRIPTS_DIR = path.resolve(import.meta.dirname, "../components/scripts");
+const FIXTURES = path.resolve(import.meta.dirname, "fixtures/scripts");
 const SCRIPTS = ["lib.sh", "hostbase.sh", "timesync.sh", "firewall.sh", "registry.sh", "etcd.sh"];
 
 // ---- the per-family table, written from the documented protocol (not read from lib.sh) ----

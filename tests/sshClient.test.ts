@@ -7,14 +7,17 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { closeSshPool, sshRun } from "../provider/hostCheck";
-import { hostKeyOps } from "../provider/hostKey";
-import { hostScriptsOps, osOf, parseSha256sum } from "../provider/hostScripts";
-import { scriptFiles } from "../components/hostScripts";
-import { SCRIPTS_DIR, scriptSha256 } from "../components/hostScript";
-import { fingerprint, parsePublicKey } from "../components/sshKeys";
+import { closeSshPool, sshRun } from "../provider/hostCheck.ts";
+import { hostKeyOps } from "../provider/hostKey.ts";
+import { hostScriptsOps, osOf, parseSha256sum } from "../provider/hostScripts.ts";
+import { scriptFiles } from "../components/hostScripts.ts";
+import { SCRIPTS_DIR, scriptSha256 } from "../components/hostScript.ts";
+import { fingerprint, parsePublicKey } from "../components/sshKeys.ts";
+import { createRequire } from "module";
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+/** CommonJS modules loaded as the SDK loads them (this file is an ES module). */
+const require = createRequire(import.meta.url);
+
 const { Server } = require("ssh2");
 
 interface TestServer {
@@ -114,8 +117,7 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
     it("its socket sends each packet at once (TCP_NODELAY), from the handshake on: a command does not wait for the host's delayed ACK", async () => {
         // With Nagle's algorithm a command's small packets after the first waited for the host's delayed ACK: 48 ms for
         // `true` on a lab host instead of 2.6 ms (docs/bench.md).
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        const net = require("net");
+                const net = require("net");
         const orig = net.Socket.prototype.setNoDelay;
         const seen: { port: number | undefined; connected: boolean; enable: boolean }[] = [];
         net.Socket.prototype.setNoDelay = function (this: any, enable?: boolean) {
@@ -152,8 +154,7 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
     });
 
     it("a host that accepts TCP but never answers SSH: each attempt ends after perDialTimeout, then the error names the host", async () => {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        const net = require("net");
+                const net = require("net");
         const held: any[] = [];
         const silent = net.createServer((sock: any) => held.push(sock)); // accepts, says nothing (a host still booting)
         await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));

@@ -5,7 +5,7 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { fingerprint, knownHostsName, lookupKnownHosts, parsePublicKey } from "../components/sshKeys";
+import { fingerprint, knownHostsName, lookupKnownHosts, parsePublicKey } from "../components/sshKeys.ts";
 
 describe("sshKeys: host keys and known_hosts", () => {
     let dir = "";

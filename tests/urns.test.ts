@@ -4,15 +4,15 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { recorded, resetRecorded, settle, setupMocks, Recorded } from "./harness";
+import { recorded, resetRecorded, settle, setupMocks, type Recorded } from "./harness.ts";
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { RawConfig, buildTopology, parseConfig } from "../components";
-import { documentedRaw } from "./fixtures";
+import { type RawConfig, buildTopology, parseConfig } from "../components/index.ts";
+import { documentedRaw } from "./fixtures.ts";
 
-const ROOT = path.join(__dirname, "..");
-const GOLDEN = path.join(__dirname, "golden", "dev-urns.txt");
+const ROOT = path.join(import.meta.dirname, "..");
+const GOLDEN = path.join(import.meta.dirname, "golden", "dev-urns.txt");
 const STACK = "dev";
 const PROJECT = /^name: (\S+)$/m.exec(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"))![1];
 

@@ -4,7 +4,7 @@
 // registry host, the plugin's HostKey checks that host presents the key the topology pinned (a key exchange, no login).
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { HostKey } from "../../components/hostKey";
+import { HostKey } from "../../components/hostKey.ts";
 
 interface HostInfo {
     name: string;

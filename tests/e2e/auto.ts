@@ -6,8 +6,8 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
-import { EngineEvent, LocalWorkspace, OpMap, Stack } from "@pulumi/pulumi/automation";
-import { HOSTS, HostName, REPO, onHost, phase, removeStack } from "./util";
+import { type EngineEvent, LocalWorkspace, type OpMap, Stack } from "@pulumi/pulumi/automation/index.js";
+import { HOSTS, type HostName, REPO, onHost, phase, removeStack } from "./util.ts";
 
 export interface HostEntry {
     name: string;
@@ -113,7 +113,10 @@ export async function changedLines(stack: Stack): Promise<string[]> {
 export async function deployedBy(commit: string, stack: string, cfg: StackConfig) {
     const tree = path.join(os.tmpdir(), `host-topology-${commit}`);
     cp.execSync(`git worktree remove --force ${tree} 2>/dev/null; rm -rf ${tree}; git worktree add --detach ${tree} ${commit}`, { cwd: REPO, stdio: "ignore" });
-    for (const l of ["node_modules", ".lab"]) fs.symlinkSync(path.join(REPO, l), path.join(tree, l));
+    // Its own npm packages, as its package-lock.json pins them (an older SDK, its compile step): this checkout's would
+    // run the old code on packages it never ran with.
+    fs.symlinkSync(path.join(REPO, ".lab"), path.join(tree, ".lab"));
+    cp.execSync("npm ci --no-audit --no-fund --loglevel=error", { cwd: tree, stdio: "ignore" });
     removeStack(stack);
     const lines = Object.entries(cfg).map(([k, v]) => `  host-topology:${k}: ${JSON.stringify(v)}`);
     fs.writeFileSync(path.join(tree, `Pulumi.${stack}.yaml`), `config:\n${lines.join("\n")}\n`);

@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { REPO, freshStack, onHost, phase, preview, removeStack, sh, steps } from "./util";
+import { REPO, freshStack, onHost, phase, preview, removeStack, sh, steps } from "./util.ts";
 
 const STACK = "e2e-badinput";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);

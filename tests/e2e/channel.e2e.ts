@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { EngineResult, HOSTS, REPO, destroy, devStack, onHost, phase, preview, removeStack, sh, shellQuote as shq, stackOutputs, steps, up } from "./util";
+import { type EngineResult, HOSTS, REPO, destroy, devStack, onHost, phase, preview, removeStack, sh, shellQuote as shq, stackOutputs, steps, up } from "./util.ts";
 
 const STACK = "e2e-channel";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);

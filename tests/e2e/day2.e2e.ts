@@ -3,12 +3,12 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { Stack } from "@pulumi/pulumi/automation";
-import { HOSTS, REPO, phase, printTimings, sh, shellQuote } from "./util";
+import { Stack } from "@pulumi/pulumi/automation/index.js";
+import { HOSTS, REPO, phase, printTimings, sh, shellQuote } from "./util.ts";
 import {
-    HostEntry,
+    type HostEntry,
     NODE3,
-    StackConfig,
+    type StackConfig,
     changedLines,
     etcdEndpoints,
     etcdGet,
@@ -22,7 +22,7 @@ import {
     up,
     withWriter,
     writeConfig,
-} from "./auto";
+} from "./auto.ts";
 
 const STACK = "e2e-day2";
 const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });

@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, destroy, devStack, diagnostics, onHost, phase, preview, removeStack, sh, steps, up } from "./util";
+import { HOSTS, REPO, destroy, devStack, diagnostics, onHost, phase, preview, removeStack, sh, steps, up } from "./util.ts";
 
 const STACK = "e2e-debian13";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);

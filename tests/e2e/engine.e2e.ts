@@ -5,8 +5,8 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, Running, StackSpec, destroy, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util";
-import { fingerprint, parsePublicKey } from "../../components/sshKeys";
+import { HOSTS, REPO, type Running, type StackSpec, destroy, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
+import { fingerprint, parsePublicKey } from "../../components/sshKeys.ts";
 
 const STACK = "e2e-engine";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);

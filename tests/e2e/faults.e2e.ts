@@ -3,7 +3,7 @@ import { expect } from "chai";
 import * as cp from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { REPO, buildImage, destroy, exportedState, freshStack, onHost, phase, preview, removeStack, sh, shellQuote, stackOutputs, up } from "./util";
+import { REPO, buildImage, destroy, exportedState, freshStack, onHost, phase, preview, removeStack, sh, shellQuote, stackOutputs, up } from "./util.ts";
 import * as os from "os";
 
 const STACK = "e2e-faults";

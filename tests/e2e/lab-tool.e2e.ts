@@ -3,7 +3,7 @@
 // Leaves the lab up with pristine hosts.
 import { expect } from "chai";
 import * as cp from "child_process";
-import { REPO, onHost, phase, sh } from "./util";
+import { REPO, onHost, phase, sh } from "./util.ts";
 
 const LAB = `${REPO}/.lab`;
 

@@ -4,8 +4,8 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOSTS, buildImage, HostName, REPO, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util";
-import { timeServed } from "./auto";
+import { HOSTS, buildImage, type HostName, REPO, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util.ts";
+import { timeServed } from "./auto.ts";
 
 const STACK = "dev";
 const ALL: HostName[] = ["master", "node1", "node2"];

@@ -6,9 +6,9 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Stack } from "@pulumi/pulumi/automation";
-import { HOSTS, REPO, onHost, phase, printTimings, removeStack, sh } from "./util";
-import { HostEntry, NODE3, StackConfig, namesWith, newStack, onAddress, seedChecks, timeServed, up, writeConfig } from "./auto";
+import { Stack } from "@pulumi/pulumi/automation/index.js";
+import { HOSTS, REPO, onHost, phase, printTimings, removeStack, sh } from "./util.ts";
+import { type HostEntry, NODE3, type StackConfig, namesWith, newStack, onAddress, seedChecks, timeServed, up, writeConfig } from "./auto.ts";
 
 const STACK = "prodlike";
 const PASSFILE = path.join(os.homedir(), `.pulumi-${STACK}.passphrase`);

@@ -5,7 +5,7 @@ import { expect } from "chai";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { REPO, destroy, engineProject, exportedState, phase, preview, stackOutputs, up } from "./util";
+import { REPO, destroy, engineProject, exportedState, phase, preview, stackOutputs, up } from "./util.ts";
 
 describe("end-to-end: the Pki on its own (etcdTls/registryTls certificates)", function () {
     this.timeout(0);
@@ -18,8 +18,8 @@ describe("end-to-end: the Pki on its own (etcdTls/registryTls certificates)", fu
             "engine-pki",
             `import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
-import { parseConfig } from "${REPO}/components/config";
-import { ETCD_CLIENT_CERT_ID, Pki, etcdCertRequests } from "${REPO}/components/pki";
+import { parseConfig } from "${REPO}/components/config.ts";
+import { ETCD_CLIENT_CERT_ID, Pki, etcdCertRequests } from "${REPO}/components/pki.ts";
 const hosts = [
     { name: "master", address: "192.168.100.2", roles: ["master", "etcd", "registry"] },
     { name: "node1", address: "192.168.100.3", roles: ["node"] },

@@ -3,8 +3,8 @@
 // of that main (a CopyToRemote per step) give way to one HostScripts per host on the way. A stack of the last main
 // with a readiness Command per host (b706328) loses those three: its HostScripts reads the OS instead.
 import { expect } from "chai";
-import { HOSTS, HostName, engine, onHost, phase, printTimings, sh } from "./util";
-import { deployedBy, namesWith, preview, up } from "./auto";
+import { HOSTS, type HostName, engine, onHost, phase, printTimings, sh } from "./util.ts";
+import { deployedBy, namesWith, preview, up } from "./auto.ts";
 
 const STACK = "e2e-plugin-upgrade";
 /** The last main with the Node dynamic resources. */

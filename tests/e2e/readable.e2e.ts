@@ -2,9 +2,9 @@
 // upgraded in place; then `pulumi preview --diff` shows the lines that change on each host, drift shows what
 // differs, secrets stay apart, and scripts/preview-summary.sh prints the Markdown of a pull request comment.
 import { expect } from "chai";
-import { Stack } from "@pulumi/pulumi/automation";
-import { HOSTS, engine, onHost, phase, printTimings, sh } from "./util";
-import { HostEntry, StackConfig, changedLines, deployedBy, namesWith, preview, resources, up } from "./auto";
+import { Stack } from "@pulumi/pulumi/automation/index.js";
+import { HOSTS, engine, onHost, phase, printTimings, sh } from "./util.ts";
+import { type HostEntry, type StackConfig, changedLines, deployedBy, namesWith, preview, resources, up } from "./auto.ts";
 
 const STACK = "e2e-readable";
 /** The last commit of main before the parameters became plain text (its steps' stdin is `KEY=<base64>` lines). */

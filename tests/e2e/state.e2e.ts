@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, Running, StackSpec, destroy, engine, exportedState, killGroup, onHost, phase, preview, sh, spawnPulumi, stackOutputs, up } from "./util";
+import { HOSTS, REPO, type Running, type StackSpec, destroy, engine, exportedState, killGroup, onHost, phase, preview, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
 
 const WORK = path.join(REPO, ".lab/team");
 const STACK = "e2e-team";

@@ -4,9 +4,9 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EngineEvent, LocalWorkspace, OpMap, OpType, Stack } from "@pulumi/pulumi/automation";
+import { type EngineEvent, LocalWorkspace, type OpMap, type OpType, Stack } from "@pulumi/pulumi/automation/index.js";
 
-export const REPO = path.resolve(__dirname, "../..");
+export const REPO = path.resolve(import.meta.dirname, "../..");
 export const HOSTS = { master: "192.168.100.2", node1: "192.168.100.3", node2: "192.168.100.4" } as const;
 export type HostName = keyof typeof HOSTS;
 
@@ -349,10 +349,10 @@ export function engineProject(name: string, indexTs: string): StackSpec {
     // The program's parts use the project's provider plugin, which another project names as any plugin of a path.
     fs.writeFileSync(
         path.join(dir, "Pulumi.yaml"),
-        `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nplugins:\n  providers:\n    - name: host-topology\n      path: ${REPO}/provider\n`,
+        `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.ts\nplugins:\n  providers:\n    - name: host-topology\n      path: ${REPO}/provider\n`,
     );
-    fs.writeFileSync(path.join(dir, "package.json"), `{"name": "${name}", "private": true}\n`);
-    fs.writeFileSync(path.join(dir, "tsconfig.json"), '{"compilerOptions": {"strict": true, "target": "es2022", "module": "commonjs", "esModuleInterop": true, "skipLibCheck": true}}\n');
+    // Node.js runs its index.ts itself (type stripping), as this project's program.
+    fs.writeFileSync(path.join(dir, "package.json"), `{"name": "${name}", "private": true, "type": "module", "main": "index.ts"}\n`);
     fs.writeFileSync(path.join(dir, "index.ts"), indexTs);
     const proof: StackSpec = {
         stack: "proof",

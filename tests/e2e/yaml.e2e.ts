@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, StackSpec, engine, onHost, phase, printTimings, sh } from "./util";
+import { HOSTS, REPO, type StackSpec, engine, onHost, phase, printTimings, sh } from "./util.ts";
 
 const DIR = path.join(REPO, "tests", "yaml");
 const STATE = path.join(REPO, ".lab", "yaml-state");
