@@ -18,7 +18,6 @@ const CFG: StackConfig = {
     sshPrivateKeyPath: ".lab/ssh/id_ed25519",
     sshKnownHostsPath: ".lab/ssh/known_hosts",
     timeServeFromMaster: true,
-    registryAuth: true,
 };
 
 describe("end-to-end on the lab: a stack of the previous runtime upgrades in place", function () {
@@ -46,13 +45,14 @@ describe("end-to-end on the lab: a stack of the previous runtime upgrades in pla
         }
     });
 
-    it("a clone with only the production packages (npm ci --omit=dev) runs pulumi: no TypeScript, no compile step", () => {
+    it("a clone with only the production packages (npm ci --omit=dev) runs pulumi: no dev packages, no compile step", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "host-topology-omit-dev-"));
         try {
             sh(`git clone -q ${REPO} ${dir}/repo && ln -s ${REPO}/.lab ${dir}/repo/.lab`);
             const tree = `${dir}/repo`;
             phase("npm ci --omit=dev", () => sh("npm ci --omit=dev --no-audit --no-fund", { cwd: tree }));
-            expect(fs.existsSync(path.join(tree, "node_modules/typescript")), "typescript installed").to.equal(false);
+            // (typescript itself comes with @pulumi/pulumi, which depends on it; the project's dev packages do not.)
+            expect(fs.existsSync(path.join(tree, "node_modules/mocha")), "a dev package installed").to.equal(false);
             expect(fs.existsSync(path.join(tree, "node_modules/@pulumi/pulumi")), "@pulumi/pulumi installed").to.equal(true);
             fs.copyFileSync(path.join(REPO, "Pulumi.dev.yaml"), path.join(tree, "Pulumi.e2e-omitdev.yaml"));
             const spec = { stack: "e2e-omitdev", workDir: tree, env: { PULUMI_BACKEND_URL: `file://${dir}/state` } };
