@@ -38,7 +38,7 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
     // restart. (The nodes get registry.sh and etcd.sh now: every host has every script.)
     const touched = () =>
         (["master", "node1", "node2"] as HostName[]).map((h) => {
-            // lib.sh and timesync.sh changed since those mains (00af701: a time daemon whose package went is stopped):
+            // lib.sh and timesync.sh changed since those mains (2330300: a time daemon whose package went is stopped):
             // the upgrade puts them again, and each step runs once more, changing no file and restarting nothing.
             const scripts = ["hostbase.sh", "firewall.sh", ...(h === "master" ? ["registry.sh", "etcd.sh"] : [])];
             const units = ["chrony", ...(h === "master" ? ["etcd", "nginx", "docker-registry"] : [])];

@@ -9,7 +9,7 @@ import { HOSTS, REPO, engine, phase, printTimings, removeStack, sh } from "./uti
 import { type HostEntry, type StackConfig, deployedBy, namesWith, preview, seedChecks, up } from "./auto.ts";
 
 /** The last main on Node.js 20 and @pulumi/pulumi 3.248, with entry.js compiling the program. */
-const PREVIOUS_MAIN = "00af701";
+const PREVIOUS_MAIN = "2330300";
 const STACK = "e2e-runtime";
 const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });
 const CFG: StackConfig = {
