@@ -77,8 +77,9 @@ stack_of_args() {
 # first when that stack has no passphrase. Everything else is plain pulumi.
 pulumi() {
     local stack="" sub="${1:-}"
-    if [ "$sub" = stack ] && [ "${2:-}" = init ]; then
-        stack=$(stack_of_args "${@:3}") || stack=${3:-}
+    if [ "$sub" = stack ] && { [ "${2:-}" = init ] || [ "${2:-}" = select ]; }; then
+        # `stack init NAME`, `stack select [--create] NAME`: the name is an argument.
+        stack=$(stack_of_args "${@:3}") || stack=$(printf '%s\n' "${@:3}" | grep -v '^-' | head -1)
         case " $* " in *" --secrets-provider "* | *" --secrets-provider="*) [[ " $* " == *passphrase* ]] || stack="" ;; esac
     else
         stack=$(stack_of_args "$@") || stack=$(command pulumi stack --show-name 2>/dev/null) || stack=""
@@ -88,7 +89,7 @@ pulumi() {
         return
     fi
     case "$sub ${2:-}" in
-    "up "* | "preview "* | "refresh "* | "destroy "* | "import "* | "watch "* | "config "* | "stack init" | "stack output" | "stack export" | "stack import")
+    "up "* | "preview "* | "refresh "* | "destroy "* | "import "* | "watch "* | "config "* | "stack init" | "stack select" | "stack output" | "stack export" | "stack import")
         [ -z "$stack" ] || require_passphrase "$stack" || return 1
         ;;
     esac
