@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { HostBase } from "./hostBase.ts";
-import { hostStep } from "./hostScript.ts";
-import { type EtcdMemberSpec } from "./config.ts";
+import { hostStep } from "./step.ts";
+import { type EtcdMemberSpec } from "./config/index.ts";
 import { ETCD_PKI_DIR, renderEtcdEnv } from "./render.ts";
 
 /** A member's TLS material (etcdTls), from the cluster's Pki. */
@@ -54,7 +54,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         this.clientUrl = args.member.clientUrl;
         hostStep(this, name, {
             host: args.host,
-            script: "etcd.sh",
+            script: "etcd-member.sh",
             params: {
                 ETCD_ENV: pulumi.output(args.clusterToken).apply((t) => renderEtcdEnv(args.member, args.members, t, args.tls !== undefined)),
                 ...(args.tls

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HostBase } from "./hostBase.ts";
-import { hostStep } from "./hostScript.ts";
-import { DEFAULT_FIREWALL_UNITS } from "./config.ts";
+import { hostStep } from "./step.ts";
+import { DEFAULT_FIREWALL_UNITS } from "./config/index.ts";
 
 export interface FirewallOffArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
@@ -23,7 +23,7 @@ export class FirewallOff extends pulumi.ComponentResource {
         this.units = args.units ?? DEFAULT_FIREWALL_UNITS;
         hostStep(this, name, {
             host: args.host,
-            script: "firewall.sh",
+            script: "firewall-off.sh",
             params: { UNITS: this.units.join(" ") },
             driftCheck: args.driftCheck,
             checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],

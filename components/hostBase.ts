@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { type Connection, type HostContext, SCRIPTS_DIR, STAGING_DIR, checkConnection, hostStep, scriptSha256, scriptsSourceDir } from "./hostScript.ts";
-import { HostScripts, scriptFiles } from "./hostScripts.ts";
+import { type Connection, type HostContext, LIB_FILES, SCRIPTS_DIR, STAGING_DIR, checkConnection, hostStep, scriptSha256, scriptsSourceDir } from "./step.ts";
+import { HostScripts, scriptFiles } from "./resources/hostScripts.ts";
 
 export interface HostBaseArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
@@ -94,8 +94,8 @@ export class HostBase extends pulumi.ComponentResource implements HostContext {
         );
         const step = hostStep(this, `${name}-hosts`, {
             host: this,
-            script: "hostbase.sh",
-            installAlso: ["lib.sh"],
+            script: "host-base.sh",
+            installAlso: LIB_FILES,
             params: {
                 HOSTNAME: args.hostname,
                 FQDN: args.fqdn,

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { HostBase } from "./hostBase.ts";
-import { hostStep } from "./hostScript.ts";
+import { hostStep } from "./step.ts";
 import { renderHtpasswd, renderNginxSite, renderRegistryConfig } from "./render.ts";
 
 export interface PrivateRegistryArgs {
@@ -48,7 +48,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
         if (args.tls) secrets.TLS_KEY = pulumi.secret(args.tls.key);
         hostStep(this, name, {
             host: args.host,
-            script: "registry.sh",
+            script: "private-registry.sh",
             params: {
                 REGISTRY_CONFIG: renderRegistryConfig(storageDir),
                 NGINX_CONF: renderNginxSite(args.serverName, auth, args.tls !== undefined),

@@ -1,5 +1,5 @@
 // Renders the files the program puts on hosts. Pure functions of the validated config: golden-tested.
-import { type EtcdMemberSpec, type HostSpec, type TopologyConfig, type TimeImplementation, hostNames } from "./config.ts";
+import { type EtcdMemberSpec, type HostSpec, type TopologyConfig, type TimeImplementation, hostNames } from "./config/index.ts";
 
 const HEADER = "Managed by Pulumi (host-topology). Local changes are overwritten on the next `pulumi up`.";
 
@@ -31,7 +31,7 @@ export function renderRegistryConfig(storageDir: string): string {
  * nginx reverse proxy for the registry: every directive of the notes plus the registry's nginx recipe
  * (Docker-Distribution-Api-Version header, chunked transfer, X-Forwarded-Proto, long read timeout).
  */
-/** Where registry.sh puts nginx's certificate and key (registryTls). */
+/** Where private-registry.sh puts nginx's certificate and key (registryTls). */
 export const REGISTRY_TLS_CERT = "/etc/nginx/tls/registry.crt";
 export const REGISTRY_TLS_KEY = "/etc/nginx/tls/registry.key";
 
@@ -134,7 +134,7 @@ function renderNtp(plan: TimePlan): string {
     return lines.join("\n") + "\n";
 }
 
-/** Where etcd.sh puts a member's TLS files (etcdTls): ca.crt, member.crt, member.key, client.crt, client.key. */
+/** Where etcd-member.sh puts a member's TLS files (etcdTls): ca.crt, member.crt, member.key, client.crt, client.key. */
 export const ETCD_PKI_DIR = "/etc/etcd/pki";
 
 /** The etcd environment file (/etc/etcd/etcd.conf on EL, /etc/default/etcd on Debian/Ubuntu). */
@@ -164,7 +164,7 @@ export function renderEtcdEnv(member: EtcdMemberSpec, all: readonly EtcdMemberSp
         q("ETCD_INITIAL_CLUSTER", all.map((m) => `${m.name}=${m.peerUrl}`).join(",")),
         q("ETCD_INITIAL_CLUSTER_TOKEN", token),
         ...tlsLines,
-        // ETCD_INITIAL_CLUSTER_STATE is etcd's default "new"; etcd.sh sets "existing" (systemd drop-in) when it
+        // ETCD_INITIAL_CLUSTER_STATE is etcd's default "new"; etcd-member.sh sets "existing" (systemd drop-in) when it
         // replaces a member whose host lost its data.
         "",
     ].join("\n");

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HostBase } from "./hostBase.ts";
-import { hostStep } from "./hostScript.ts";
+import { hostStep } from "./step.ts";
 
 export interface TimeSyncArgs {
     /** Track drift of what this component manages (read over SSH on `pulumi refresh`). Default: true. */
@@ -24,7 +24,7 @@ export class TimeSync extends pulumi.ComponentResource {
         this.implementation = args.implementation ?? "chrony";
         hostStep(this, name, {
             host: args.host,
-            script: "timesync.sh",
+            script: "time-sync.sh",
             params: { IMPL: this.implementation, CONFIG: args.config },
             driftCheck: args.driftCheck,
             checkAfter: args.host.baseCheck ? [args.host.baseCheck] : [],

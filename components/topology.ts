@@ -3,15 +3,15 @@
 // services; every EtcdMember after every member host's HostBase (peer names must resolve), its own host's TimeSync
 // and FirewallOff, and the member before it (membership changes and restarts go one member at a time).
 import * as pulumi from "@pulumi/pulumi";
-import { type TopologyConfig } from "./config.ts";
-import { type Connection } from "./hostScript.ts";
+import { type TopologyConfig } from "./config/index.ts";
+import { type Connection } from "./step.ts";
 import { HostBase } from "./hostBase.ts";
-import { HostKey } from "./hostKey.ts";
+import { HostKey } from "./resources/hostKey.ts";
 import { TimeSync } from "./timeSync.ts";
 import { FirewallOff } from "./firewallOff.ts";
 import { PrivateRegistry } from "./privateRegistry.ts";
 import { EtcdMember, newEtcdClusterToken } from "./etcdMember.ts";
-import { ETCD_CLIENT_CERT_ID, Pki, REGISTRY_CERT_ID, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "./pki.ts";
+import { ETCD_CLIENT_CERT_ID, Pki, REGISTRY_CERT_ID, etcdCertRequests, etcdMemberCertId, registryCertRequest } from "./resources/pki.ts";
 import { renderHostsBlock, renderTimeConfig, timePlan } from "./render.ts";
 
 export interface HostInventoryEntry {

@@ -9,7 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider/index.js";
 import { EtcdMember, type EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync } from "../components/index.ts";
-import { etcdMemberDefaults } from "../components/config.ts";
+import { etcdMemberDefaults } from "../components/config/index.ts";
 
 export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];

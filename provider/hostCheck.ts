@@ -8,8 +8,9 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import type { CheckConnection, CheckProps } from "../components/hostCheck.ts";
-import { DEFAULT_PER_DIAL_TIMEOUT, NO_DRIFT, putFileCommand } from "../components/checkFormat.ts";
+import type { CheckConnection } from "../contract/connection.ts";
+import type { CheckProps } from "../contract/resources.ts";
+import { DEFAULT_PER_DIAL_TIMEOUT, NO_DRIFT, putFileCommand } from "../contract/checkFormat.ts";
 import { type ResourceOps } from "./ops.ts";
 import { type SshSession, sshConnect, withDialRetries } from "./sshClient.ts";
 
@@ -176,10 +177,16 @@ export function verifiedScript(sourceDir: string, name: string, sha: string): st
     return content.toString("utf8");
 }
 
+/** The directory of the script a check runs, from its command (`[sudo -n ]bash <dir>/<script>.sh`). */
+export function scriptDirOf(script: string): string {
+    return path.posix.dirname(script.split(" ").pop() ?? "");
+}
+
 /** Puts the step's scripts back (atomically) and runs its idempotent apply. */
 async function repair(p: CheckProps): Promise<void> {
     for (const [f, sha] of Object.entries(p.files ?? {})) {
-        const content = verifiedScript(p.sourceDir, path.basename(f), sha);
+        // The file's path under the script dir (the script's own directory): `etcd-member.sh`, `lib/step.sh`.
+        const content = verifiedScript(p.sourceDir, path.posix.relative(scriptDirOf(p.script), f), sha);
         const put = putFileCommand(f);
         await sshRun(p.connection, p.sudo ? `sudo -n sh -c '${put}'` : put, content);
     }

@@ -1,7 +1,7 @@
-// Host keys, the plugin's side of components/hostKey.ts (see there): read a host's key with a key exchange (no
+// Host keys, the plugin's side of components/resources/hostKey.ts (see there): read a host's key with a key exchange (no
 // login) and compare it with the pinned or recorded one.
-import type { HostKeyOuts, HostKeyProps } from "../components/hostKey.ts";
-import { describeKey } from "../components/sshKeys.ts";
+import type { HostKeyOuts, HostKeyProps } from "../contract/resources.ts";
+import { describeKey } from "../contract/sshKeys.ts";
 import { type ResourceOps } from "./ops.ts";
 import { hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient.ts";
 

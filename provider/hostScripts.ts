@@ -1,12 +1,13 @@
-// The scripts of one host (components/hostScripts.ts): every script the host's steps run, put over the plugin's
+// The scripts of one host (components/resources/hostScripts.ts): every script the host's steps run, put over the plugin's
 // pooled SSH connection (the one its HostChecks use), and only those whose hash on the host differs from the
 // program's copy. The first command on the host also checks sudo and reads the OS; the dial before it is retried
 // (connection.dialErrorLimit), so a host whose sshd is not up yet is waited for. The host's steps check the hashes
 // again before they run (SCRIPT_SHA256, LIB_SHA256), and its HostChecks find a script that changed or went missing
 // later and put it back (provider/hostCheck.ts).
-import type { ScriptsProps } from "../components/hostScripts.ts";
-import { SUDO_CHECK, putFileCommand } from "../components/checkFormat.ts";
-import { encodeParams } from "../components/params.ts";
+import * as crypto from "crypto";
+import type { ScriptsProps } from "../contract/resources.ts";
+import { SUDO_CHECK, putFileCommand } from "../contract/checkFormat.ts";
+import { encodeParams } from "../contract/params.ts";
 import { type ResourceOps } from "./ops.ts";
 import { sshRun, verifiedScript } from "./hostCheck.ts";
 
@@ -35,7 +36,7 @@ export async function putScripts(p: ScriptsProps): Promise<string> {
     const probe = `${p.sudo ? `${SUDO_CHECK} && ` : ""}cat /etc/os-release && echo '${OS_MARK}' && { sha256sum ${names.map(remote).join(" ")} 2>/dev/null; true; }`;
     const [osRelease, sums] = (await sshRun(p.connection, probe, "")).split(`${OS_MARK}\n`);
     const onHost = parseSha256sum(sums ?? "");
-    // packages.sh is on the host only while it runs (below): the base step's remove purges the scripts it knows.
+    // install-packages.sh is on the host only while it runs (below): the base step's remove purges the scripts it knows.
     const stale = names.filter((n) => (n === PACKAGES_SCRIPT ? !!p.packages?.length : onHost[remote(n)] !== p.files[n]));
     // Every copy is checked before anything is put: a wrong checkout changes nothing on the host.
     const contents = stale.map((name) => verifiedScript(p.sourceDir, name, p.files[name]));
@@ -44,20 +45,28 @@ export async function putScripts(p: ScriptsProps): Promise<string> {
     return osOf(osRelease);
 }
 
-const PACKAGES_SCRIPT = "packages.sh";
+const PACKAGES_SCRIPT = "install-packages.sh";
+
+/** The library's one digest (lib/step.sh's lib_sha256): its files one after another, each checked against its hash. */
+function libDigest(sourceDir: string, lib: string[], files: Record<string, string>): string {
+    const h = crypto.createHash("sha256");
+    for (const f of lib) h.update(verifiedScript(sourceDir, f, files[f]));
+    return h.digest("hex");
+}
 
 /**
- * The host's packages in one transaction (packages.sh, then removed), before any step runs: the steps' own installs
+ * The host's packages in one transaction (install-packages.sh, then removed), before any step runs: the steps' own installs
  * are then no-ops.
  */
 async function installPackages(p: ScriptsProps): Promise<void> {
     if (!p.packages?.length) return;
-    if (!p.files[PACKAGES_SCRIPT] || !p.files["lib.sh"]) throw new Error(`${p.connection.host}: packages need ${PACKAGES_SCRIPT} and lib.sh among the scripts`);
+    const lib = Object.keys(p.files).filter((f) => f.startsWith("lib/")).sort();
+    if (!p.files[PACKAGES_SCRIPT] || lib.length === 0) throw new Error(`${p.connection.host}: packages need ${PACKAGES_SCRIPT} and lib/ among the scripts`);
     const stdin = encodeParams({
         PACKAGES: p.packages.join(" "),
         ...(p.packageListsMaxAge !== undefined ? { PKG_LISTS_MAX_AGE: String(p.packageListsMaxAge) } : {}),
         SCRIPT_SHA256: p.files[PACKAGES_SCRIPT],
-        LIB_SHA256: p.files["lib.sh"],
+        LIB_SHA256: libDigest(p.sourceDir, lib, p.files),
     });
     const script = `${p.dir}/${PACKAGES_SCRIPT}`;
     await sshRun(p.connection, `${p.sudo ? "sudo -n " : ""}bash ${script} apply; rc=$?; rm -f ${script}; exit $rc`, stdin);
@@ -102,6 +111,6 @@ export const hostScriptsOps: ResourceOps = {
     async update(_id: string, _olds: ScriptsProps, news: ScriptsProps) {
         return { outs: outsOf(news, await putScripts(news)) };
     },
-    // No delete: the host's base step removes the scripts when the host leaves the topology (hostbase.sh remove,
+    // No delete: the host's base step removes the scripts when the host leaves the topology (host-base.sh remove,
     // PURGE_SCRIPTS), after every step that runs them; a renamed host's new HostScripts shares the same files.
 };

@@ -9,7 +9,7 @@ import { hostKeyOps } from "./hostKey.ts";
 import { pkiOps } from "./pki.ts";
 import { hostScriptsOps } from "./hostScripts.ts";
 import { type ResourceOps } from "./ops.ts";
-import { type PluginResource, SECRET_OUTPUTS, typeToken } from "../components/providerResource.ts";
+import { type PluginResource, SECRET_OUTPUTS, typeToken } from "../contract/resources.ts";
 
 const OPS: Record<PluginResource, ResourceOps> = { HostCheck: hostCheckOps, HostKey: hostKeyOps, Pki: pkiOps, HostScripts: hostScriptsOps };
 /** type token -> the resource's operations and the outputs that are secret. */

@@ -1,10 +1,10 @@
-// The PKI, the plugin's side of components/pki.ts (see there): openssl on the machine that runs Pulumi.
+// The PKI, the plugin's side of components/resources/pki.ts (see there): openssl on the machine that runs Pulumi.
 import * as cp from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { PkiInputs, PkiOutputs } from "../components/pki.ts";
+import type { PkiInputs, PkiOutputs } from "../contract/resources.ts";
 import { type ResourceOps } from "./ops.ts";
 
 /** Runs openssl in `dir`; a missing openssl is an error that says what needs it. */

@@ -2,39 +2,12 @@
 // remote.Command connections. A host whose key is not the expected one is refused during the key exchange, before
 // authentication, with both fingerprints named.
 import * as fs from "fs";
-import { describeKey } from "../components/sshKeys.ts";
+import { describeKey } from "../contract/sshKeys.ts";
 import { createRequire } from "module";
+import type { SshTarget } from "../contract/connection.ts";
 
 /** CommonJS modules loaded as the SDK loads them (this file is an ES module). */
 const require = createRequire(import.meta.url);
-
-export interface SshProxy {
-    host: string;
-    port: number;
-    user: string;
-    /** The bastion's expected key (`type base64`); unset = any key (accept-new, first contact). */
-    hostKey?: string;
-}
-
-export interface SshTarget {
-    host: string;
-    port: number;
-    user: string;
-    /** The private key (OpenSSH or PEM); empty with privateKeyPath. */
-    privateKey: string;
-    /**
-     * A file holding the private key, read at each dial (absolute, or relative to the plugin's working directory: the
-     * checkout, which is the TypeScript program's project directory; provider/main.ts). The state then keeps the path, not the key, and a key rotated in that file is used as
-     * soon as it is there. Used when privateKey is empty.
-     */
-    privateKeyPath?: string;
-    /** The expected key (`type base64`); unset = any key (accept-new, first contact). */
-    hostKey?: string;
-    /** Without hostKey: the key type to ask for (default: any, ed25519 first). */
-    hostKeyType?: string;
-    /** Reach the host through this bastion (as connection.proxy of @pulumi/command). */
-    proxy?: SshProxy;
-}
 
 export interface SshSession {
     /** An authenticated ssh2 Client (undefined after a scan). */

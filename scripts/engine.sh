@@ -8,7 +8,7 @@
 #   pulumi-resource-pulumi-nodejs  the one next to an installed CLI; else the same launcher the CLI ships:
 #                                  a stack deployed before the provider plugin (Node dynamic resources) needs it once, for its upgrade
 #   pulumi-language-yaml           v1.25.0 built from github.com/pulumi/pulumi-yaml on the Go module proxy (~1 min
-#                                  cold): the language host of Pulumi YAML programs (tests/yaml/)
+#                                  cold): the language host of Pulumi YAML programs (tests/fixtures/yaml/)
 #   resource plugins               command v1.2.1 and random v4.21.1 (the versions package.json pins; an SDK asks
 #                                  for the plugin of its own version), installed into the plugin cache with
 #                                  `pulumi plugin install resource NAME VERSION --file ...` from the mirror after

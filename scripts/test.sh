@@ -8,7 +8,7 @@ cd "$REPO"
 use_lab_passphrase
 phase_start "npm packages"; ensure_debs openssl:openssl curl:curl git:git ssh-keygen:openssh-client; ensure_node_modules; phase_end
 phase_start "shellcheck"; ensure_debs shellcheck:shellcheck
-(cd components/scripts && shellcheck -x -S warning ./*.sh) && shellcheck -x -S warning scripts/*.sh lab/lab.sh .ci/run
+(cd host && shellcheck -x -S warning ./*.sh) && shellcheck -x -S warning scripts/*.sh tools/*.sh bench/*.sh tests/e2e/*.sh lab/lab.sh .ci/run
 phase_end
 phase_start "unit tests"; npm test; phase_end
 if [ "${SKIP_E2E:-0}" = 1 ]; then echo "SKIP_E2E=1: end-to-end suite skipped"; exit 0; fi

@@ -6,14 +6,14 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { HOSTS, REPO, type Running, type StackSpec, destroy, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
-import { fingerprint, parsePublicKey } from "../../components/sshKeys.ts";
+import { fingerprint, parsePublicKey } from "../../contract/sshKeys.ts";
 
 const STACK = "e2e-engine";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
-const CONSUMER = path.join(REPO, "tests/consumer");
+const CONSUMER = path.join(REPO, "tests/fixtures/consumer");
 const KEY = path.join(REPO, ".lab/ssh/id_ed25519");
 const ETCD = `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379`;
-/** The consumer project's stack (tests/consumer, this repo's backend). */
+/** The consumer project's stack (tests/fixtures/consumer, this repo's backend). */
 const CONSUMER_STACK: StackSpec = { stack: "e2e-consumer", workDir: CONSUMER };
 
 /** The seed's checks that say the topology is there: names, etcd, the registry through nginx. */

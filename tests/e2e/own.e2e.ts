@@ -135,16 +135,16 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
 
     it("preview-summary.sh --host node1 through the real engine: a change to every host, node1's lines only", () => {
         expect(asUser(`. scripts/env.sh && pulumi config set --stack ${STACK} domain example.org`).code).to.equal(0);
-        const md = asUser(`scripts/preview-summary.sh ${STACK} --host node1`).out;
+        const md = asUser(`tools/preview-summary.sh ${STACK} --host node1`).out;
         expect(md.split("\n")[0]).to.match(new RegExp(`^### \`pulumi preview\` of stack \`${STACK}\` \\(filtered to hosts: node1\\): \\d+ to update`));
         expect([...md.matchAll(/^#### (.+)$/gm)].map((m) => m[1])).to.deep.equal(["node1"]);
         expect(md, md).to.match(/^\s*\+192\.168\.100\.3 node1\.example\.org node1$/m);
         expect(md, md).to.not.match(/node2-hosts-run|master-hosts-run/);
     });
 
-    it("without a terminal, scripts/up.sh refuses a pending change and nothing changes on any host", () => {
+    it("without a terminal, tools/up.sh refuses a pending change and nothing changes on any host", () => {
         const before = hostsAndHistory();
-        const r = asUser(`scripts/up.sh ${STACK}`);
+        const r = asUser(`tools/up.sh ${STACK}`);
         expect(r.code, r.out).to.equal(2);
         expect(r.out).to.contain(`up.sh: stack ${STACK}: no terminal to show the preview and ask on, so nothing was applied.`);
         expect(hostsAndHistory()).to.equal(before);
@@ -162,7 +162,7 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
 
     it("a non-lab stack with no passphrase stops before pulumi runs, saying how to set one", () => {
         const want = `error: stack "${STACK}" encrypts its secrets with a passphrase, and none is set: nothing was run.`;
-        for (const cmd of [`scripts/up.sh --yes ${STACK}`, `. scripts/env.sh && pulumi preview --stack ${STACK}`, `scripts/preview-summary.sh ${STACK}`]) {
+        for (const cmd of [`tools/up.sh --yes ${STACK}`, `. scripts/env.sh && pulumi preview --stack ${STACK}`, `tools/preview-summary.sh ${STACK}`]) {
             const r = asUser(cmd, {});
             expect(r.code, cmd).to.not.equal(0);
             expect(r.out, cmd).to.contain(want);

@@ -18,7 +18,7 @@ describe("end-to-end: the Pki on its own (etcdTls/registryTls certificates)", fu
             "engine-pki",
             `import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
-import { parseConfig } from "${REPO}/components/config.ts";
+import { parseConfig } from "${REPO}/components/config/index.ts";
 import { ETCD_CLIENT_CERT_ID, Pki, etcdCertRequests } from "${REPO}/components/pki.ts";
 const hosts = [
     { name: "master", address: "192.168.100.2", roles: ["master", "etcd", "registry"] },

@@ -35,12 +35,12 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         printTimings();
     });
     // What a host step would touch: the scripts the host had, the files the steps write, the services they
-    // restart. (The nodes get registry.sh and etcd.sh now: every host has every script.)
+    // restart. (The nodes get private-registry.sh and etcd-member.sh now: every host has every script.)
     const touched = () =>
         (["master", "node1", "node2"] as HostName[]).map((h) => {
-            // lib.sh and timesync.sh changed since those mains (2330300: a time daemon whose package went is stopped):
+            // lib.sh and time-sync.sh changed since those mains (2330300: a time daemon whose package went is stopped):
             // the upgrade puts them again, and each step runs once more, changing no file and restarting nothing.
-            const scripts = ["hostbase.sh", "firewall.sh", ...(h === "master" ? ["registry.sh", "etcd.sh"] : [])];
+            const scripts = ["host-base.sh", "firewall-off.sh", ...(h === "master" ? ["private-registry.sh", "etcd-member.sh"] : [])];
             const units = ["chrony", ...(h === "master" ? ["etcd", "nginx", "docker-registry"] : [])];
             return onHost(h, `cd /usr/local/lib/host-topology && stat -c '%n %Y' ${scripts.join(" ")} /etc/hosts /etc/chrony/chrony.conf && systemctl show -p ActiveEnterTimestampMonotonic ${units.join(" ")}`).stdout;
         });

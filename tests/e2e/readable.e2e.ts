@@ -1,6 +1,6 @@
 // Readable changes, through the real engine on the lab: a stack deployed by the previous main (base64 stdin) is
 // upgraded in place; then `pulumi preview --diff` shows the lines that change on each host, drift shows what
-// differs, secrets stay apart, and scripts/preview-summary.sh prints the Markdown of a pull request comment.
+// differs, secrets stay apart, and tools/preview-summary.sh prints the Markdown of a pull request comment.
 import { expect } from "chai";
 import { Stack } from "@pulumi/pulumi/automation/index.js";
 import { HOSTS, engine, onHost, phase, printTimings, sh } from "./util.ts";
@@ -99,7 +99,7 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
         } finally {
             await stack.removeConfig("host-topology:timeServers");
         }
-        const none = phase("preview-summary.sh (no change)", () => sh(`scripts/preview-summary.sh ${STACK}`));
+        const none = phase("preview-summary.sh (no change)", () => sh(`tools/preview-summary.sh ${STACK}`));
         expect(none.stdout).to.equal(`**\`pulumi preview\` of stack \`${STACK}\`: no changes.** Nothing changes on any host.\n`);
         expect(none.code).to.equal(0);
     });
@@ -112,7 +112,7 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
         expect(p.out).not.to.contain(Buffer.from("# Managed by Pulumi").toString("base64").slice(0, 16));
         expect(section(p.out, "master-time-run")).not.to.contain("[secret]");
         // The pull request's summary of the same change.
-        const md = phase("preview-summary.sh (a change)", () => sh(`scripts/preview-summary.sh ${STACK}`)).stdout;
+        const md = phase("preview-summary.sh (a change)", () => sh(`tools/preview-summary.sh ${STACK}`)).stdout;
         console.log(md.replace(/^/gm, "        | "));
         expect(md).to.contain("#### master\n\n- **update** `master-time-run` (time sync)\n- `CONFIG` (chrony.conf / ntp.conf):\n  ```diff\n");
         expect(md).to.contain("  -server 0.pool.ntp.org iburst\n  +server ntp.example.org iburst\n");
@@ -129,7 +129,7 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
         expect(shown).to.contain("+++ /etc/chrony/chrony.conf (wanted)");
         expect(shown).to.match(/-server 10\.9\.9\.9 iburst/);
         expect(shown).to.match(/\+server 192\.168\.100\.2 iburst/);
-        const md = sh(`scripts/preview-summary.sh ${STACK} --refresh`).stdout;
+        const md = sh(`tools/preview-summary.sh ${STACK} --refresh`).stdout;
         expect(md).to.contain("- **drift** found by the refresh, repaired by `pulumi up --refresh` (`node1-time-check`):");
         expect(md).to.contain("    -server 10.9.9.9 iburst\n    +server 192.168.100.2 iburst\n");
         const refresh = phase("pulumi refresh --diff", () => engine(STACK, "refresh --yes --diff --non-interactive"));
@@ -158,7 +158,7 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
         // The state keeps the secrets encrypted.
         const state = engine(STACK, "stack export").stdout;
         for (const secret of [htpasswd.trim().split(":")[1], password]) expect(state).not.to.contain(secret);
-        const md = sh(`scripts/preview-summary.sh ${STACK}`).stdout;
+        const md = sh(`tools/preview-summary.sh ${STACK}`).stdout;
         expect(md).to.contain("  -    server_name registry.danran.com;\n  +    server_name hub.danran.com;\n");
         for (const secret of [htpasswd.trim(), password]) expect(md).not.to.contain(secret);
         await stack.removeConfig("host-topology:registryServerName");

@@ -1,5 +1,5 @@
 // State for a team: two checkouts of the repo (two operators) share a stack in PostgreSQL
-// (scripts/state-server.sh): migration from the file backend, the same outputs and no changes for the second
+// (tests/e2e/state-server.sh): migration from the file backend, the same outputs and no changes for the second
 // operator, the backend's lock when both run `up` at once, the database stopped in the middle of an `up`, no
 // plaintext secret in any row, and bad backend URLs that fail fast naming the host, never the password.
 import { expect } from "chai";
@@ -56,9 +56,9 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
     let serverWasRunning = false;
 
     before(() => {
-        serverWasRunning = sh("scripts/state-server.sh status", { allowFail: true }).code === 0;
-        phase("state server up", () => sh("scripts/state-server.sh up"));
-        pg = sh("scripts/state-server.sh url --no-password").stdout.trim();
+        serverWasRunning = sh("tests/e2e/state-server.sh status", { allowFail: true }).code === 0;
+        phase("state server up", () => sh("tests/e2e/state-server.sh up"));
+        pg = sh("tests/e2e/state-server.sh url --no-password").stdout.trim();
         expect(pg).to.match(/^postgres:\/\/pulumi@127\.0\.0\.1:\d+\/pulumi_state\?sslmode=disable$/);
         a = checkout("a");
         b = checkout("b");
@@ -72,14 +72,14 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
 
     after(async () => {
         leftovers.forEach(killGroup);
-        sh("scripts/state-server.sh up"); // whatever a test left stopped
+        sh("tests/e2e/state-server.sh up"); // whatever a test left stopped
         if (a) {
             pulumiIn(a, pg, "cancel --yes", { allowFail: true });
             await destroy(team(a, pg), { allowFail: true });
             pulumiIn(a, pg, "stack rm --force --yes", { allowFail: true });
         }
         sh(`rm -rf ${WORK}`);
-        if (!serverWasRunning) sh("scripts/state-server.sh down");
+        if (!serverWasRunning) sh("tests/e2e/state-server.sh down");
         sh("lab/lab.sh reset");
     });
 
@@ -133,12 +133,12 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         const run = spawnIn(a, pg, "up --yes --skip-preview --refresh");
         leftovers.push(run);
         await run.waitFor(/Updating \(/);
-        sh("scripts/state-server.sh down");
+        sh("tests/e2e/state-server.sh down");
         let code: number;
         try {
             code = await run.exited;
         } finally {
-            sh("scripts/state-server.sh up"); // a failed assertion below must not leave the next tests without it
+            sh("tests/e2e/state-server.sh up"); // a failed assertion below must not leave the next tests without it
         }
         const err = run.out().split("\n").filter((l) => /error:/.test(l));
         console.log(`      up with the database gone: exit ${code}; ${err.map((l) => l.trim().slice(0, 200)).join(" | ")}`);

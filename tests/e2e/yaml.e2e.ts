@@ -1,4 +1,4 @@
-// The five components from another language: the Pulumi YAML program in tests/yaml/ deploys the documented topology
+// The five components from another language: the Pulumi YAML program in tests/fixtures/yaml/ deploys the documented topology
 // on the lab through the provider plugin's `construct`, with the YAML language host scripts/engine.sh builds. Its
 // own project and file backend (under .lab/), so it never touches the TypeScript program's stacks.
 import { expect } from "chai";
@@ -38,7 +38,7 @@ function summary(out: string): Record<string, number> {
     return Object.fromEntries([...tail.matchAll(/^\s+(?:[+~-]\s+)?(\d+) (\w+)/gm)].map((m) => [m[2], Number(m[1])]));
 }
 
-describe("end-to-end on the lab: the components from a Pulumi YAML program (tests/yaml)", function () {
+describe("end-to-end on the lab: the components from a Pulumi YAML program (tests/fixtures/yaml)", function () {
     this.timeout(0);
 
     before(() => {
