@@ -69,15 +69,23 @@ interface PooledSession {
  */
 const pool = new Map<string, Promise<PooledSession>>();
 
+/**
+ * A session for one command, reserved (busy counted) before this returns: commands started at the same moment
+ * (every script put of a host, its checks) take at most 8 of the shared connection's sessions, below sshd's
+ * MaxSessions (10), and the others get a connection of their own.
+ */
 async function pooledSession(c: CheckConnection): Promise<PooledSession> {
     const key = crypto.createHash("sha256").update(JSON.stringify([c.host, c.port, c.user, c.hostKey ?? "", c.proxy ?? null, c.privateKey, c.privateKeyPath ?? ""])).digest("hex");
+    const reserve = (p: PooledSession) => (p.busy++, p);
     const existing = pool.get(key);
     if (existing) {
         const p = await existing.catch(() => undefined);
-        if (p && p.busy < 8) return p;
-        if (p) return open(false); // busy: a connection of its own, closed after the command
+        // No await between the check and the reservation: concurrent callers cannot all see the same free count.
+        if (p && p.busy < 8) return reserve(p);
+        if (p) return reserve(await open(false)); // busy: a connection of its own, closed after the command
     }
-    return open(true);
+    const p = await open(true);
+    return p.busy < 8 ? reserve(p) : reserve(await open(false));
 
     async function open(shared: boolean): Promise<PooledSession> {
         const made = sshConnect(c, { readyTimeoutMs: (c.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT) * 1000 }).then((session) => {
@@ -109,7 +117,6 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
     const where = `${c.host}:${c.port}`;
     // A refused or rejected dial is retried by sshRun; a wrong host key is not (it fails at once, both fingerprints named).
     const pooled = await pooledSession(c);
-    pooled.busy++;
     return new Promise((resolve, reject) => {
         const conn = pooled.session.conn;
         let out = "";

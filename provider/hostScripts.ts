@@ -40,12 +40,23 @@ export async function putScripts(p: ScriptsProps): Promise<string> {
     const stale = names.filter((n) => (n === PACKAGES_SCRIPT ? !!p.packages?.length : onHost[remote(n)] !== p.files[n]));
     // Every copy is checked before anything is put: a wrong checkout changes nothing on the host.
     const contents = stale.map((name) => verifiedScript(p.sourceDir, name, p.files[name]));
-    await Promise.all(stale.map((name, i) => sshRun(p.connection, putFileCommand(remote(name)), contents[i])));
+    // A few at a time: the host's checks share this connection, whose sessions sshd limits (MaxSessions 10).
+    await inBatches(stale.length, PUTS_AT_ONCE, (i) => sshRun(p.connection, putFileCommand(remote(stale[i])), contents[i]));
     await installPackages(p);
     return osOf(osRelease);
 }
 
 const PACKAGES_SCRIPT = "install-packages.sh";
+const PUTS_AT_ONCE = 4;
+
+/** Runs task(0..n-1), at most `width` at once. */
+async function inBatches(n: number, width: number, task: (i: number) => Promise<unknown>): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+        while (next < n) await task(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
+}
 
 /** The library's one digest (lib/step.sh's lib_sha256): its files one after another, each checked against its hash. */
 function libDigest(sourceDir: string, lib: string[], files: Record<string, string>): string {

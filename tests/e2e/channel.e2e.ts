@@ -146,7 +146,7 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         await phase("up as deploy (sudo)", () => up(STACK));
         for (const h of ["master", "node1", "node2"] as const) {
             expect(masterEntryOn(h)).to.equal(HOSTS.master);
-            expect(onHost(h, "stat -c '%U %a' /usr/local/lib/host-topology/lib.sh").stdout.trim(), "scripts owned by root").to.equal("root 644");
+            expect(onHost(h, "stat -c '%U %a' /usr/local/lib/host-topology/lib/step.sh").stdout.trim(), "scripts owned by root").to.equal("root 644");
         }
         expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(/is healthy/);
         // Drift is read and repaired through sudo too.

@@ -105,7 +105,7 @@ describe("end-to-end: faults, bad days and recovery", function () {
         child.stderr.on("data", (d) => (out += d));
         const exited = new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? -1)));
         // Stop node2 once the up is under way on it (the script library is there, its packages are not).
-        sh("for i in $(seq 1 120); do lab/lab.sh ssh node2 'test -f /usr/local/lib/host-topology/lib.sh' 2>/dev/null && break; sleep 0.5; done");
+        sh("for i in $(seq 1 120); do lab/lab.sh ssh node2 'test -f /usr/local/lib/host-topology/lib/step.sh' 2>/dev/null && break; sleep 0.5; done");
         sh("lab/lab.sh stop node2");
         const code = await exited;
         const s = (Date.now() - t0) / 1000;

@@ -35,12 +35,13 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         printTimings();
     });
     // What a host step would touch: the scripts the host had, the files the steps write, the services they
-    // restart. (The nodes get private-registry.sh and etcd-member.sh now: every host has every script.)
+    // restart. The scripts are those of the old mains, under their old names: the upgrade puts the new ones (host/,
+    // CHANGELOG.md 0.3.0) beside them and leaves the old files as they were.
     const touched = () =>
         (["master", "node1", "node2"] as HostName[]).map((h) => {
-            // lib.sh and time-sync.sh changed since those mains (2330300: a time daemon whose package went is stopped):
-            // the upgrade puts them again, and each step runs once more, changing no file and restarting nothing.
-            const scripts = ["host-base.sh", "firewall-off.sh", ...(h === "master" ? ["private-registry.sh", "etcd-member.sh"] : [])];
+            // Each step runs once more (its script's name and the library's digest changed), changing no file and
+            // restarting nothing.
+            const scripts = ["hostbase.sh", "firewall.sh", ...(h === "master" ? ["registry.sh", "etcd.sh"] : [])];
             const units = ["chrony", ...(h === "master" ? ["etcd", "nginx", "docker-registry"] : [])];
             return onHost(h, `cd /usr/local/lib/host-topology && stat -c '%n %Y' ${scripts.join(" ")} /etc/hosts /etc/chrony/chrony.conf && systemctl show -p ActiveEnterTimestampMonotonic ${units.join(" ")}`).stdout;
         });
@@ -65,7 +66,7 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         expect(deleted.filter((n) => !/-(upload|lib|ready)$/.test(n))).to.deep.equal(["default"]);
         expect(deleted).to.include.members(["master-lib", "node1-hosts-upload", "master-etcd1-upload", "node2-ready"]);
         const updated = namesWith(r.events, "update");
-        // Only the plugin's resources change, and the host steps (lib.sh's hash is in each step's stdin, see touched).
+        // Only the plugin's resources change, and the host steps (the library's digest is in each step's stdin).
         expect(updated.filter((n) => !/-(check|hostkey|run)$/.test(n) && n !== "etcd-pki" && n !== "default")).to.deep.equal([]);
         expect(updated).to.include.members(["etcd-pki", "master-hostkey", "node1-time-check"]);
         expect(touched(), "scripts, files and services on the hosts untouched").to.deep.equal(touchedBefore);

@@ -28,6 +28,8 @@ interface TestServer {
     attempts: number;
     /** commands run, with the stdin each got */
     ran: { cmd: string; stdin: string }[];
+    /** The most sessions one connection had open at once (the server refuses an 11th, as sshd's MaxSessions 10). */
+    maxSessions: number;
     close(): Promise<void>;
 }
 
@@ -40,7 +42,7 @@ function keygen(dir: string, name: string): { priv: string; pub: string } {
 /** With `shellDir`, every command runs in `sh -c` there (its HOME): a host the tests can look at afterwards. */
 function startServer(hostPriv: string, hostPub: string, clientPub: string, shellDir?: string): Promise<TestServer> {
     const allowed = parsePublicKey(clientPub) as { base64: string };
-    const t: TestServer = { port: 0, hostKey: hostPub, logins: 0, attempts: 0, ran: [], close: async () => undefined };
+    const t: TestServer = { port: 0, hostKey: hostPub, logins: 0, attempts: 0, ran: [], maxSessions: 0, close: async () => undefined };
     const server = new Server({ hostKeys: [hostPriv] }, (client: any) => {
         client.on("authentication", (ctx: any) => {
             t.attempts++;
@@ -51,8 +53,12 @@ function startServer(hostPriv: string, hostPub: string, clientPub: string, shell
             ctx.reject(["publickey"]);
         });
         client.on("error", () => undefined);
-        client.on("session", (accept: any) => {
+        let sessions = 0;
+        client.on("session", (accept: any, reject: any) => {
+            if (sessions >= 10) return reject();
+            t.maxSessions = Math.max(t.maxSessions, ++sessions);
             const session = accept();
+            session.on("close", () => sessions--);
             session.on("exec", (acceptExec: any, _r: any, info: any) => {
                 const stream = acceptExec();
                 let stdin = "";
@@ -169,6 +175,13 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
             for (const s of held) s.destroy();
             await new Promise((r) => silent.close(r));
         }
+    });
+
+    it("many commands at once on one host stay within sshd's 10 sessions per connection (MaxSessions)", async () => {
+        // HostScripts puts every file of host/ at once (13 with lib/), beside the host's checks.
+        const outs = await Promise.all(Array.from({ length: 24 }, (_, i) => sshRun(conn(host.pub), `echo ${i}`, "")));
+        expect(outs).to.deep.equal(Array.from({ length: 24 }, (_, i) => `ran echo ${i}\n`));
+        expect(srv.maxSessions).to.be.within(1, 10);
     });
 
     it("a failing command names the host and its exit status; the connection stays usable", async () => {
