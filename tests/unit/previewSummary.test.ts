@@ -207,7 +207,7 @@ describe("preview summary (tools/previewSummary.ts)", () => {
                     const r = sh(...args);
                     const what = args.join(" ");
                     expect(r.code, what).to.equal(2);
-                    expect(r.stderr, what).to.match(/^preview-summary: --host.*\(usage: scripts\/preview-summary\.sh \[STACK\] \[--host NAME\]/);
+                    expect(r.stderr, what).to.match(/^preview-summary: --host.*\(usage: tools\/preview-summary\.sh \[STACK\] \[--host NAME\]/);
                     expect(r.stdout, what).to.equal("");
                 }
             });
