@@ -42,9 +42,14 @@ export interface HostContext {
     readonly privateKeyPath?: string;
 }
 
-/** The host scripts' directory as the plugin finds it: relative to the project directory, where program and plugin run. */
+/**
+ * The host scripts' directory as the plugin finds it: relative to the project directory, where program and plugin
+ * run, when the scripts are in it (this project); else absolute (the plugin's own, when it constructs the components
+ * for a program in another language).
+ */
 export function scriptsSourceDir(): string {
-    return path.relative(process.cwd(), SCRIPTS_DIR) || ".";
+    const rel = path.relative(process.cwd(), SCRIPTS_DIR);
+    return rel.startsWith("..") || path.isAbsolute(rel) ? SCRIPTS_DIR : rel || ".";
 }
 
 /** Where a non-root user's scripts land (relative: the user's home, for SFTP and the shell alike). */

@@ -172,12 +172,17 @@ async function check(p: CheckProps): Promise<Record<string, string>> {
     return parseCheckOutput(out);
 }
 
+/** The plugin's own copy of the host scripts: a plugin installed from its package carries those of its version. */
+export const PLUGIN_SCRIPTS_DIR = path.join(import.meta.dirname, "..", "host");
+
 /**
- * A script of the program's checkout (`sourceDir`), checked against the hash the program applies: a checkout other than
- * the one that deployed the stack never puts its copy on a host.
+ * A script of the program's copy (`sourceDir`, relative to the project directory, the plugin's working directory),
+ * or, when that copy is gone (an installed plugin's directory of another version), of the plugin's own; either is
+ * checked against the hash the program applies: another version never puts its copy on a host.
  */
 export function verifiedScript(sourceDir: string, name: string, sha: string): string {
-    const local = path.join(sourceDir, name);
+    const given = path.join(sourceDir, name);
+    const local = fs.existsSync(given) ? given : path.join(PLUGIN_SCRIPTS_DIR, name);
     const content = fs.readFileSync(local);
     const got = crypto.createHash("sha256").update(content).digest("hex");
     if (got !== sha) throw new Error(`${local} (sha256 ${got}) is not the version this program applies (${sha}): run pulumi from the project that deployed the stack`);

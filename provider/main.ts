@@ -5,10 +5,9 @@ import * as path from "path";
 import * as provider from "@pulumi/pulumi/provider/index.js";
 import { HostTopologyProvider } from "./index.ts";
 
-// The drift checks' state names the scripts relative to the project directory (sourceDir), as the program sees
-// them: the plugin works from there too.
+// The plugin works in the directory the engine starts it in, the program's project directory: paths in its inputs
+// (privateKeyPath, the scripts' sourceDir) are relative to the program that uses it, wherever the plugin is installed.
 const dir = import.meta.dirname;
-process.chdir(path.resolve(dir, ".."));
 const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
 // Its engine is its parent: when that is gone (pulumi killed), the plugin ends too, with its pooled SSH connections,
 // instead of lingering on (the engine kills a plugin it is done with itself).
