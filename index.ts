@@ -8,20 +8,10 @@ import {
     type HostsFromSpec,
     type HostsFromValue,
     type RawConfig,
-    buildTopology,
-    parseConfig,
+    Topology,
     parseHostsFrom,
     plaintextSecrets,
 } from "./components/index.ts";
-
-function readable(path: string): boolean {
-    try {
-        fs.accessSync(path, fs.constants.R_OK);
-        return fs.statSync(path).isFile();
-    } catch {
-        return false;
-    }
-}
 
 /** A ConfigError as the engine shows a program's error: the message alone, no stack trace. */
 function configured<T>(f: () => T): T {
@@ -76,30 +66,23 @@ for (const key of [...CONFIG_KEYS, ...Object.keys(raw)]) {
 
 const from = configured(() => parseHostsFrom(raw as RawConfig));
 const hostsFrom = from ? await readHostsFrom(from) : undefined;
-const cfg = configured(() =>
-    parseConfig(raw as RawConfig, { fileReadable: readable, readFile: (p) => fs.readFileSync(p, "utf8"), hostsFrom }),
+// The stack config as it is (text; sshPrivateKey the secret itself): the Topology component validates all of it.
+const topology = configured(
+    () => new Topology("topology", { ...(raw as RawConfig), sshPrivateKey: config.getSecret("sshPrivateKey") }, undefined, { hostsFrom }),
 );
 
-const keySecret = config.getSecret("sshPrivateKey");
-const privateKey: pulumi.Output<string> = keySecret ?? pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
-
-// A key from a file stays there: the plugin's connections read it at each use (only remote.Command keeps a copy).
-const topology = buildTopology(cfg, privateKey, keySecret ? undefined : cfg.ssh.privateKeyPath);
-
-// Outputs that do not apply to a stack are null (a StackReference reads null; undefined would be dropped with a
-// warning at every run).
-
+// The stack outputs are the topology's (null where one does not apply: a StackReference reads null).
 /** name, fqdn, address, roles and OS of every host. */
 export const inventory = topology.inventory;
 /** The SSH host key of every host (and of the proxy as "proxy"), `type base64`: pinned or recorded at first contact. */
-export const hostKeys = pulumi.all(Object.fromEntries(Object.entries(topology.hostKeys).map(([n, k]) => [n, k.publicKey])));
+export const hostKeys = topology.hostKeys;
 /** etcd client URLs, e.g. ["http://192.168.100.2:2379"]. */
 export const etcdClientEndpoints = topology.etcdClientEndpoints;
 /** With etcdTls: {ca, cert, key} (PEM) of a client certificate the members accept (secret); null otherwise. */
-export const etcdClientTls = topology.etcdClientTls ?? null;
+export const etcdClientTls = topology.etcdClientTls;
 /** The registry through nginx, e.g. "http://registry.danran.com" (port 80); null without a registry host. */
-export const registryEndpoint = topology.registry?.endpoint ?? null;
+export const registryEndpoint = topology.registryEndpoint;
 /** With registryTls: the CA (PEM) that signed the registry's certificate; every host trusts it. null otherwise. */
-export const registryCaCert = topology.registryCaCert ?? null;
+export const registryCaCert = topology.registryCaCert;
 /** Basic-auth credentials of the registry {username, password} (secret); null when registryAuth is false. */
-export const registryCredentials = topology.registry ? topology.registry.credentials.apply((c) => c ?? null) : null;
+export const registryCredentials = topology.registryCredentials;

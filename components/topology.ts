@@ -2,8 +2,9 @@
 // each host's HostKey before anything on it; HostBase first on every host; TimeSync and FirewallOff before the
 // services; every EtcdMember after every member host's HostBase (peer names must resolve), its own host's TimeSync
 // and FirewallOff, and the member before it (membership changes and restarts go one member at a time).
+import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
-import { type TopologyConfig } from "./config/index.ts";
+import { CONFIG_KEYS, type HostsFromValue, type RawConfig, type TopologyConfig, parseConfig } from "./config/index.ts";
 import { type Connection } from "./step.ts";
 import { HostBase } from "./hostBase.ts";
 import { HostKey } from "./resources/hostKey.ts";
@@ -22,7 +23,7 @@ export interface HostInventoryEntry {
     readonly os: pulumi.Output<string>;
 }
 
-export interface Topology {
+export interface BuiltTopology {
     readonly hosts: Record<string, HostBase>;
     /** The key each host (and the proxy, as "proxy") must present. */
     readonly hostKeys: Record<string, HostKey>;
@@ -42,18 +43,23 @@ export interface Topology {
  * `privateKeyPath`: the file `privateKey` was read from (sshPrivateKeyPath). The plugin's connections then read it there
  * and the state keeps the key only in the step commands' connections (remote.Command takes the key itself).
  */
-export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<string>, privateKeyPath?: string): Topology {
+export function buildTopology(
+    cfg: TopologyConfig,
+    privateKey: pulumi.Input<string>,
+    privateKeyPath?: string,
+    opts: pulumi.ComponentResourceOptions = {},
+): BuiltTopology {
     const hostsBlock = renderHostsBlock(cfg);
     // registryTls: the registry's CA, which every host trusts (HostBase), and nginx's certificate.
     const registryPki = cfg.registry?.tls
-        ? new Pki("registry-pki", { caName: "host-topology registry CA", certs: [registryCertRequest(cfg, cfg.registry)] })
+        ? new Pki("registry-pki", { caName: "host-topology registry CA", certs: [registryCertRequest(cfg, cfg.registry)] }, opts)
         : undefined;
     // Host keys first: every command of a host waits for its key (and the bastion's; see hostKey.ts).
     const hostKeys: Record<string, HostKey> = {};
     const proxySpec = cfg.ssh.proxy;
     let proxy: pulumi.Output<{ host: string; port: number; user: string; privateKey: string; hostKey: string; dialErrorLimit: number; perDialTimeout: number }> | undefined;
     if (proxySpec) {
-        hostKeys.proxy = new HostKey("proxy-hostkey", { name: "proxy", host: proxySpec.host, port: proxySpec.port, pinned: proxySpec.hostKey });
+        hostKeys.proxy = new HostKey("proxy-hostkey", { name: "proxy", host: proxySpec.host, port: proxySpec.port, pinned: proxySpec.hostKey }, opts);
         proxy = pulumi.all([proxySpec.hostKey ?? hostKeys.proxy.publicKey, pulumi.secret(privateKey)]).apply(([hostKey, key]) => ({
             host: proxySpec.host,
             port: proxySpec.port,
@@ -71,7 +77,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             port: cfg.ssh.port,
             pinned: h.hostKey,
             proxy: proxy?.apply((p) => ({ host: p.host, port: p.port, user: p.user, privateKey: p.privateKey, hostKey: p.hostKey })),
-        });
+        }, opts);
     }
     const connection = (h: { name: string; address: string; hostKey?: string }): Connection => ({
         host: h.address,
@@ -108,7 +114,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             scriptDir: cfg.scriptDir,
             trustedCa: registryPki?.caCert,
             driftCheck: cfg.driftChecks,
-        });
+        }, opts);
     }
 
     const master = cfg.hosts.find((h) => h.roles.includes("master"));
@@ -123,12 +129,12 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             config: renderTimeConfig(cfg.time.implementation, timePlan(cfg, h)),
             after: fromMaster ? [timeSync[master.name]] : [],
             driftCheck: cfg.driftChecks,
-        });
+        }, opts);
     }
 
     const firewall: Record<string, FirewallOff> = {};
     for (const h of cfg.hosts) {
-        firewall[h.name] = new FirewallOff(`${h.name}-firewall`, { host: hosts[h.name], units: cfg.firewallUnits, driftCheck: cfg.driftChecks });
+        firewall[h.name] = new FirewallOff(`${h.name}-firewall`, { host: hosts[h.name], units: cfg.firewallUnits, driftCheck: cfg.driftChecks }, opts);
     }
 
     let registry: PrivateRegistry | undefined;
@@ -143,14 +149,14 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
             storageDir: r.storageDir,
             after: [timeSync[r.host], firewall[r.host]],
             driftCheck: cfg.driftChecks,
-        });
+        }, opts);
     }
 
     const etcd: EtcdMember[] = [];
-    let etcdClientTls: Topology["etcdClientTls"];
+    let etcdClientTls: BuiltTopology["etcdClientTls"];
     if (cfg.etcdMembers.length > 0) {
-        const token = newEtcdClusterToken("etcd-cluster-token");
-        const pki = cfg.etcdTls ? new Pki("etcd-pki", { caName: "host-topology etcd CA", certs: etcdCertRequests(cfg) }) : undefined;
+        const token = newEtcdClusterToken("etcd-cluster-token", opts);
+        const pki = cfg.etcdTls ? new Pki("etcd-pki", { caName: "host-topology etcd CA", certs: etcdCertRequests(cfg) }, opts) : undefined;
         const client = pki?.certFor(ETCD_CLIENT_CERT_ID);
         if (pki && client) {
             etcdClientTls = pulumi.secret(pulumi.all([pki.caCert, client.cert, client.key]).apply(([ca, cert, key]) => ({ ca, cert, key })));
@@ -175,7 +181,7 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
                         },
                     after: [...memberHosts, timeSync[m.host], firewall[m.host], ...previous],
                     driftCheck: cfg.driftChecks,
-                }),
+                }, opts),
             );
         }
     }
@@ -199,4 +205,85 @@ export function buildTopology(cfg: TopologyConfig, privateKey: pulumi.Input<stri
         etcdClientTls,
         registryCaCert: registryPki?.caCert,
     };
+}
+
+/**
+ * The settings of a topology, as the program's stack config names them (Pulumi.yaml), each as a value: a list or
+ * object as itself (the stack config holds it as JSON text, which is accepted too). Validated as the stack config is,
+ * before any resource exists: one error names every bad setting.
+ */
+export type TopologyArgs = { readonly [K in Exclude<(typeof CONFIG_KEYS)[number], "sshPrivateKey">]?: unknown } & {
+    /** The SSH private key (a secret); or sshPrivateKeyPath, a file read at each use. */
+    readonly sshPrivateKey?: pulumi.Input<string>;
+};
+
+export interface TopologyEnv {
+    /** With hostsFrom: the other stack's output, read by the caller (a StackReference) before the topology. */
+    readonly hostsFrom?: HostsFromValue;
+}
+
+function readableFile(p: string): boolean {
+    try {
+        fs.accessSync(p, fs.constants.R_OK);
+        return fs.statSync(p).isFile();
+    } catch {
+        return false;
+    }
+}
+
+/** The settings as the stack config gives them (text): lists and objects as JSON. */
+export function rawConfigOf(args: TopologyArgs): RawConfig {
+    const raw: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(args)) {
+        if (k === "sshPrivateKey") raw[k] = v === undefined || v === "" ? undefined : "<secret>";
+        else raw[k] = v === undefined || v === null ? undefined : typeof v === "string" ? v : JSON.stringify(v);
+    }
+    return raw;
+}
+
+/**
+ * The documented topology as one component: the hosts list and the settings in, the five components per host out,
+ * wired as buildTopology wires them, with the stack outputs as its outputs. The program's index.ts and the plugin's
+ * construct (other languages) both build it, so there is one path from settings to hosts.
+ *
+ * Its resources were the stack's own children before it existed: each has an alias to that parent, so a stack
+ * deployed before takes them over in place.
+ */
+export class Topology extends pulumi.ComponentResource {
+    /** name, fqdn, address, roles and OS of every host. */
+    declare public readonly inventory: pulumi.Output<{ name: string; fqdn: string; address: string; roles: string[]; os: string }[]>;
+    /** The SSH host key of every host (and of the proxy as "proxy"), `type base64`. */
+    declare public readonly hostKeys: pulumi.Output<Record<string, string>>;
+    declare public readonly etcdClientEndpoints: pulumi.Output<string[]>;
+    declare public readonly etcdClientTls: pulumi.Output<{ ca: string; cert: string; key: string } | null>;
+    declare public readonly registryEndpoint: pulumi.Output<string | null>;
+    declare public readonly registryCaCert: pulumi.Output<string | null>;
+    declare public readonly registryCredentials: pulumi.Output<{ username: string; password: string } | null>;
+    /** What was built: the components by host, for a program that adds its own resources to them. */
+    public readonly built: BuiltTopology;
+
+    constructor(name: string, args: TopologyArgs, opts?: pulumi.ComponentResourceOptions, env: TopologyEnv = {}) {
+        super("host-topology:index:Topology", name, {}, opts);
+        const cfg = parseConfig(rawConfigOf(args), { fileReadable: readableFile, readFile: (p) => fs.readFileSync(p, "utf8"), hostsFrom: env.hostsFrom });
+        const keyGiven = args.sshPrivateKey !== undefined && args.sshPrivateKey !== "";
+        const privateKey = keyGiven ? pulumi.secret(args.sshPrivateKey!) : pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
+        // A key from a file stays there: the plugin's connections read it at each use (only remote.Command keeps a copy).
+        const t = buildTopology(cfg, privateKey, keyGiven ? undefined : cfg.ssh.privateKeyPath, {
+            parent: this,
+            aliases: [{ parent: pulumi.rootStackResource }],
+        });
+        this.built = t;
+        // What does not apply to a topology is null (a StackReference reads null; undefined would be dropped).
+        const outputs = {
+            inventory: pulumi.output(t.inventory),
+            hostKeys: pulumi.all(Object.fromEntries(Object.entries(t.hostKeys).map(([n, k]) => [n, k.publicKey]))),
+            etcdClientEndpoints: pulumi.output(t.etcdClientEndpoints),
+            etcdClientTls: pulumi.output(t.etcdClientTls ?? null),
+            registryEndpoint: pulumi.output(t.registry?.endpoint ?? null),
+            registryCaCert: pulumi.output(t.registryCaCert ?? null),
+            registryCredentials: t.registry ? t.registry.credentials.apply((c) => c ?? null) : pulumi.output(null),
+        };
+        Object.assign(this, outputs);
+        this.registerOutputs(outputs);
+    }
 }

@@ -8,10 +8,10 @@
 // waits for all its children, as in a TypeScript program.
 import * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider/index.js";
-import { EtcdMember, type EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync } from "../components/index.ts";
-import { etcdMemberDefaults } from "../components/config/index.ts";
+import { EtcdMember, type EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync, Topology } from "../components/index.ts";
+import { CONFIG_KEYS, ConfigError, etcdMemberDefaults } from "../components/config/index.ts";
 
-export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"] as const;
+export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember", "Topology"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
 const constructed = new Map<string, pulumi.ComponentResource>();
@@ -89,6 +89,32 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
     // dependsOn is folded into `after`, which every step of the component waits for.
     const own: pulumi.ComponentResourceOptions = { ...opts, dependsOn: undefined };
     switch (type) {
+        case "Topology": {
+            // The settings as the program's stack config names them, each known now: the component validates them
+            // all, as the stack config is (one error naming every bad setting).
+            const args: Record<string, unknown> = {};
+            for (const k of CONFIG_KEYS) {
+                if (k !== "sshPrivateKey" && inputs[k] !== undefined && inputs[k] !== null) args[k] = await known(inputs[k], `${type} ${name}: ${k}`);
+            }
+            if (args.hostsFrom !== undefined) throw new InputError(`${type} ${name}: hostsFrom is for the TypeScript program; give hosts (a StackReference's output in your program)`);
+            let r: Topology;
+            try {
+                r = new Topology(name, { ...args, sshPrivateKey: inputs.sshPrivateKey }, own);
+            } catch (e) {
+                if (e instanceof ConfigError) throw new InputError(`${type} ${name}: ${e.message}`);
+                throw e;
+            }
+            const state = {
+                inventory: r.inventory,
+                hostKeys: r.hostKeys,
+                etcdClientEndpoints: r.etcdClientEndpoints,
+                etcdClientTls: r.etcdClientTls,
+                registryEndpoint: r.registryEndpoint,
+                registryCaCert: r.registryCaCert,
+                registryCredentials: r.registryCredentials,
+            };
+            return { r, state };
+        }
         case "HostBase": {
             required(type, name, inputs, ["connection", "hostname", "fqdn", "hostsBlock"]);
             const r = new HostBase(

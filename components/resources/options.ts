@@ -16,6 +16,16 @@ export function providerOptions(type: PluginResource, opts: pulumi.CustomResourc
     return {
         ...opts,
         additionalSecretOutputs: SECRET_OUTPUTS[type].filter((k) => !plain.includes(k)),
-        aliases: [...(opts?.aliases ?? []), ...(WAS_DYNAMIC.includes(type) ? [{ type: `pulumi-nodejs:dynamic/host-topology:${type}` }] : [])],
+        aliases: [...(opts?.aliases ?? []), ...(WAS_DYNAMIC.includes(type) ? dynamicAliases(type, opts?.aliases ?? []) : [])],
     };
+}
+
+/**
+ * The type it had as a Node dynamic resource, under its parent now and under each parent it had (an alias that names
+ * a parent, e.g. the stack's root for a resource the Topology component took over): one alias for both changes.
+ */
+function dynamicAliases(type: PluginResource, aliases: readonly pulumi.Input<string | pulumi.Alias>[]): pulumi.Alias[] {
+    const dynamic = `pulumi-nodejs:dynamic/host-topology:${type}`;
+    const parents = aliases.filter((a): a is pulumi.Alias => typeof a === "object" && a !== null && "parent" in a);
+    return [{ type: dynamic }, ...parents.map((a) => ({ ...a, type: dynamic }))];
 }

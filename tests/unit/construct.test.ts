@@ -8,6 +8,7 @@ setupMocks();
 import * as pulumi from "@pulumi/pulumi";
 import { COMPONENTS, construct, registerComponents } from "../../provider/construct.ts";
 import { HostBase, TimeSync } from "../../components/index.ts";
+import { documentedRaw } from "./fixtures.ts";
 import { createRequire } from "module";
 
 /** CommonJS modules loaded as the SDK loads them (this file is an ES module). */
@@ -21,15 +22,31 @@ const hostBase = (name: string, host: string) => construct(name, "host-topology:
 const childrenOf = (name: string) => recorded.filter((r) => r.urn.endsWith(`::${name}`) || r.parent.endsWith(`::${name}`));
 const etcd1 = { host: "master", name: "etcd1", clientUrl: "http://192.168.100.2:2379", peerUrl: "http://etcd1:2380" };
 
-describe("provider construct: the five components for other languages", () => {
+describe("provider construct: the five components and the Topology for other languages", () => {
     before(() => registerComponents("0.2.0"));
     beforeEach(resetRecorded);
 
-    it("serves exactly the five components, and refuses another type", async () => {
-        expect([...COMPONENTS]).to.deep.equal(["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"]);
+    it("serves exactly the five components and the Topology, and refuses another type", async () => {
+        expect([...COMPONENTS]).to.deep.equal(["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember", "Topology"]);
         let err: Error | undefined;
         await construct("x", "host-topology:index:HostCheck", {}, {}, "0.2.0").catch((e) => (err = e));
         expect(err?.message).to.equal("host-topology provider: unknown component type host-topology:index:HostCheck");
+    });
+
+    it("Topology: the hosts list and settings as values build the five components per host; its outputs as state", async () => {
+        const hosts = JSON.parse(documentedRaw().hosts!);
+        const r = await construct("lab", "host-topology:index:Topology", { hosts, sshPrivateKey: pulumi.secret("key"), timeServeFromMaster: true }, {}, "0.2.0");
+        await settle();
+        const components = recorded.filter((x) => x.parent.endsWith("::lab")).map((x) => `${x.type.split(":").pop()} ${x.name}`);
+        expect(components).to.include.members(["HostBase master", "TimeSync node1-time", "FirewallOff node2-firewall", "PrivateRegistry master-registry", "EtcdMember master-etcd1"]);
+        expect(await valueOf(r.state.etcdClientEndpoints)).to.deep.equal(["http://192.168.100.2:2379"]);
+        expect(await valueOf(r.state.registryEndpoint)).to.equal("http://registry.danran.com");
+        expect(((await valueOf(r.state.inventory)) as { fqdn: string }[]).map((h) => h.fqdn)).to.deep.equal(["master.danran.com", "node1.danran.com", "node2.danran.com"]);
+        // Bad settings: one error naming each, as the stack config's.
+        let err: Error | undefined;
+        await construct("bad", "host-topology:index:Topology", { hosts, sshPrivateKey: "k", timeImplementation: "ptp", sshPort: 0 }, {}, "0.2.0").catch((e) => (err = e));
+        expect(err?.message).to.match(/^Topology bad: [\s\S]*timeImplementation: must be chrony or ntp, got "ptp"/);
+        expect(err?.message).to.contain("sshPort");
     });
 
     it("HostBase: the class of the TypeScript program, with its children, and its state (os, hostname, fqdn)", async () => {

@@ -7,7 +7,7 @@ import * as path from "path";
 import { containsSecret, recorded, resetRecorded, settle, setupMocks, type Recorded, valueOf } from "./harness.ts";
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
-import { buildTopology, parseConfig, scriptSha256, type Topology } from "../../components/index.ts";
+import { buildTopology, parseConfig, scriptSha256, type BuiltTopology as Topology } from "../../components/index.ts";
 import { LIB_FILES, SCRIPTS_DIR } from "../../components/step.ts";
 import { HOST_KEYS, documentedRaw } from "./fixtures.ts";
 

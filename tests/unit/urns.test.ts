@@ -8,11 +8,13 @@ import { recorded, resetRecorded, settle, setupMocks, type Recorded } from "./ha
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { type RawConfig, buildTopology, parseConfig } from "../../components/index.ts";
+import { type RawConfig, Topology } from "../../components/index.ts";
 import { documentedRaw } from "./fixtures.ts";
 
 const ROOT = path.join(import.meta.dirname, "..", "..");
 const GOLDEN = path.join(import.meta.dirname, "..", "golden", "dev-urns.txt");
+/** The dev stack's URNs before the Topology component (0.2): its resources were the stack's own children. */
+const GOLDEN_0_2 = path.join(import.meta.dirname, "..", "golden", "dev-urns-0.2.txt");
 const STACK = "dev";
 const PROJECT = /^name: (\S+)$/m.exec(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"))![1];
 
@@ -123,7 +125,7 @@ async function devResources(): Promise<Recorded[]> {
     const before = { project: pulumi.getProject(), stack: pulumi.getStack(), preview: pulumi.runtime.isDryRun() };
     setupMocks({ project: PROJECT, stack: STACK });
     try {
-        return await registered(() => buildTopology(parseConfig(devRaw()), pulumi.secret("mock-key")));
+        return await registered(() => new Topology("topology", { ...devRaw(), sshPrivateKey: pulumi.secret("mock-key") }));
     } finally {
         setupMocks(before);
     }
@@ -135,6 +137,12 @@ describe("URNs of the dev stack (tests/golden/dev-urns.txt)", () => {
         if (process.env.UPDATE_GOLDEN === "1") fs.writeFileSync(GOLDEN, urnsOf(res).join("\n") + "\n");
         const report = urnReport(fs.readFileSync(GOLDEN, "utf8").split("\n").filter(Boolean), res);
         if (report) expect.fail(report);
+    });
+
+    it("a stack deployed before the Topology component (0.2) finds every resource under its alias; only the Topology is new", async () => {
+        const { gone, created } = replay(fs.readFileSync(GOLDEN_0_2, "utf8").split("\n").filter(Boolean), await devResources());
+        expect(gone, "deleted at the upgrade").to.deep.equal([]);
+        expect(created).to.deep.equal(["urn:pulumi:dev::host-topology::host-topology:index:Topology::topology"]);
     });
 
     it("the check: a renamed component fails (it and its children), with an alias on it passes", async () => {
