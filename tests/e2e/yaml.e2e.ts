@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { HOSTS, REPO, type StackSpec, engine, onHost, phase, printTimings, sh } from "./util.ts";
 
-const DIR = path.join(REPO, "tests", "yaml");
+const DIR = path.join(REPO, "tests", "fixtures", "yaml");
 const STATE = path.join(REPO, ".lab", "yaml-state");
 const STACK: StackSpec = {
     stack: "lab",
@@ -95,7 +95,7 @@ describe("end-to-end on the lab: the components from a Pulumi YAML program (test
         const previewOf = (from: string, to: string) => {
             expect(program, from).to.include(from);
             sh(`rm -rf ${dir} && mkdir -p ${dir} && cp ${DIR}/Pulumi.lab.yaml ${dir}/`);
-            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), program.replace(from, to).replace("path: ../../provider/launcher", `path: ${REPO}/provider/launcher`));
+            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), program.replace(from, to).replace("path: ../../../provider/launcher", `path: ${REPO}/provider/launcher`));
             const r = engine({ ...STACK, workDir: dir }, "preview", { allowFail: true });
             expect(r.code, r.out.slice(-2000)).to.not.equal(0);
             return r.out;

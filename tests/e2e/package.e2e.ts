@@ -1,0 +1,69 @@
+// The plugin as a package, as the README's "From another project" section uses it: `npm run pack`, `pulumi plugin
+// install --file` of the tarball, then a Pulumi YAML program of 22 lines (tests/fixtures/yaml-topology) in a
+// directory outside the checkout deploys the documented topology on the lab through the Topology component, with
+// nothing of this repo but the installed plugin. The section's sh blocks run as written; only the program's
+// directory, the key file and PULUMI_HOME (a fresh one, with the mirror's random and command) are this test's.
+import { expect } from "chai";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { HOSTS, REPO, type StackSpec, engine, onHost, phase, printTimings, sh } from "./util.ts";
+
+const MIRROR = path.resolve(REPO, "..", "shared", "pulumi-plugins");
+
+/** The sh blocks of the README's section "From another project". */
+export function packageScript(readme: string): string {
+    const start = readme.indexOf("\n## From another project\n");
+    const end = readme.indexOf("\n## ", start + 5);
+    expect(start, "README: ## From another project").to.be.greaterThan(0);
+    const blocks = [...readme.slice(start, end).matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+    expect(blocks.length, "the section's sh blocks").to.be.greaterThan(1);
+    return blocks.join("\n");
+}
+
+describe("end-to-end on the lab: the packed plugin from a YAML program outside the checkout", function () {
+    this.timeout(0);
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "host-topology-package-"));
+    const home = path.join(work, "pulumi-home");
+    const program = path.join(work, "lab-hosts");
+    const env = { PULUMI_HOME: home, PULUMI_BACKEND_URL: `file://${work}/state`, PULUMI_CONFIG_PASSPHRASE: "package-lab" };
+    const spec: StackSpec = { stack: "lab", workDir: program, env };
+    after(() => {
+        if (fs.existsSync(path.join(program, "Pulumi.yaml"))) engine(spec, "destroy --yes --skip-preview", { allowFail: true });
+        fs.rmSync(work, { recursive: true, force: true });
+        printTimings();
+    });
+
+    it("README: pack, install the tarball, a YAML program of its own deploys the topology; refresh finds no drift", () => {
+        phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
+        fs.mkdirSync(path.join(work, "state"), { recursive: true });
+        // A fresh PULUMI_HOME: the engine's other plugins from the offline mirror (pulumi would download them).
+        for (const [name, version] of [["random", "4.21.1"], ["command", "1.2.1"]]) {
+            sh(`pulumi plugin install resource ${name} v${version} --file ${MIRROR}/pulumi-resource-${name}-v${version}-linux-amd64.tar.gz`, { env });
+        }
+        fs.mkdirSync(program);
+        fs.copyFileSync(path.join(REPO, "tests/fixtures/yaml-topology/Pulumi.yaml"), path.join(program, "Pulumi.yaml"));
+        const script = packageScript(fs.readFileSync(path.join(REPO, "README.md"), "utf8"))
+            .split("~/lab-hosts").join(program)
+            .split("~/.ssh/id_ed25519").join(path.join(REPO, ".lab/ssh/id_ed25519"))
+            .split("<this checkout>").join(REPO);
+        const r = phase("README: From another project", () => sh(script, { env, cwd: REPO }));
+        expect(r.out).to.match(/Resources:\s+\+ \d+ created/);
+        expect(fs.readdirSync(path.join(home, "plugins"))).to.include("resource-host-topology-v0.3.0");
+        // The seed's checks: every name on every host, etcd healthy, the registry through nginx.
+        for (const h of ["master", "node1", "node2"] as const) {
+            for (const [name, address] of Object.entries({ "master.danran.com": HOSTS.master, "node2.danran.com": HOSTS.node2, "registry.danran.com": HOSTS.master, etcd1: HOSTS.master })) {
+                expect(onHost(h, `getent hosts ${name}`).stdout.split(/\s+/)[0], `${name} on ${h}`).to.equal(address);
+            }
+            expect(onHost(h, "systemctl is-active chrony").stdout.trim(), `chrony on ${h}`).to.equal("active");
+        }
+        expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(/is healthy/);
+        const http = onHost("node1", "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3").stdout;
+        expect(http, "registry through nginx from node1").to.equal("HTTP/1.1 200");
+        expect(JSON.parse(engine(spec, "stack output etcdClientEndpoints --json").stdout)).to.deep.equal([`http://${HOSTS.master}:2379`]);
+        phase("preview --refresh --expect-no-changes", () => engine(spec, "preview --refresh --expect-no-changes"));
+        // Nothing of the checkout in the state: the scripts came from the installed plugin.
+        expect(engine(spec, "stack export").stdout).to.not.include(REPO);
+        phase("destroy", () => engine(spec, "destroy --yes --skip-preview"));
+    });
+});
