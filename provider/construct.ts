@@ -8,7 +8,7 @@
 // waits for all its children, as in a TypeScript program.
 import * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider/index.js";
-import { EtcdMember, type EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync, Topology } from "../components/index.ts";
+import { EtcdMember, type EtcdMemberSpec, type EtcdMemberTls, FirewallOff, HostBase, PrivateRegistry, TimeSync, Topology } from "../components/index.ts";
 import { CONFIG_KEYS, ConfigError, etcdMemberDefaults } from "../components/config/index.ts";
 
 export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember", "Topology"] as const;
@@ -34,12 +34,18 @@ export function registerComponents(version: string): void {
 
 class InputError extends Error {}
 
+/** What an Output also has at run time, though the SDK's typings leave it out. */
+interface OutputInternals<T> {
+    isKnown: Promise<boolean>;
+    promise(): Promise<T>;
+}
+
 /** A value the component needs before it can build its steps: plain, or an Output known now (also in a preview). */
 async function known<T>(v: unknown, what: string): Promise<T> {
     if (!pulumi.Output.isInstance(v)) return v as T;
-    const o = v as any;
+    const o = v as unknown as OutputInternals<T>;
     if (!(await o.isKnown)) throw new InputError(`${what} must be known when the program runs (not the output of a resource that does not exist yet)`);
-    return (await o.promise()) as T;
+    return await o.promise();
 }
 
 function hostOf(type: string, name: string, v: unknown): HostBase {
@@ -48,28 +54,30 @@ function hostOf(type: string, name: string, v: unknown): HostBase {
 }
 
 /** `after` and the resource option dependsOn: components of this deployment as the objects, others by URN. */
-async function afterOf(inputs: Record<string, any>, opts: pulumi.ComponentResourceOptions): Promise<pulumi.Resource[]> {
+async function afterOf(inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions): Promise<pulumi.Resource[]> {
     const after = ((await known<unknown[]>(inputs.after, "after")) ?? []) as pulumi.Resource[];
     const deps = (Array.isArray(opts.dependsOn) ? opts.dependsOn : []) as pulumi.Resource[];
     const out: pulumi.Resource[] = [];
     for (const d of [...after, ...deps]) {
         if (!pulumi.Resource.isInstance(d)) throw new InputError(`after: ${JSON.stringify(d)} is not a resource`);
-        const urn = await (d.urn as any).promise();
+        const urn = await (d.urn as unknown as OutputInternals<string>).promise();
         out.push(constructed.get(urn) ?? d);
     }
     return out;
 }
 
-function required(type: string, name: string, inputs: Record<string, any>, keys: string[]): void {
+function required(type: string, name: string, inputs: pulumi.Inputs, keys: string[]): void {
     const missing = keys.filter((k) => inputs[k] === undefined || inputs[k] === null);
     if (missing.length > 0) throw new InputError(`${type} ${name}: missing ${missing.join(", ")}`);
 }
 
 /** A member as EtcdMember takes it, with the defaults the stack config gives (config.ts). */
-function memberSpec(m: any, what: string): EtcdMemberSpec {
-    for (const k of ["host", "name", "clientUrl", "peerUrl"]) {
-        if (typeof m?.[k] !== "string" || m[k] === "") throw new InputError(`${what}: ${k} is required (host, name, clientUrl, peerUrl)`);
+function memberSpec(input: unknown, what: string): EtcdMemberSpec {
+    const given = input as Partial<EtcdMemberSpec> | null | undefined;
+    for (const k of ["host", "name", "clientUrl", "peerUrl"] as const) {
+        if (typeof given?.[k] !== "string" || given[k] === "") throw new InputError(`${what}: ${k} is required (host, name, clientUrl, peerUrl)`);
     }
+    const m = given as EtcdMemberSpec;
     // The member's own address is its client URL's host (its HostBase's address is an output, not known here).
     const defaults = etcdMemberDefaults(m.name, m.peerUrl, new URL(m.clientUrl).hostname);
     return {
@@ -82,7 +90,7 @@ function memberSpec(m: any, what: string): EtcdMemberSpec {
     };
 }
 
-async function build(type: ComponentName, name: string, inputs: Record<string, any>, opts: pulumi.ComponentResourceOptions) {
+async function build(type: ComponentName, name: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions) {
     const flag = (k: string) => known<boolean | undefined>(inputs[k], `${type} ${name}: ${k}`);
     const str = (k: string) => known<string | undefined>(inputs[k], `${type} ${name}: ${k}`);
     const driftCheck = await flag("driftCheck");
@@ -172,9 +180,9 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
         case "EtcdMember": {
             required(type, name, inputs, ["host", "member", "members", "clusterToken"]);
             const member = memberSpec(await known(inputs.member, `${type} ${name}: member`), `${type} ${name}: member`);
-            const members = ((await known<any[]>(inputs.members, `${type} ${name}: members`)) ?? []).map((m, i) => memberSpec(m, `${type} ${name}: members[${i}]`));
+            const members = ((await known<unknown[]>(inputs.members, `${type} ${name}: members`)) ?? []).map((m, i) => memberSpec(m, `${type} ${name}: members[${i}]`));
             if (!members.some((m) => m.name === member.name)) throw new InputError(`${type} ${name}: members must include the member ${member.name}`);
-            const tls = inputs.tls === undefined ? undefined : await known<any>(inputs.tls, `${type} ${name}: tls`);
+            const tls = inputs.tls === undefined ? undefined : await known<EtcdMemberTls>(inputs.tls, `${type} ${name}: tls`);
             const r = new EtcdMember(
                 name,
                 {
@@ -200,7 +208,7 @@ export async function construct(name: string, token: string, inputs: pulumi.Inpu
     registerComponents(version);
     const type = token.replace(/^host-topology:index:/, "") as ComponentName;
     if (!token.startsWith("host-topology:index:") || !COMPONENTS.includes(type)) throw new Error(`host-topology provider: unknown component type ${token}`);
-    const { r, state } = await build(type, name, inputs as Record<string, any>, opts);
-    constructed.set(await (r.urn as any).promise(), r);
+    const { r, state } = await build(type, name, inputs, opts);
+    constructed.set(await (r.urn as unknown as OutputInternals<string>).promise(), r);
     return { urn: r.urn, state };
 }

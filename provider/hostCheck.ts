@@ -12,6 +12,7 @@ import type { CheckConnection } from "../contract/connection.ts";
 import type { CheckProps } from "../contract/resources.ts";
 import { DEFAULT_PER_DIAL_TIMEOUT, NO_DRIFT, putFileCommand } from "../contract/checkFormat.ts";
 import { type ResourceOps } from "./ops.ts";
+import type * as ssh2 from "ssh2";
 import { type SshSession, sshConnect, withDialRetries } from "./sshClient.ts";
 
 /** The check's findings as text: the header line of NO_DRIFT, then each item and its reason, details indented. */
@@ -60,6 +61,8 @@ interface PooledSession {
     busy: number;
     /** Rejects every command running on it: the connection is gone. */
     lost: Set<(e: Error) => void>;
+    /** Outside the pool: closed after its one command. */
+    oneShot?: boolean;
 }
 
 /**
@@ -94,9 +97,9 @@ async function pooledSession(c: CheckConnection): Promise<PooledSession> {
                 if (shared && pool.get(key) === made) pool.delete(key);
                 for (const reject of p.lost) reject(new Error(why));
             };
-            session.conn.on("error", (e: Error) => gone(`connection lost: ${e.message}`));
-            session.conn.on("close", () => gone("connection closed"));
-            if (!shared) (p as any).oneShot = true;
+            session.conn!.on("error", (e: Error) => gone(`connection lost: ${e.message}`));
+            session.conn!.on("close", () => gone("connection closed"));
+            if (!shared) p.oneShot = true;
             return p;
         });
         if (shared) {
@@ -118,7 +121,7 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
     // A refused or rejected dial is retried by sshRun; a wrong host key is not (it fails at once, both fingerprints named).
     const pooled = await pooledSession(c);
     return new Promise((resolve, reject) => {
-        const conn = pooled.session.conn;
+        const conn = pooled.session.conn!;
         let out = "";
         let err = "";
         let settled = false;
@@ -135,7 +138,7 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
             clearTimeout(timer);
             pooled.busy--;
             pooled.lost.delete(onLost);
-            if ((pooled as any).oneShot) pooled.session.close();
+            if (pooled.oneShot) pooled.session.close();
             if (e) reject(e);
             else resolve(value!);
         }
@@ -145,7 +148,7 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
             pooled.session.close();
             settle(new Error(`${where}: timed out after ${timeoutMs / 1000}s running "${cmd}"`));
         }, timeoutMs);
-        conn.exec(cmd, (e: Error | undefined, stream: any) => {
+        conn.exec(cmd, (e: Error | undefined, stream: ssh2.ClientChannel) => {
             if (e) return settle(new Error(`${where}: ssh: cannot run "${cmd}": ${e.message}`));
             stream.on("data", (d: Buffer) => (out += d.toString()));
             stream.stderr.on("data", (d: Buffer) => (err += d.toString()));

@@ -11,7 +11,8 @@ async function presented(p: HostKeyProps, keyType?: string): Promise<string> {
     const target = { host: p.host, port: p.port, user: "host-key-scan", privateKey: p.proxy?.privateKey ?? "", proxy: p.proxy, hostKeyType: keyType };
     try {
         return (await withDialRetries(10, () => sshConnect(target, { scanOnly: true, readyTimeoutMs: 15000 }))).hostKey;
-    } catch (e: any) {
+    } catch (caught) {
+        const e = caught as Error & { dialError?: boolean };
         if (/no matching host key/i.test(e.message)) throw new Error(`${where}: the host offers no ${keyType} host key, the type of the expected key`);
         if (e.dialError) throw new Error(`${where}: cannot read the host key: ${e.message}`);
         throw e;

@@ -8,7 +8,7 @@ import { hostCheckOps } from "./hostCheck.ts";
 import { hostKeyOps } from "./hostKey.ts";
 import { pkiOps } from "./pki.ts";
 import { hostScriptsOps } from "./hostScripts.ts";
-import { type ResourceOps } from "./ops.ts";
+import { type Props, type ResourceOps } from "./ops.ts";
 import { type PluginResource, SECRET_OUTPUTS, typeToken } from "../contract/resources.ts";
 
 const OPS: Record<PluginResource, ResourceOps> = { HostCheck: hostCheckOps, HostKey: hostKeyOps, Pki: pkiOps, HostScripts: hostScriptsOps };
@@ -23,28 +23,31 @@ const SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
-const isSecret = (v: any) => v !== null && typeof v === "object" && v[SIG] === SECRET_SIG;
+const isSecret = (v: unknown): v is { value: unknown } => v !== null && typeof v === "object" && (v as Record<string, unknown>)[SIG] === SECRET_SIG;
 /** A deep copy with every secret wrapper replaced by its value, and without a dynamic resource's `__provider`. */
-export function unwrap(v: any): any {
+export function unwrap(v: unknown): Props {
     if (isSecret(v)) return unwrap(v.value);
     if (Array.isArray(v)) return v.map(unwrap);
     if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).filter(([k]) => k !== "__provider").map(([k, x]) => [k, unwrap(x)]));
     return v;
 }
-export function hasUnknown(v: any): boolean {
+export function hasUnknown(v: unknown): boolean {
     if (v === UNKNOWN) return true;
     if (Array.isArray(v)) return v.some(hasUnknown);
     if (v !== null && typeof v === "object") return Object.values(v).some(hasUnknown);
     return false;
 }
 /** The outputs as the engine gets them: the type's secret properties wrapped. */
-export function wire(type: string, outs: Record<string, any>): Record<string, any> {
+export function wire(type: string, outs: Record<string, Props>): Record<string, Props> {
     const secret = new Set(RESOURCES[type].secret);
-    const isSecretOut = (k: string, v: any) => v !== undefined && secret.has(k) && !(k === "connection" && !keyIn(v));
+    const isSecretOut = (k: string, v: unknown) => v !== undefined && secret.has(k) && !(k === "connection" && !keyIn(v));
     return Object.fromEntries(Object.entries(outs).filter(([k]) => k !== "__provider").map(([k, v]) => [k, isSecretOut(k, v) ? { [SIG]: SECRET_SIG, value: v } : v]));
 }
 /** A connection that holds a private key (one with privateKeyPath holds only where to read it, and is plain). */
-export const keyIn = (c: any): boolean => !(c && typeof c === "object" && !c.privateKey && !c.proxy?.privateKey && c.privateKeyPath);
+export const keyIn = (c: unknown): boolean => {
+    const k = c as { privateKey?: string; privateKeyPath?: string; proxy?: { privateKey?: string } } | null | undefined;
+    return !(k && typeof k === "object" && !k.privateKey && !k.proxy?.privateKey && k.privateKeyPath);
+};
 function typeOf(urn: string): string {
     const t = urn.split("::")[2]?.split("$").pop() ?? "";
     if (!RESOURCES[t]) throw new Error(`host-topology provider: unknown resource type ${t}`);
@@ -59,12 +62,12 @@ export class HostTopologyProvider implements provider.Provider {
         this.schema = schema;
     }
 
-    async check(urn: string, _olds: any, news: any): Promise<provider.CheckResult> {
+    async check(urn: string, _olds: Props, news: Props): Promise<provider.CheckResult> {
         typeOf(urn);
         return { inputs: news, failures: [] };
     }
 
-    async diff(id: string, urn: string, olds: any, news: any): Promise<provider.DiffResult> {
+    async diff(id: string, urn: string, olds: Props, news: Props): Promise<provider.DiffResult> {
         const type = typeOf(urn);
         // State moved here from the dynamic resource (an alias) still holds its serialized code: one update drops it.
         const migrated = "__provider" in (olds ?? {});
@@ -74,13 +77,13 @@ export class HostTopologyProvider implements provider.Provider {
         return { changes: migrated || d.changes !== false, replaces: d.replaces ?? [], deleteBeforeReplace: d.deleteBeforeReplace };
     }
 
-    async create(urn: string, news: any): Promise<provider.CreateResult> {
+    async create(urn: string, news: Props): Promise<provider.CreateResult> {
         const type = typeOf(urn);
         const r = await RESOURCES[type].ops.create(unwrap(news));
         return { id: r.id, outs: wire(type, r.outs ?? {}) };
     }
 
-    async read(id: string, urn: string, props?: any): Promise<provider.ReadResult> {
+    async read(id: string, urn: string, props?: Props): Promise<provider.ReadResult> {
         const type = typeOf(urn);
         const ops = RESOURCES[type].ops;
         if (!ops.read) return { id, props };
@@ -88,7 +91,7 @@ export class HostTopologyProvider implements provider.Provider {
         return { id: r.id ?? id, props: wire(type, r.props ?? {}) };
     }
 
-    async update(id: string, urn: string, olds: any, news: any): Promise<provider.UpdateResult> {
+    async update(id: string, urn: string, olds: Props, news: Props): Promise<provider.UpdateResult> {
         const type = typeOf(urn);
         const ops = RESOURCES[type].ops;
         const r = ops.update ? await ops.update(id, unwrap(olds), unwrap(news)) : { outs: unwrap(news) };
@@ -103,7 +106,7 @@ export class HostTopologyProvider implements provider.Provider {
         return construct(name, type, inputs, options, this.version);
     }
 
-    async delete(id: string, urn: string, props: any): Promise<void> {
+    async delete(id: string, urn: string, props: Props): Promise<void> {
         const type = typeOf(urn);
         await RESOURCES[type].ops.delete?.(id, unwrap(props));
     }

@@ -5,13 +5,14 @@ import * as fs from "fs";
 import { describeKey } from "../contract/sshKeys.ts";
 import { createRequire } from "module";
 import type { SshTarget } from "../contract/connection.ts";
+import type * as ssh2 from "ssh2";
 
 /** CommonJS modules loaded as the SDK loads them (this file is an ES module). */
 const require = createRequire(import.meta.url);
 
 export interface SshSession {
     /** An authenticated ssh2 Client (undefined after a scan). */
-    conn: any;
+    conn: ssh2.Client | undefined;
     /** The key the host presented (`type base64`). */
     hostKey: string;
     close(): void;
@@ -37,7 +38,7 @@ export function hostKeyMismatch(where: string, expected: string, got: string): E
 }
 
 /** One SSH connection: to the target, or to the proxy; `sock` is the tunnel through the proxy. */
-type Hop = Omit<SshTarget, "proxy"> & { sock?: any };
+type Hop = Omit<SshTarget, "proxy"> & { sock?: ssh2.ClientChannel };
 
 /**
  * Runs `dial` up to `attempts` times, one second apart, while it fails with a dialError (refused, unreachable, timed
@@ -47,7 +48,8 @@ export async function withDialRetries<T>(attempts: number, dial: () => Promise<T
     for (let i = 1; ; i++) {
         try {
             return await dial();
-        } catch (e: any) {
+        } catch (caught) {
+            const e = caught as Error & { dialError?: boolean };
             if (!e.dialError || i >= Math.max(1, attempts)) {
                 if (e.dialError) e.message = `${e.message} (after ${i} attempt${i === 1 ? "" : "s"})`;
                 throw e;
@@ -58,8 +60,8 @@ export async function withDialRetries<T>(attempts: number, dial: () => Promise<T
 }
 
 /** Connects one hop; rejects with dialError on a failed connection, hostKeyMismatch on a wrong key. */
-function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate: boolean): Promise<{ conn: any; hostKey: string }> {
-        const { Client } = require("ssh2");
+function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate: boolean): Promise<{ conn: ssh2.Client | undefined; hostKey: string }> {
+    const { Client } = require("ssh2") as typeof ssh2;
     const expected = h.hostKey ? h.hostKey.split(/\s+/) : undefined;
     return new Promise((resolve, reject) => {
         const conn = new Client();
@@ -93,7 +95,7 @@ function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate:
             username: h.user,
             privateKey: h.privateKey || undefined,
             readyTimeout: readyTimeoutMs,
-            algorithms: { serverHostKey: serverHostKeyAlgorithms(expected?.[0] ?? h.hostKeyType) },
+            algorithms: { serverHostKey: serverHostKeyAlgorithms(expected?.[0] ?? h.hostKeyType) as ssh2.ServerHostKeyAlgorithm[] },
             hostVerifier: (key: Buffer) => {
                 const b64 = key.toString("base64");
                 const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString("latin1");
@@ -123,8 +125,8 @@ export function privateKeyOf(t: Pick<SshTarget, "host" | "port" | "privateKey" |
     if (t.privateKey || !t.privateKeyPath) return t.privateKey;
     try {
         return fs.readFileSync(t.privateKeyPath, "utf8");
-    } catch (e: any) {
-        throw new Error(`${t.host}:${t.port}: cannot read the SSH private key ${t.privateKeyPath} (relative to ${process.cwd()}): ${e.message}`);
+    } catch (e) {
+        throw new Error(`${t.host}:${t.port}: cannot read the SSH private key ${t.privateKeyPath} (relative to ${process.cwd()}): ${(e as Error).message}`);
     }
 }
 
@@ -138,15 +140,16 @@ export async function sshConnect(t: SshTarget, opts: { readyTimeoutMs?: number; 
     const where = `${t.host}:${t.port}`;
     // Read only where a hop logs in (a scan without a proxy needs no key).
     const privateKey = !opts.scanOnly || t.proxy ? privateKeyOf(t) : t.privateKey;
-    let proxyConn: any;
-    let sock: any;
+    let proxyConn: ssh2.Client | undefined;
+    let sock: ssh2.ClientChannel | undefined;
     if (t.proxy) {
         const pw = `${t.proxy.host}:${t.proxy.port} (proxy)`;
-        proxyConn = (await connectHop({ ...t.proxy, privateKey }, pw, readyTimeoutMs, true)).conn;
-        sock = await new Promise((resolve, reject) =>
-            proxyConn.forwardOut("127.0.0.1", 0, t.host, t.port, (e: Error | undefined, stream: any) => {
+        const proxy = (await connectHop({ ...t.proxy, privateKey }, pw, readyTimeoutMs, true)).conn!;
+        proxyConn = proxy;
+        sock = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
+            proxy.forwardOut("127.0.0.1", 0, t.host, t.port, (e: Error | undefined, stream: ssh2.ClientChannel) => {
                 if (e) {
-                    proxyConn.end();
+                    proxy.end();
                     reject(Object.assign(new Error(`${where}: ssh through the proxy ${pw}: ${e.message}`), { dialError: true }));
                 } else resolve(stream);
             }),
@@ -162,7 +165,7 @@ export async function sshConnect(t: SshTarget, opts: { readyTimeoutMs?: number; 
                 proxyConn?.end();
             },
         };
-    } catch (e: any) {
+    } catch (e) {
         proxyConn?.end();
         throw e;
     }

@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
 import { type EngineEvent, LocalWorkspace, type OpMap, Stack } from "@pulumi/pulumi/automation/index.js";
-import { HOSTS, type HostName, REPO, onHost, phase, removeStack } from "./util.ts";
+import { HOSTS, type HostName, type Json, REPO, onHost, phase, removeStack } from "./util.ts";
 
 export interface HostEntry {
     name: string;
@@ -69,9 +69,9 @@ export async function up(
             onOutput: (s) => (out += s),
         });
         return { changes: r.summary.resourceChanges ?? {}, events, out };
-    } catch (e: any) {
-        if (!opts.allowFail) throw new Error(`pulumi up failed:\n${out.slice(-6000)}\n${String(e.message ?? e).slice(-3000)}`);
-        return { changes: {}, events, out, error: `${out}\n${e.message ?? e}` };
+    } catch (e) {
+        if (!opts.allowFail) throw new Error(`pulumi up failed:\n${out.slice(-6000)}\n${String((e as Error).message ?? e).slice(-3000)}`);
+        return { changes: {}, events, out, error: `${out}\n${(e as Error).message ?? e}` };
     }
 }
 
@@ -82,16 +82,16 @@ export async function preview(stack: Stack, opts: { refresh?: boolean; expectNoC
     try {
         const r = await stack.preview({ ...opts, onEvent: (e) => events.push(e), onOutput: (s) => (out += s) });
         return { changes: r.changeSummary ?? {}, events, out };
-    } catch (e: any) {
+    } catch (e) {
         const changed = ["update", "create", "delete", "replace"].map((op) => `${op}: ${namesWith(events, op).join(" ")}`).join("; ");
-        throw new Error(`pulumi preview failed (${changed}):\n${out.slice(-6000)}\n${String(e.message ?? e).slice(-2000)}`);
+        throw new Error(`pulumi preview failed (${changed}):\n${out.slice(-6000)}\n${String((e as Error).message ?? e).slice(-2000)}`);
     }
 }
 
 /** Every resource of the stack's state: type, name, outputs. */
-export async function resources(stack: Stack): Promise<{ type: string; name: string; outputs: Record<string, any> }[]> {
+export async function resources(stack: Stack): Promise<{ type: string; name: string; outputs: Record<string, Json> }[]> {
     const state = await stack.exportStack();
-    return (state.deployment.resources ?? []).map((r: any) => ({ type: r.type, name: r.urn.split("::").pop(), outputs: r.outputs ?? {} }));
+    return (state.deployment.resources ?? []).map((r: Json) => ({ type: r.type, name: r.urn.split("::").pop(), outputs: r.outputs ?? {} }));
 }
 
 /** The `changed ...` lines the hosts' scripts printed in the last run of every step (their stdout, in the state). */
@@ -141,7 +141,7 @@ export function assertLabRoute(address: string): void {
 }
 
 /** POST a JSON body to etcd's v3 gateway; resolves the parsed answer; rejects on an error status or after timeoutMs. */
-export function etcdCall(endpoint: string, api: string, body: object, timeoutMs = 2000): Promise<any> {
+export function etcdCall(endpoint: string, api: string, body: object, timeoutMs = 2000): Promise<Json> {
     const url = new URL(`${endpoint}/v3/${api}`);
     assertLabRoute(url.hostname);
     return new Promise((resolve, reject) => {
@@ -195,7 +195,7 @@ export async function etcdGet(endpoints: string[], key: string): Promise<string 
 /** The cluster's members: name, peer URLs, learner. */
 export async function etcdMembers(endpoint: string): Promise<{ name: string; peerURLs: string[]; isLearner: boolean }[]> {
     const r = await etcdCall(endpoint, "cluster/member/list", {});
-    return (r.members ?? []).map((m: any) => ({ name: m.name ?? "", peerURLs: m.peerURLs ?? [], isLearner: Boolean(m.isLearner) }));
+    return (r.members ?? []).map((m: Json) => ({ name: m.name ?? "", peerURLs: m.peerURLs ?? [], isLearner: Boolean(m.isLearner) }));
 }
 
 export interface WriterReport {
@@ -223,9 +223,9 @@ export async function withWriter<T>(endpoints: () => string[], prefix: string, d
                 report.ok++;
                 report.longestGapMs = Math.max(report.longestGapMs, Date.now() - lastOk);
                 lastOk = Date.now();
-            } catch (e: any) {
+            } catch (e) {
                 report.failed++;
-                if (report.errors.length < 5) report.errors.push(String(e.message ?? e));
+                if (report.errors.length < 5) report.errors.push(String((e as Error).message ?? e));
             }
             await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t0))));
         }

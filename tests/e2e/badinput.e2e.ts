@@ -14,7 +14,7 @@ const hosts = () => [
     { name: "node1", address: "192.168.100.3", roles: ["node"] },
     { name: "node2", address: "192.168.100.4", roles: ["node"] },
 ];
-const withHosts = (f: (h: any[]) => void) => {
+const withHosts = (f: (h: Record<string, unknown>[]) => void) => {
     const h = hosts();
     f(h);
     return { hosts: h };

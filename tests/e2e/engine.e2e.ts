@@ -5,8 +5,8 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, type Running, type StackSpec, destroy, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
-import { fingerprint, parsePublicKey } from "../../contract/sshKeys.ts";
+import { HOSTS, type Json, REPO, type Running, type StackSpec, destroy, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
+import { fingerprint, parsePublicKey, type PublicKey } from "../../contract/sshKeys.ts";
 
 const STACK = "e2e-engine";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
@@ -28,7 +28,7 @@ function topologyWorks(): void {
 }
 
 /** The exported state parses, has no pending operations and holds the resources of a converged stack. */
-async function stateIsWhole(min = 40): Promise<any> {
+async function stateIsWhole(min = 40): Promise<Json> {
     const dep = JSON.parse(await exportedState(STACK)).deployment;
     expect(dep.pending_operations ?? [], "pending operations").to.deep.equal([]);
     expect(dep.resources.length).to.be.at.least(min);
@@ -59,7 +59,7 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
         // The dev stack's hosts with registry basic auth, and the key in the stack's secret config as the README says.
         const dev = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*$/m, "");
-        fs.writeFileSync(FILE, `${dev.replace(/^  host-topology:sshPrivateKeyPath:.*\n/m, "").trimEnd()}\n  host-topology:registryAuth: true\n`);
+        fs.writeFileSync(FILE, `${dev.replace(/^ {2}host-topology:sshPrivateKeyPath:.*\n/m, "").trimEnd()}\n  host-topology:registryAuth: true\n`);
         freshStack(STACK);
         engine(STACK, "config set --secret host-topology:sshPrivateKey", { input: fs.readFileSync(KEY, "utf8") });
     });
@@ -117,7 +117,7 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         // could leave truncated: an empty dev.json.attrs once made every later command fail "failed to load checkpoint: EOF".
         expect(sh(`find ${REPO}/.pulumi-state -name '*.attrs'`).stdout.trim()).to.equal("");
         const pending = JSON.parse(await exportedState(STACK)).deployment.pending_operations ?? [];
-        console.log(`      SIGKILL: ${pending.length} pending operation(s) in the state: ${pending.map((p: any) => `${p.type} ${p.resource.urn.split("::").pop()}`).join(", ")}`);
+        console.log(`      SIGKILL: ${pending.length} pending operation(s) in the state: ${pending.map((p: Json) => `${p.type} ${p.resource.urn.split("::").pop()}`).join(", ")}`);
         expect(pending.length, "the kill left operations in flight").to.be.greaterThan(0);
         // The README's recovery for a killed up: the stale lock it left goes with `pulumi cancel`; the pending creates
         // are dropped (the scripts are idempotent, so a step that was running is simply run again); then up.
@@ -167,7 +167,7 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         expect((await stackOutputs(CONSUMER_STACK)).registryCredentials).to.deep.equal(creds);
         // The plugin through its PulumiPlugin.yaml (runtime: nodejs): the registry host's key is the one pinned.
         const pinned = (await stackOutputs(STACK)).hostKeys.master as string;
-        expect(outs.registryHostKey).to.equal(`${fingerprint(parsePublicKey(pinned) as any)} (${pinned.split(" ")[0]})`);
+        expect(outs.registryHostKey).to.equal(`${fingerprint(parsePublicKey(pinned) as PublicKey)} (${pinned.split(" ")[0]})`);
         const state = await exportedState(CONSUMER_STACK);
         expect(state).to.not.contain(creds.password);
         expect(state).to.contain("ciphertext");

@@ -3,7 +3,7 @@ import { expect } from "chai";
 import * as cp from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { REPO, buildImage, destroy, exportedState, freshStack, onHost, phase, preview, removeStack, sh, shellQuote, stackOutputs, up } from "./util.ts";
+import { type Json, REPO, buildImage, destroy, exportedState, freshStack, onHost, phase, preview, removeStack, sh, shellQuote, stackOutputs, up } from "./util.ts";
 import * as os from "os";
 
 const STACK = "e2e-faults";
@@ -125,15 +125,15 @@ describe("end-to-end: faults, bad days and recovery", function () {
         await phase("up (3 members)", () => keep(up(STACK)));
         onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} put /e2e/kept before-replacement`);
         const before = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} member list -w json`).stdout).members;
-        const oldId = before.find((m: any) => m.name === "etcd3").ID;
+        const oldId = before.find((m: Json) => m.name === "etcd3").ID;
         phase("reinstall node2 (pristine disk)", () => sh("lab/lab.sh reset node2"));
         const drift = await keep(preview(STACK, { refresh: true }));
         expect(drift.changed.filter((n) => n.startsWith("node2-")), drift.out.slice(-3000)).to.not.deep.equal([]);
         expect(drift.out).not.to.match(/drift (master|node1)-/);
         const [, s] = await timed("up --refresh repairs node2", () => keep(up(STACK, { refresh: true })));
         const after = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} member list -w json`).stdout).members;
-        expect(after.map((m: any) => m.name).sort()).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
-        expect(after.find((m: any) => m.name === "etcd3").ID).to.not.equal(oldId);
+        expect(after.map((m: Json) => m.name).sort()).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
+        expect(after.find((m: Json) => m.name === "etcd3").ID).to.not.equal(oldId);
         const health = onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD3} endpoint health`).out;
         expect(health.match(/is healthy/g)?.length).to.equal(3);
         expect(onHost("node2", `ETCDCTL_API=3 etcdctl --endpoints=http://192.168.100.4:2379 get /e2e/kept --print-value-only`).stdout.trim()).to.equal("before-replacement");
@@ -207,7 +207,7 @@ describe("end-to-end: faults, bad days and recovery", function () {
         const eps = `--endpoints=${outs.etcdClientEndpoints.join(",")}`;
         const ctl = `ETCDCTL_API=3 etcdctl ${eps} --cacert=/root/etcd-e2e/ca.crt --cert=/root/etcd-e2e/client.crt --key=/root/etcd-e2e/client.key --command-timeout=10s`;
         const list = JSON.parse(onHost("node2", `${ctl} member list -w json`).stdout).members;
-        expect(list.map((m: any) => [m.name, m.peerURLs[0], m.clientURLs[0]]).sort()).to.deep.equal([
+        expect(list.map((m: Json) => [m.name, m.peerURLs[0], m.clientURLs[0]]).sort()).to.deep.equal([
             ["etcd1", "https://etcd1:2380", "https://192.168.100.2:2379"],
             ["etcd2", "https://etcd2:2380", "https://192.168.100.3:2379"],
             ["etcd3", "https://etcd3:2380", "https://192.168.100.4:2379"],

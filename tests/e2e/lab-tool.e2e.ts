@@ -38,7 +38,7 @@ async function loginTimes(host: string, n: number): Promise<number[]> {
         const t0 = Date.now();
         for (let attempt = 1; ; attempt++) {
             const r = await new Promise<{ code: number; err: string }>((resolve) =>
-                cp.execFile("lab/lab.sh", ["ssh", host, "true"], { cwd: REPO, timeout: 180_000 }, (e: any, _o, err) => resolve({ code: e ? (e.code ?? -1) : 0, err })),
+                cp.execFile("lab/lab.sh", ["ssh", host, "true"], { cwd: REPO, timeout: 180_000 }, (e: cp.ExecFileException | null, _o, err) => resolve({ code: e ? ((e.code as number | undefined) ?? -1) : 0, err })),
             );
             if (r.code === 0) break;
             if (r.code !== 255 || attempt === 2) throw new Error(`login ${i + 1} to ${host} failed (exit ${r.code}, after ${(Date.now() - t0) / 1000}s): ${r.err}`);

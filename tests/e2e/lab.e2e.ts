@@ -4,7 +4,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOSTS, buildImage, type HostName, REPO, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util.ts";
+import { HOSTS, buildImage, type HostName, type Json, REPO, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util.ts";
 import { timeServed } from "./auto.ts";
 
 const STACK = "dev";
@@ -60,7 +60,7 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
         const outputs = await stackOutputs(STACK);
         expect(outputs.etcdClientEndpoints).to.deep.equal(["http://192.168.100.2:2379"]);
         expect(outputs.registryEndpoint).to.equal("http://registry.danran.com");
-        expect(outputs.inventory.map((h: any) => [h.name, h.address, h.os])).to.deep.equal([
+        expect(outputs.inventory.map((h: Json) => [h.name, h.address, h.os])).to.deep.equal([
             ["master", "192.168.100.2", "debian 12"],
             ["node1", "192.168.100.3", "debian 12"],
             ["node2", "192.168.100.4", "debian 12"],
@@ -84,7 +84,7 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
         phase("check etcd from node1", () => {
             const members = onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} member list -w json`).stdout;
             const list = JSON.parse(members).members;
-            expect(list.map((m: any) => [m.name, m.peerURLs, m.clientURLs])).to.deep.equal([
+            expect(list.map((m: Json) => [m.name, m.peerURLs, m.clientURLs])).to.deep.equal([
                 ["etcd1", ["http://etcd1:2380"], ["http://192.168.100.2:2379"]],
             ]);
             const status = JSON.parse(onHost("node1", `ETCDCTL_API=3 etcdctl ${ETCD} endpoint status -w json`).stdout)[0].Status;
@@ -230,11 +230,11 @@ describe("end-to-end on the lab: a second stack with three etcd members", functi
             await phase("pulumi up (3 members, pristine hosts)", () => up(STACK3));
             const eps = "--endpoints=http://192.168.100.2:2379,http://192.168.100.3:2379,http://192.168.100.4:2379";
             const list = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} member list -w json`).stdout).members;
-            expect(list.map((m: any) => m.name).sort()).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
+            expect(list.map((m: Json) => m.name).sort()).to.deep.equal(["etcd1", "etcd2", "etcd3"]);
             const health = onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} endpoint health`).out;
             expect(health.match(/is healthy/g)?.length).to.equal(3);
             const statuses = JSON.parse(onHost("node2", `ETCDCTL_API=3 etcdctl ${eps} endpoint status -w json`).stdout);
-            expect(new Set(statuses.map((s: any) => s.Status.leader)).size).to.equal(1);
+            expect(new Set(statuses.map((s: Json) => s.Status.leader)).size).to.equal(1);
             await phase("pulumi destroy (3 members)", () => destroy(STACK3));
         } finally {
             removeStack(STACK3);

@@ -75,6 +75,7 @@ function inTerminal(script: string, answers: { prompt: RegExp; type: string }[],
         child.on("close", (code) => {
             clearTimeout(timer);
             fs.rmSync(file, { force: true });
+            // eslint-disable-next-line no-control-regex -- strips the terminal's escape sequences (ESC [ ..., ESC 7/8) and carriage returns
             resolve({ code: code ?? -1, out: out.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]|\r/g, ""), asked });
         });
     });

@@ -3,7 +3,7 @@
 // of that main (a CopyToRemote per step) give way to one HostScripts per host on the way. A stack of the last main
 // with a readiness Command per host (b706328) loses those three: its HostScripts reads the OS instead.
 import { expect } from "chai";
-import { HOSTS, type HostName, engine, onHost, phase, printTimings, sh } from "./util.ts";
+import { HOSTS, type HostName, type Json, engine, onHost, phase, printTimings, sh } from "./util.ts";
 import { deployedBy, namesWith, preview, up } from "./auto.ts";
 
 const STACK = "e2e-plugin-upgrade";
@@ -82,7 +82,7 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
     it(`a stack deployed by ${READY_MAIN} (a readiness Command per host): one up drops the three, its HostScripts read the OS, its HostChecks name the key file, nothing changes on the hosts`, async () => {
         const deployed = await phase(`up with ${READY_MAIN}`, () => deployedBy(READY_MAIN, STACK, CFG));
         cleanups.push(deployed.cleanup);
-        const osOf = async (s: { outputs(): Promise<Record<string, { value: any }>> }) => (await s.outputs()).inventory.value.map((h: { name: string; os: string }) => `${h.name} ${h.os}`);
+        const osOf = async (s: { outputs(): Promise<Record<string, { value: Json }>> }) => (await s.outputs()).inventory.value.map((h: { name: string; os: string }) => `${h.name} ${h.os}`);
         const osBefore = await osOf(deployed.old);
         expect(osBefore).to.deep.equal(["master debian 12", "node1 debian 12", "node2 debian 12"]);
         const touchedBefore = touched();

@@ -22,6 +22,7 @@ const BASE: StackConfig = {
 function diffLines(out: string): string[] {
     return out
         .split("\n")
+        // eslint-disable-next-line no-control-regex -- strips the display's ANSI colour codes (ESC [ ... m)
         .map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").trim())
         .filter((l) => /^[-+] /.test(l) && !/^[-+] [\w-]+:[\w/.-]+:[\w$:/-]+: \(/.test(l) && !l.includes("[urn="));
 }
@@ -35,6 +36,7 @@ const updated = (events: Parameters<typeof namesWith>[0]) => namesWith(events, "
 
 /** The display's lines between a resource's header and the next header: what it shows of that resource's change. */
 function section(out: string, name: string): string {
+    // eslint-disable-next-line no-control-regex -- strips the display's ANSI colour codes (ESC [ ... m)
     const lines = out.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
     const start = lines.findIndex((l) => l.includes(`::${name}]`));
     if (start < 0) return "";

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, REPO, type Running, type StackSpec, destroy, engine, exportedState, killGroup, onHost, phase, preview, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
+import { HOSTS, type Json, REPO, type Running, type StackSpec, destroy, engine, exportedState, killGroup, onHost, phase, preview, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
 
 const WORK = path.join(REPO, ".lab/team");
 const STACK = "e2e-team";
@@ -155,7 +155,7 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         await preview(team(a, pg), { refresh: true, expectNoChanges: true });
         const dep = JSON.parse(await exportedState(team(a, pg))).deployment;
         expect(dep.pending_operations ?? []).to.deep.equal([]);
-        expect(dep.resources.map((r: any) => r.urn).sort()).to.deep.equal(before.resources.map((r: any) => r.urn).sort());
+        expect(dep.resources.map((r: Json) => r.urn).sort()).to.deep.equal(before.resources.map((r: Json) => r.urn).sort());
         expect(onHost("node1", "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
     });
 

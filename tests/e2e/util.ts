@@ -6,6 +6,10 @@ import * as os from "os";
 import * as path from "path";
 import { type EngineEvent, LocalWorkspace, type OpMap, type OpType, Stack } from "@pulumi/pulumi/automation/index.js";
 
+/** JSON from outside the suite (the exported state, stack outputs, etcd's answers): each test reads the shape it checks. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON that pulumi and etcd print, read by each test as the shape it checks
+export type Json = any;
+
 export const REPO = path.resolve(import.meta.dirname, "../..");
 export const HOSTS = { master: "192.168.100.2", node1: "192.168.100.3", node2: "192.168.100.4" } as const;
 export type HostName = keyof typeof HOSTS;
@@ -189,7 +193,8 @@ async function run(what: string, ref: StackRef, o: RunOpts, op: (s: Stack, io: I
     let changes: OpMap | undefined;
     try {
         changes = await op(await stackOf(ref), io);
-    } catch (e: any) {
+    } catch (caught) {
+        const e = caught as { commandResult?: { err?: { exitCode?: unknown; shortMessage?: string } }; message?: string } | undefined;
         // The CLI's own failure: execa's error (exit status, the command) inside the CommandError.
         const ex = e?.commandResult?.err;
         code = typeof ex?.exitCode === "number" && ex.exitCode !== 0 ? ex.exitCode : -1;
@@ -232,7 +237,7 @@ export function destroy(ref: StackRef, o: DestroyOpts = {}): Promise<EngineResul
     });
 }
 /** The stack's outputs, secrets shown (`stack output --json --show-secrets`); with showSecrets false, as "[secret]". */
-export async function stackOutputs(ref: StackRef, o: { showSecrets?: boolean } = {}): Promise<Record<string, any>> {
+export async function stackOutputs(ref: StackRef, o: { showSecrets?: boolean } = {}): Promise<Record<string, Json>> {
     const outs = await (await stackOf(ref)).outputs();
     return Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.secret && o.showSecrets === false ? "[secret]" : v.value]));
 }

@@ -18,7 +18,7 @@ function problems(raw: RawConfig, env = {}): string[] {
     return [];
 }
 
-function hostsWith(mutate: (hosts: any[]) => void): string {
+function hostsWith(mutate: (hosts: Record<string, unknown>[]) => void): string {
     const hosts = JSON.parse(documentedRaw().hosts!);
     mutate(hosts);
     return JSON.stringify(hosts);
@@ -163,7 +163,7 @@ describe("parseConfig: bad input is rejected with the key named", () => {
             parseConfig(raw);
             expect.fail("parseConfig accepted bad input");
         } catch (e) {
-            expect((e as Error).message).to.match(/^invalid configuration \(\d+ problems\):\n  - /);
+            expect((e as Error).message).to.match(/^invalid configuration \(\d+ problems\):\n {2}- /);
         }
     });
 
@@ -248,13 +248,13 @@ describe("validators", () => {
  */
 function stackFileRaw(file: string): Record<string, string> {
     // js-yaml is what the Pulumi SDK itself reads YAML with (a dependency of @pulumi/pulumi).
-    const yaml = require("js-yaml") as { load(s: string): any };
+    const yaml = require("js-yaml") as { load(s: string): { config?: Record<string, unknown> } };
     const doc = yaml.load(fs.readFileSync(file, "utf8"));
     const raw: Record<string, string> = {};
-    for (const [k, v] of Object.entries<any>(doc.config ?? {})) {
+    for (const [k, v] of Object.entries(doc.config ?? {})) {
         const [ns, key] = k.split(":");
         expect(ns, `${k}: namespace`).to.equal("host-topology");
-        raw[key] = v?.secure !== undefined ? "<secret>" : typeof v === "object" ? JSON.stringify(v) : String(v);
+        raw[key] = (v as { secure?: unknown } | null)?.secure !== undefined ? "<secret>" : typeof v === "object" ? JSON.stringify(v) : String(v);
     }
     return raw;
 }

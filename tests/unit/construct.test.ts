@@ -75,8 +75,8 @@ describe("provider construct: the five components and the Topology for other lan
     });
 
     it("TimeSync on a HostBase waits for the host's steps and for `after` (components resolved to their children)", async () => {
-        const master = (await hostBase("master", "192.168.100.2")) as any;
-        const node1 = (await hostBase("node1", "192.168.100.3")) as any;
+        const master = await hostBase("master", "192.168.100.2");
+        const node1 = await hostBase("node1", "192.168.100.3");
         const masterUrn = await valueOf(pulumi.output(master.urn));
         const host = rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: await valueOf(pulumi.output(node1.urn)), packageVersion: "0.2.0" });
         const mt = await construct("master-time", "host-topology:index:TimeSync", { host: rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: masterUrn, packageVersion: "0.2.0" }), config: "server a iburst\n" }, {}, "0.2.0");
@@ -95,7 +95,7 @@ describe("provider construct: the five components and the Topology for other lan
     it("bad input is refused naming the component and the input", async () => {
         const master = await hostBase("master", "192.168.100.2");
         const host = rpc.deserializeProperty({ "4dabf18193072939515e22adb298388d": RESOURCE_SIG, urn: await valueOf(pulumi.output(master.urn)), packageVersion: "0.2.0" });
-        const refused = async (type: string, name: string, inputs: Record<string, any>) => {
+        const refused = async (type: string, name: string, inputs: pulumi.Inputs) => {
             let err: Error | undefined;
             await construct(name, `host-topology:index:${type}`, inputs, {}, "0.2.0").catch((e) => (err = e));
             return err?.message;
@@ -105,7 +105,7 @@ describe("provider construct: the five components and the Topology for other lan
         expect(await refused("TimeSync", "t", { host, config: "c", implementation: "ntpd" })).to.equal("TimeSync t: implementation must be chrony or ntp, not ntpd");
         expect(await refused("EtcdMember", "e", { host, member: etcd1, members: [{ ...etcd1, name: "etcd2" }], clusterToken: "t" })).to.equal("EtcdMember e: members must include the member etcd1");
         expect(await refused("EtcdMember", "e", { host, member: { ...etcd1, peerUrl: "" }, members: [etcd1], clusterToken: "t" })).to.match(/^EtcdMember e: member: peerUrl is required/);
-        const unknown = new (pulumi.Output as any)(new Set(), Promise.resolve(undefined), Promise.resolve(false), Promise.resolve(false), Promise.resolve(new Set()));
+        const unknown = new (pulumi.Output as unknown as new (...args: unknown[]) => pulumi.Output<string>)(new Set(), Promise.resolve(undefined), Promise.resolve(false), Promise.resolve(false), Promise.resolve(new Set()));
         expect(await refused("HostBase", "h", { connection: connection("192.168.100.2"), hostname: unknown, fqdn: "h.d", hostsBlock: "x" })).to.match(/^HostBase h: hostname must be known when the program runs/);
     });
 

@@ -3,15 +3,19 @@
 // request is wrapped to read it. Import this before any program code.
 import * as pulumi from "@pulumi/pulumi";
 
+/** A recorded input: resources of every type are recorded, and each test reads the properties of the type it checks. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- inputs of every resource type, read by tests as the type they check
+export type RecordedValue = any;
+
 export interface Recorded {
     type: string;
     name: string;
     urn: string;
     parent: string;
     /** Inputs with secrets unwrapped. */
-    inputs: Record<string, any>;
+    inputs: Record<string, RecordedValue>;
     /** Raw serialized inputs (secrets still carry the secret signature). */
-    rawInputs: Record<string, any>;
+    rawInputs: Record<string, RecordedValue>;
     dependencies: string[];
     /** Aliases as the engine receives them: an old URN, or a spec whose empty fields mean this resource's own. */
     aliases: AliasSpec[];
@@ -38,10 +42,16 @@ export function containsSecret(v: unknown): boolean {
     return Object.values(v as Record<string, unknown>).some(containsSecret);
 }
 
+/** The mock monitor's registerResource, which setupMocks wraps: the request and callback of the SDK's monitor client. */
+type RegisterResource = NonNullable<ReturnType<typeof pulumi.runtime.getMonitor>>["registerResource"];
+interface MockMonitor {
+    registerResource(req: Parameters<RegisterResource>[0], callback: Parameters<RegisterResource>[3]): void;
+}
+
 export function setupMocks(opts: { preview?: boolean; project?: string; stack?: string } = {}): void {
     pulumi.runtime.setMocks(
         {
-            newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: any } {
+            newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type === "command:remote:Command") {
                     state.stdout = "";
@@ -65,7 +75,7 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
                 }
                 return { id: `${args.name}-id`, state };
             },
-            call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+            call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
                 throw new Error(`unexpected provider call ${args.token}`);
             },
         },
@@ -73,11 +83,11 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
         opts.stack ?? "test",
         opts.preview ?? false,
     );
-    const monitor = (pulumi.runtime as any).getMonitor();
+    const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
     const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: any) => {
+    monitor.registerResource = (req, callback) => {
         const rawInputs = req.getObject()?.toJavaScript() ?? {};
-        original(req, (err: any, resp: any) => {
+        original(req, (err, resp) => {
             if (!err) {
                 recorded.push({
                     type: req.getType(),
@@ -87,7 +97,7 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
                     inputs: unwrapSecrets(rawInputs),
                     rawInputs,
                     dependencies: req.getDependenciesList(),
-                    aliases: req.getAliasesList().map((a: any) => a.toObject()),
+                    aliases: req.getAliasesList().map((a) => a.toObject()),
                     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
                 });
             }
@@ -97,10 +107,11 @@ export function setupMocks(opts: { preview?: boolean; project?: string; stack?: 
 }
 
 /** Serialized values with the secrets replaced by their plain values. */
-export function unwrapSecrets(v: any): any {
+export function unwrapSecrets(v: unknown): RecordedValue {
     if (Array.isArray(v)) return v.map(unwrapSecrets);
-    if (v && typeof v === "object" && !(v instanceof Promise) && !v.__pulumiAsset) {
-        if (v["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return unwrapSecrets(v.value);
+    const o = v as Record<string, unknown>;
+    if (v && typeof v === "object" && !(v instanceof Promise) && !o.__pulumiAsset) {
+        if (o["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return unwrapSecrets(o.value);
         return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
     }
     return v;

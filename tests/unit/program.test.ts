@@ -463,7 +463,7 @@ describe("program under mocks: etcd TLS (etcdTls)", () => {
         const { res, topo } = await build({ etcdTls: "true", etcdMembers: '["master","node1","node2"]' });
         const pki = byName(res, "etcd-pki");
         expect(pki.type).to.equal("host-topology:index:Pki");
-        expect(pki.inputs.certs.map((c: any) => [c.id, c.cn, c.usage])).to.deep.equal([
+        expect(pki.inputs.certs.map((c: { id: string; cn: string; usage: string }) => [c.id, c.cn, c.usage])).to.deep.equal([
             ["etcd-member/etcd1", "etcd1", "serverAuth,clientAuth"],
             ["etcd-member/etcd2", "etcd2", "serverAuth,clientAuth"],
             ["etcd-member/etcd3", "etcd3", "serverAuth,clientAuth"],

@@ -12,13 +12,15 @@ import { hostKeyOps } from "../../provider/hostKey.ts";
 import { hostScriptsOps, osOf, parseSha256sum } from "../../provider/hostScripts.ts";
 import { scriptFiles } from "../../components/resources/hostScripts.ts";
 import { SCRIPTS_DIR, scriptSha256 } from "../../components/step.ts";
-import { fingerprint, parsePublicKey } from "../../contract/sshKeys.ts";
+import { fingerprint, parsePublicKey, type PublicKey } from "../../contract/sshKeys.ts";
 import { createRequire } from "module";
+import type * as net from "net";
+import type * as ssh2 from "ssh2";
 
 /** CommonJS modules loaded as the SDK loads them (this file is an ES module). */
 const require = createRequire(import.meta.url);
 
-const { Server } = require("ssh2");
+const { Server } = require("ssh2") as typeof ssh2;
 
 interface TestServer {
     port: number;
@@ -43,8 +45,8 @@ function keygen(dir: string, name: string): { priv: string; pub: string } {
 function startServer(hostPriv: string, hostPub: string, clientPub: string, shellDir?: string): Promise<TestServer> {
     const allowed = parsePublicKey(clientPub) as { base64: string };
     const t: TestServer = { port: 0, hostKey: hostPub, logins: 0, attempts: 0, ran: [], maxSessions: 0, close: async () => undefined };
-    const server = new Server({ hostKeys: [hostPriv] }, (client: any) => {
-        client.on("authentication", (ctx: any) => {
+    const server = new Server({ hostKeys: [hostPriv] }, (client) => {
+        client.on("authentication", (ctx) => {
             t.attempts++;
             if (ctx.method === "publickey" && ctx.key.data.toString("base64") === allowed.base64) {
                 if (ctx.signature) t.logins++;
@@ -54,12 +56,12 @@ function startServer(hostPriv: string, hostPub: string, clientPub: string, shell
         });
         client.on("error", () => undefined);
         let sessions = 0;
-        client.on("session", (accept: any, reject: any) => {
+        client.on("session", (accept, reject) => {
             if (sessions >= 10) return reject();
             t.maxSessions = Math.max(t.maxSessions, ++sessions);
             const session = accept();
             session.on("close", () => sessions--);
-            session.on("exec", (acceptExec: any, _r: any, info: any) => {
+            session.on("exec", (acceptExec, _r, info) => {
                 const stream = acceptExec();
                 let stdin = "";
                 stream.on("data", (d: Buffer) => (stdin += d.toString()));
@@ -70,7 +72,8 @@ function startServer(hostPriv: string, hostPub: string, clientPub: string, shell
                         stream.write(r.stdout);
                         stream.stderr.write(r.stderr);
                         stream.exit(r.status ?? 1);
-                        return stream.end();
+                        stream.end();
+                        return;
                     }
                     stream.write(`ran ${info.command}\n`);
                     stream.exit(info.command === "fail" ? 3 : 0);
@@ -81,7 +84,7 @@ function startServer(hostPriv: string, hostPub: string, clientPub: string, shell
     });
     return new Promise((resolve) =>
         server.listen(0, "127.0.0.1", () => {
-            t.port = server.address().port;
+            t.port = (server.address() as net.AddressInfo).port;
             t.close = () => new Promise((r) => server.close(() => r()));
             resolve(t);
         }),
@@ -123,10 +126,10 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
     it("its socket sends each packet at once (TCP_NODELAY), from the handshake on: a command does not wait for the host's delayed ACK", async () => {
         // With Nagle's algorithm a command's small packets after the first waited for the host's delayed ACK: 48 ms for
         // `true` on a lab host instead of 2.6 ms (docs/bench.md).
-                const net = require("net");
+        const net = require("net") as typeof import("net");
         const orig = net.Socket.prototype.setNoDelay;
         const seen: { port: number | undefined; connected: boolean; enable: boolean }[] = [];
-        net.Socket.prototype.setNoDelay = function (this: any, enable?: boolean) {
+        net.Socket.prototype.setNoDelay = function (this: net.Socket & { _handle?: unknown }, enable?: boolean) {
             seen.push({ port: this.remotePort, connected: !this.connecting && !!this._handle, enable: enable !== false });
             return orig.call(this, enable);
         };
@@ -160,15 +163,15 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
     });
 
     it("a host that accepts TCP but never answers SSH: each attempt ends after perDialTimeout, then the error names the host", async () => {
-                const net = require("net");
-        const held: any[] = [];
-        const silent = net.createServer((sock: any) => held.push(sock)); // accepts, says nothing (a host still booting)
+        const net = require("net") as typeof import("net");
+        const held: net.Socket[] = [];
+        const silent = net.createServer((sock) => held.push(sock)); // accepts, says nothing (a host still booting)
         await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
         try {
             const t0 = Date.now();
-            const err = await sshRun({ ...conn(host.pub), port: silent.address().port, perDialTimeout: 1 }, "true", "").then(() => undefined, (e: Error) => e);
+            const err = await sshRun({ ...conn(host.pub), port: (silent.address() as net.AddressInfo).port, perDialTimeout: 1 }, "true", "").then(() => undefined, (e: Error) => e);
             const seconds = (Date.now() - t0) / 1000;
-            expect(err?.message).to.match(new RegExp(`^127\\.0\\.0\\.1:${silent.address().port}: ssh: .*handshake.* \\(after 2 attempts\\)$`, "i"));
+            expect(err?.message).to.match(new RegExp(`^127\\.0\\.0\\.1:${(silent.address() as net.AddressInfo).port}: ssh: .*handshake.* \\(after 2 attempts\\)$`, "i"));
             // Two attempts of 1 s and the second between them; with the ssh2 default (20 s) it would be over 40 s.
             expect(seconds).to.be.within(2, 8);
         } finally {
@@ -196,8 +199,8 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         const t0 = Date.now();
         const err = await sshRun(conn(other.pub), "must-not-run", "").then(() => undefined, (e: Error) => e);
         expect(err?.message).to.contain("host key mismatch");
-        expect(err?.message).to.contain(fingerprint(parsePublicKey(host.pub) as any));
-        expect(err?.message).to.contain(fingerprint(parsePublicKey(other.pub) as any));
+        expect(err?.message).to.contain(fingerprint(parsePublicKey(host.pub) as PublicKey));
+        expect(err?.message).to.contain(fingerprint(parsePublicKey(other.pub) as PublicKey));
         expect(srv.attempts, "no authentication attempt").to.equal(attempts);
         expect(srv.ran.length).to.equal(ran);
         expect(Date.now() - t0, "not retried (dial retries wait 1 s each)").to.be.lessThan(900);
@@ -208,7 +211,7 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         const logins = srv.logins;
         const created = await hostKeyOps.create!(base);
         expect(created.outs.publicKey).to.equal(host.pub);
-        expect(created.outs.fingerprint).to.equal(`${fingerprint(parsePublicKey(host.pub) as any)} (ssh-ed25519)`);
+        expect(created.outs.fingerprint).to.equal(`${fingerprint(parsePublicKey(host.pub) as PublicKey)} (ssh-ed25519)`);
         expect(srv.logins, "a key scan is no login").to.equal(logins);
         await hostKeyOps.read!("id", created.outs);
         const pinnedWrong = await hostKeyOps.create!({ ...base, pinned: other.pub }).then(() => undefined, (e: Error) => e);
@@ -314,6 +317,7 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         expect((await hostScriptsOps.diff("id", olds, { ...news, files: reordered })).changes, "the order of the keys is no change").to.equal(false);
         expect((await hostScriptsOps.diff("id", olds, { ...news, sudo: true })).changes, "a user that needs sudo now").to.equal(true);
         // A state from before HostScripts read the OS (the readiness gate did): an update reads it.
+        // eslint-disable-next-line @typescript-eslint/no-unused-vars -- _os is destructured only to leave it out of withoutOs
         const { os: _os, ...withoutOs } = olds;
         expect((await hostScriptsOps.diff("id", withoutOs, news)).changes, "a state without the OS").to.equal(true);
     });
@@ -374,7 +378,7 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
 
         // Without packages, nothing is run and install-packages.sh is not put.
         const before = srv.ran.length;
-        await hostScriptsOps.update!("id", created.outs, props("pkgs", f) as any);
+        await hostScriptsOps.update!("id", created.outs, props("pkgs", f));
         expect(srv.ran.slice(before).filter((r) => r.cmd.includes("install-packages.sh apply"))).to.deep.equal([]);
         expect(puts(before)).to.not.include("pkgs/install-packages.sh");
     });

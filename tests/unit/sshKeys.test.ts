@@ -5,7 +5,7 @@ import * as cp from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { fingerprint, knownHostsName, lookupKnownHosts, parsePublicKey } from "../../contract/sshKeys.ts";
+import { fingerprint, knownHostsName, lookupKnownHosts, parsePublicKey, type PublicKey } from "../../contract/sshKeys.ts";
 
 describe("sshKeys: host keys and known_hosts", () => {
     let dir = "";
@@ -24,7 +24,7 @@ describe("sshKeys: host keys and known_hosts", () => {
             const k = parsePublicKey(keys[t]);
             expect(k, keys[t]).to.not.be.a("string");
             const printed = cp.execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", path.join(dir, `${t}.pub`)]).toString().split(" ")[1];
-            expect(fingerprint(k as any)).to.equal(printed);
+            expect(fingerprint(k as PublicKey)).to.equal(printed);
         }
     });
 

@@ -105,11 +105,11 @@ function urnReport(golden: string[], res: Recorded[]): string {
 function devRaw(): RawConfig {
     const yaml = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
     const raw: Record<string, string> = {};
-    for (const [, key, value] of yaml.matchAll(/^  host-topology:(\w+): (.+)$/gm)) raw[key] = value;
+    for (const [, key, value] of yaml.matchAll(/^ {2}host-topology:(\w+): (.+)$/gm)) raw[key] = value;
     delete raw.sshPrivateKeyPath;
     delete raw.sshKnownHostsPath;
     const hosts = [...yaml.matchAll(/^ {4}- name: (\S+)\n {6}address: (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`);
-    expect(JSON.parse(documentedRaw().hosts!).map((h: any) => `${h.name} ${h.address}`), "the fixtures' hosts are the dev stack's").to.deep.equal(hosts);
+    expect(JSON.parse(documentedRaw().hosts!).map((h: { name: string; address: string }) => `${h.name} ${h.address}`), "the fixtures' hosts are the dev stack's").to.deep.equal(hosts);
     return documentedRaw(raw);
 }
 
