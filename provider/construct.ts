@@ -8,11 +8,31 @@
 // waits for all its children, as in a TypeScript program.
 import * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider/index.js";
-import { EtcdMember, type EtcdMemberSpec, type EtcdMemberTls, FirewallOff, HostBase, PrivateRegistry, TimeSync, Topology } from "../components/index.ts";
-import { CONFIG_KEYS, ConfigError, etcdMemberDefaults } from "../components/config/index.ts";
+import { EtcdMember, type EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync } from "../components/index.ts";
+import { etcdMemberDefaults } from "../components/config/index.ts";
 
-export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember", "Topology"] as const;
+export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
+
+/** What every component takes besides its own inputs. */
+const COMMON = ["after", "driftCheck"] as const;
+
+/**
+ * The inputs construct reads, by component: the names `build` can read (inputsOf), and those it refuses to go
+ * without. They are the schema's inputProperties and requiredInputs, which tests/unit/schema.test.ts holds them to.
+ */
+export const INPUTS = {
+    HostBase: {
+        required: ["connection", "hostname", "fqdn", "hostsBlock"],
+        optional: ["privateKeyPath", "sudo", "packageListsMaxAge", "packages", "trustedCa", "scriptDir", ...COMMON],
+    },
+    TimeSync: { required: ["host", "config"], optional: ["implementation", ...COMMON] },
+    FirewallOff: { required: ["host"], optional: ["units", ...COMMON] },
+    PrivateRegistry: { required: ["host", "serverName"], optional: ["auth", "tls", "user", "storageDir", ...COMMON] },
+    EtcdMember: { required: ["host", "member", "members", "clusterToken"], optional: ["tls", "healthTimeout", ...COMMON] },
+} as const satisfies Record<ComponentName, { required: readonly string[]; optional: readonly string[] }>;
+
+type InputName<T extends ComponentName> = (typeof INPUTS)[T]["required"][number] | (typeof INPUTS)[T]["optional"][number];
 
 const constructed = new Map<string, pulumi.ComponentResource>();
 
@@ -34,18 +54,12 @@ export function registerComponents(version: string): void {
 
 class InputError extends Error {}
 
-/** What an Output also has at run time, though the SDK's typings leave it out. */
-interface OutputInternals<T> {
-    isKnown: Promise<boolean>;
-    promise(): Promise<T>;
-}
-
 /** A value the component needs before it can build its steps: plain, or an Output known now (also in a preview). */
 async function known<T>(v: unknown, what: string): Promise<T> {
     if (!pulumi.Output.isInstance(v)) return v as T;
-    const o = v as unknown as OutputInternals<T>;
+    const o = v as any;
     if (!(await o.isKnown)) throw new InputError(`${what} must be known when the program runs (not the output of a resource that does not exist yet)`);
-    return await o.promise();
+    return (await o.promise()) as T;
 }
 
 function hostOf(type: string, name: string, v: unknown): HostBase {
@@ -54,30 +68,36 @@ function hostOf(type: string, name: string, v: unknown): HostBase {
 }
 
 /** `after` and the resource option dependsOn: components of this deployment as the objects, others by URN. */
-async function afterOf(inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions): Promise<pulumi.Resource[]> {
-    const after = ((await known<unknown[]>(inputs.after, "after")) ?? []) as pulumi.Resource[];
+async function afterOf(input: unknown, opts: pulumi.ComponentResourceOptions): Promise<pulumi.Resource[]> {
+    const after = ((await known<unknown[]>(input, "after")) ?? []) as pulumi.Resource[];
     const deps = (Array.isArray(opts.dependsOn) ? opts.dependsOn : []) as pulumi.Resource[];
     const out: pulumi.Resource[] = [];
     for (const d of [...after, ...deps]) {
         if (!pulumi.Resource.isInstance(d)) throw new InputError(`after: ${JSON.stringify(d)} is not a resource`);
-        const urn = await (d.urn as unknown as OutputInternals<string>).promise();
+        const urn = await (d.urn as any).promise();
         out.push(constructed.get(urn) ?? d);
     }
     return out;
 }
 
-function required(type: string, name: string, inputs: pulumi.Inputs, keys: string[]): void {
-    const missing = keys.filter((k) => inputs[k] === undefined || inputs[k] === null);
+/**
+ * A component's inputs, readable by the names INPUTS lists for it only (a name read without being listed there does not
+ * type-check), once those it requires are there.
+ */
+function inputsOf<T extends ComponentName>(type: T, name: string, inputs: Record<string, any>): Readonly<Record<InputName<T>, any>> {
+    const missing = INPUTS[type].required.filter((k) => inputs[k] === undefined || inputs[k] === null);
     if (missing.length > 0) throw new InputError(`${type} ${name}: missing ${missing.join(", ")}`);
+    return inputs as Record<InputName<T>, any>;
 }
 
+/** What an etcd member of `member` and `members` holds: the schema's type EtcdMemberSpec. */
+export const MEMBER_FIELDS = { required: ["host", "name", "clientUrl", "peerUrl"], optional: ["listenPeerUrl", "dataDir"] } as const;
+
 /** A member as EtcdMember takes it, with the defaults the stack config gives (config.ts). */
-function memberSpec(input: unknown, what: string): EtcdMemberSpec {
-    const given = input as Partial<EtcdMemberSpec> | null | undefined;
-    for (const k of ["host", "name", "clientUrl", "peerUrl"] as const) {
-        if (typeof given?.[k] !== "string" || given[k] === "") throw new InputError(`${what}: ${k} is required (host, name, clientUrl, peerUrl)`);
+function memberSpec(m: any, what: string): EtcdMemberSpec {
+    for (const k of MEMBER_FIELDS.required) {
+        if (typeof m?.[k] !== "string" || m[k] === "") throw new InputError(`${what}: ${k} is required (${MEMBER_FIELDS.required.join(", ")})`);
     }
-    const m = given as EtcdMemberSpec;
     // The member's own address is its client URL's host (its HostBase's address is an output, not known here).
     const defaults = etcdMemberDefaults(m.name, m.peerUrl, new URL(m.clientUrl).hostname);
     return {
@@ -90,55 +110,32 @@ function memberSpec(input: unknown, what: string): EtcdMemberSpec {
     };
 }
 
-async function build(type: ComponentName, name: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions) {
-    const flag = (k: string) => known<boolean | undefined>(inputs[k], `${type} ${name}: ${k}`);
-    const str = (k: string) => known<string | undefined>(inputs[k], `${type} ${name}: ${k}`);
-    const driftCheck = await flag("driftCheck");
+async function build(type: ComponentName, name: string, inputs: Record<string, any>, opts: pulumi.ComponentResourceOptions) {
+    const at = (k: string) => `${type} ${name}: ${k}`;
+    const flag = (v: unknown, k: string) => known<boolean | undefined>(v, at(k));
+    const str = (v: unknown, k: string) => known<string | undefined>(v, at(k));
+    const common = inputs as Readonly<Record<(typeof COMMON)[number], any>>;
+    const driftCheck = await flag(common.driftCheck, "driftCheck");
+    const after = () => afterOf(common.after, opts);
     // dependsOn is folded into `after`, which every step of the component waits for.
     const own: pulumi.ComponentResourceOptions = { ...opts, dependsOn: undefined };
     switch (type) {
-        case "Topology": {
-            // The settings as the program's stack config names them, each known now: the component validates them
-            // all, as the stack config is (one error naming every bad setting).
-            const args: Record<string, unknown> = {};
-            for (const k of CONFIG_KEYS) {
-                if (k !== "sshPrivateKey" && inputs[k] !== undefined && inputs[k] !== null) args[k] = await known(inputs[k], `${type} ${name}: ${k}`);
-            }
-            if (args.hostsFrom !== undefined) throw new InputError(`${type} ${name}: hostsFrom is for the TypeScript program; give hosts (a StackReference's output in your program)`);
-            let r: Topology;
-            try {
-                r = new Topology(name, { ...args, sshPrivateKey: inputs.sshPrivateKey }, own);
-            } catch (e) {
-                if (e instanceof ConfigError) throw new InputError(`${type} ${name}: ${e.message}`);
-                throw e;
-            }
-            const state = {
-                inventory: r.inventory,
-                hostKeys: r.hostKeys,
-                etcdClientEndpoints: r.etcdClientEndpoints,
-                etcdClientTls: r.etcdClientTls,
-                registryEndpoint: r.registryEndpoint,
-                registryCaCert: r.registryCaCert,
-                registryCredentials: r.registryCredentials,
-            };
-            return { r, state };
-        }
         case "HostBase": {
-            required(type, name, inputs, ["connection", "hostname", "fqdn", "hostsBlock"]);
+            const input = inputsOf(type, name, inputs);
             const r = new HostBase(
                 name,
                 {
-                    connection: inputs.connection,
-                    privateKeyPath: await str("privateKeyPath"),
-                    sudo: await flag("sudo"),
-                    packageListsMaxAge: await known<number | undefined>(inputs.packageListsMaxAge, `${type} ${name}: packageListsMaxAge`),
-                    packages: await known<string[] | undefined>(inputs.packages, `${type} ${name}: packages`),
-                    after: await afterOf(inputs, opts),
-                    hostname: (await str("hostname"))!,
-                    fqdn: (await str("fqdn"))!,
-                    hostsBlock: inputs.hostsBlock,
-                    trustedCa: inputs.trustedCa,
-                    scriptDir: await str("scriptDir"),
+                    connection: input.connection,
+                    privateKeyPath: await str(input.privateKeyPath, "privateKeyPath"),
+                    sudo: await flag(input.sudo, "sudo"),
+                    packageListsMaxAge: await known<number | undefined>(input.packageListsMaxAge, at("packageListsMaxAge")),
+                    packages: await known<string[] | undefined>(input.packages, at("packages")),
+                    after: await after(),
+                    hostname: (await str(input.hostname, "hostname"))!,
+                    fqdn: (await str(input.fqdn, "fqdn"))!,
+                    hostsBlock: input.hostsBlock,
+                    trustedCa: input.trustedCa,
+                    scriptDir: await str(input.scriptDir, "scriptDir"),
                     driftCheck,
                 },
                 own,
@@ -146,31 +143,32 @@ async function build(type: ComponentName, name: string, inputs: pulumi.Inputs, o
             return { r, state: { os: r.os, hostname: r.hostname, fqdn: r.fqdn } };
         }
         case "TimeSync": {
-            required(type, name, inputs, ["host", "config"]);
-            const impl = (await str("implementation")) ?? "chrony";
+            const input = inputsOf(type, name, inputs);
+            const impl = (await str(input.implementation, "implementation")) ?? "chrony";
             if (impl !== "chrony" && impl !== "ntp") throw new InputError(`${type} ${name}: implementation must be chrony or ntp, not ${impl}`);
-            const r = new TimeSync(name, { host: hostOf(type, name, inputs.host), implementation: impl, config: inputs.config, after: await afterOf(inputs, opts), driftCheck }, own);
+            const host = hostOf(type, name, input.host);
+            const r = new TimeSync(name, { host, implementation: impl, config: input.config, after: await after(), driftCheck }, own);
             return { r, state: { implementation: r.implementation } };
         }
         case "FirewallOff": {
-            required(type, name, inputs, ["host"]);
-            const units = await known<string[] | undefined>(inputs.units, `${type} ${name}: units`);
-            const r = new FirewallOff(name, { host: hostOf(type, name, inputs.host), units, after: await afterOf(inputs, opts), driftCheck }, own);
+            const input = inputsOf(type, name, inputs);
+            const units = await known<string[] | undefined>(input.units, at("units"));
+            const r = new FirewallOff(name, { host: hostOf(type, name, input.host), units, after: await after(), driftCheck }, own);
             return { r, state: { units: r.units } };
         }
         case "PrivateRegistry": {
-            required(type, name, inputs, ["host", "serverName"]);
-            const tls = await known<{ cert: string; key: string } | undefined>(inputs.tls, `${type} ${name}: tls`);
+            const input = inputsOf(type, name, inputs);
+            const tls = await known<{ cert: string; key: string } | undefined>(input.tls, at("tls"));
             const r = new PrivateRegistry(
                 name,
                 {
-                    host: hostOf(type, name, inputs.host),
-                    serverName: (await str("serverName"))!,
-                    auth: await flag("auth"),
+                    host: hostOf(type, name, input.host),
+                    serverName: (await str(input.serverName, "serverName"))!,
+                    auth: await flag(input.auth, "auth"),
                     tls: tls && { cert: tls.cert, key: pulumi.secret(tls.key) },
-                    user: await str("user"),
-                    storageDir: await str("storageDir"),
-                    after: await afterOf(inputs, opts),
+                    user: await str(input.user, "user"),
+                    storageDir: await str(input.storageDir, "storageDir"),
+                    after: await after(),
                     driftCheck,
                 },
                 own,
@@ -178,21 +176,22 @@ async function build(type: ComponentName, name: string, inputs: pulumi.Inputs, o
             return { r, state: { endpoint: r.endpoint, credentials: r.credentials } };
         }
         case "EtcdMember": {
-            required(type, name, inputs, ["host", "member", "members", "clusterToken"]);
-            const member = memberSpec(await known(inputs.member, `${type} ${name}: member`), `${type} ${name}: member`);
-            const members = ((await known<unknown[]>(inputs.members, `${type} ${name}: members`)) ?? []).map((m, i) => memberSpec(m, `${type} ${name}: members[${i}]`));
-            if (!members.some((m) => m.name === member.name)) throw new InputError(`${type} ${name}: members must include the member ${member.name}`);
-            const tls = inputs.tls === undefined ? undefined : await known<EtcdMemberTls>(inputs.tls, `${type} ${name}: tls`);
+            const input = inputsOf(type, name, inputs);
+            const member = memberSpec(await known(input.member, at("member")), at("member"));
+            const all = (await known<any[]>(input.members, at("members"))) ?? [];
+            const members = all.map((m, i) => memberSpec(m, at(`members[${i}]`)));
+            if (!members.some((m) => m.name === member.name)) throw new InputError(`${at("members")} must include the member ${member.name}`);
+            const tls = input.tls === undefined ? undefined : await known<any>(input.tls, at("tls"));
             const r = new EtcdMember(
                 name,
                 {
-                    host: hostOf(type, name, inputs.host),
+                    host: hostOf(type, name, input.host),
                     member,
                     members,
-                    clusterToken: inputs.clusterToken,
+                    clusterToken: input.clusterToken,
                     tls: tls && { ca: tls.ca, cert: tls.cert, key: pulumi.secret(tls.key), clientCert: tls.clientCert, clientKey: pulumi.secret(tls.clientKey) },
-                    healthTimeout: await known<number | undefined>(inputs.healthTimeout, `${type} ${name}: healthTimeout`),
-                    after: await afterOf(inputs, opts),
+                    healthTimeout: await known<number | undefined>(input.healthTimeout, at("healthTimeout")),
+                    after: await after(),
                     driftCheck,
                 },
                 own,
@@ -208,7 +207,7 @@ export async function construct(name: string, token: string, inputs: pulumi.Inpu
     registerComponents(version);
     const type = token.replace(/^host-topology:index:/, "") as ComponentName;
     if (!token.startsWith("host-topology:index:") || !COMPONENTS.includes(type)) throw new Error(`host-topology provider: unknown component type ${token}`);
-    const { r, state } = await build(type, name, inputs, opts);
-    constructed.set(await (r.urn as unknown as OutputInternals<string>).promise(), r);
+    const { r, state } = await build(type, name, inputs as Record<string, any>, opts);
+    constructed.set(await (r.urn as any).promise(), r);
     return { urn: r.urn, state };
 }
