@@ -68,7 +68,7 @@ const from = configured(() => parseHostsFrom(raw as RawConfig));
 const hostsFrom = from ? await readHostsFrom(from) : undefined;
 // The stack config as it is (text; sshPrivateKey the secret itself): the Topology component validates all of it.
 const topology = configured(
-    () => new Topology("topology", { ...(raw as RawConfig), sshPrivateKey: config.getSecret("sshPrivateKey") }, undefined, { hostsFrom }),
+    () => new Topology("topology", { stackConfig: raw as RawConfig, sshPrivateKey: config.getSecret("sshPrivateKey"), hostsFrom }),
 );
 
 // The stack outputs are the topology's (null where one does not apply: a StackReference reads null).

@@ -56,7 +56,9 @@ export class EtcdMember extends pulumi.ComponentResource {
             host: args.host,
             script: "etcd-member.sh",
             params: {
-                ETCD_ENV: pulumi.output(args.clusterToken).apply((t) => renderEtcdEnv(args.member, args.members, t, args.tls !== undefined)),
+                ETCD_ENV: pulumi
+                    .output(args.clusterToken)
+                    .apply((t) => renderEtcdEnv(args.member, args.members, t, args.tls !== undefined)),
                 ...(args.tls
                     ? {
                           PKI_DIR: ETCD_PKI_DIR,
@@ -69,7 +71,10 @@ export class EtcdMember extends pulumi.ComponentResource {
                 DATA_DIR: args.member.dataDir,
                 CLIENT_URL: args.member.clientUrl,
                 PEER_URL: args.member.peerUrl,
-                PEER_CLIENT_URLS: args.members.filter((m) => m.name !== args.member.name).map((m) => m.clientUrl).join(","),
+                PEER_CLIENT_URLS: args.members
+                    .filter((m) => m.name !== args.member.name)
+                    .map((m) => m.clientUrl)
+                    .join(","),
                 HEALTH_TIMEOUT: String(args.healthTimeout ?? 300),
             },
             secretParams: args.tls ? { TLS_KEY: pulumi.secret(args.tls.key), TLS_CLIENT_KEY: pulumi.secret(args.tls.clientKey) } : {},

@@ -1,5 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
-import { type Connection, type HostContext, LIB_FILES, SCRIPTS_DIR, STAGING_DIR, checkConnection, hostStep, scriptSha256, scriptsSourceDir } from "./step.ts";
+import {
+    type Connection,
+    type HostContext,
+    LIB_FILES,
+    SCRIPTS_DIR,
+    STAGING_DIR,
+    checkConnection,
+    hostStep,
+    scriptSha256,
+    scriptsSourceDir,
+} from "./step.ts";
 import { HostScripts, scriptFiles } from "./resources/hostScripts.ts";
 
 export interface HostBaseArgs {

@@ -61,7 +61,10 @@ const shaCache = new Map<string, string>();
 export function scriptSha256(file: string): string {
     let sha = shaCache.get(file);
     if (sha === undefined) {
-        sha = crypto.createHash("sha256").update(fs.readFileSync(path.join(SCRIPTS_DIR, file))).digest("hex");
+        sha = crypto
+            .createHash("sha256")
+            .update(fs.readFileSync(path.join(SCRIPTS_DIR, file)))
+            .digest("hex");
         shaCache.set(file, sha);
     }
     return sha;
@@ -110,7 +113,16 @@ export function checkConnection(connection: pulumi.Input<Connection>, privateKey
         // Only when not the default: the connections in earlier states stay the same (no update of every check).
         ...(c.perDialTimeout !== undefined && c.perDialTimeout !== DEFAULT_PER_DIAL_TIMEOUT ? { perDialTimeout: c.perDialTimeout } : {}),
         ...(c.hostKey ? { hostKey: c.hostKey } : {}),
-        ...(c.proxy ? { proxy: { host: c.proxy.host, port: c.proxy.port ?? 22, user: c.proxy.user ?? "root", ...(c.proxy.hostKey ? { hostKey: c.proxy.hostKey } : {}) } } : {}),
+        ...(c.proxy
+            ? {
+                  proxy: {
+                      host: c.proxy.host,
+                      port: c.proxy.port ?? 22,
+                      user: c.proxy.user ?? "root",
+                      ...(c.proxy.hostKey ? { hostKey: c.proxy.hostKey } : {}),
+                  },
+              }
+            : {}),
     }));
     // Every secret of the connection (the key, the bastion's connection) was left out above.
     return privateKeyPath ? pulumi.unsecret(c) : c;

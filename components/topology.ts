@@ -4,7 +4,7 @@
 // and FirewallOff, and the member before it (membership changes and restarts go one member at a time).
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_KEYS, type HostsFromValue, type RawConfig, type TopologyConfig, parseConfig } from "./config/index.ts";
+import { type HostsFromValue, type RawConfig, type TopologyConfig, parseConfig } from "./config/index.ts";
 import { type Connection } from "./step.ts";
 import { HostBase } from "./hostBase.ts";
 import { HostKey } from "./resources/hostKey.ts";
@@ -57,9 +57,23 @@ export function buildTopology(
     // Host keys first: every command of a host waits for its key (and the bastion's; see hostKey.ts).
     const hostKeys: Record<string, HostKey> = {};
     const proxySpec = cfg.ssh.proxy;
-    let proxy: pulumi.Output<{ host: string; port: number; user: string; privateKey: string; hostKey: string; dialErrorLimit: number; perDialTimeout: number }> | undefined;
+    let proxy:
+        | pulumi.Output<{
+              host: string;
+              port: number;
+              user: string;
+              privateKey: string;
+              hostKey: string;
+              dialErrorLimit: number;
+              perDialTimeout: number;
+          }>
+        | undefined;
     if (proxySpec) {
-        hostKeys.proxy = new HostKey("proxy-hostkey", { name: "proxy", host: proxySpec.host, port: proxySpec.port, pinned: proxySpec.hostKey }, opts);
+        hostKeys.proxy = new HostKey(
+            "proxy-hostkey",
+            { name: "proxy", host: proxySpec.host, port: proxySpec.port, pinned: proxySpec.hostKey },
+            opts,
+        );
         proxy = pulumi.all([proxySpec.hostKey ?? hostKeys.proxy.publicKey, pulumi.secret(privateKey)]).apply(([hostKey, key]) => ({
             host: proxySpec.host,
             port: proxySpec.port,
@@ -71,13 +85,17 @@ export function buildTopology(
         }));
     }
     for (const h of cfg.hosts) {
-        hostKeys[h.name] = new HostKey(`${h.name}-hostkey`, {
-            name: h.name,
-            host: h.address,
-            port: cfg.ssh.port,
-            pinned: h.hostKey,
-            proxy: proxy?.apply((p) => ({ host: p.host, port: p.port, user: p.user, privateKey: p.privateKey, hostKey: p.hostKey })),
-        }, opts);
+        hostKeys[h.name] = new HostKey(
+            `${h.name}-hostkey`,
+            {
+                name: h.name,
+                host: h.address,
+                port: cfg.ssh.port,
+                pinned: h.hostKey,
+                proxy: proxy?.apply((p) => ({ host: p.host, port: p.port, user: p.user, privateKey: p.privateKey, hostKey: p.hostKey })),
+            },
+            opts,
+        );
     }
     const connection = (h: { name: string; address: string; hostKey?: string }): Connection => ({
         host: h.address,
@@ -95,26 +113,30 @@ export function buildTopology(
 
     const hosts: Record<string, HostBase> = {};
     for (const h of cfg.hosts) {
-        hosts[h.name] = new HostBase(h.name, {
-            connection: connection(h),
-            privateKeyPath,
-            sudo: cfg.ssh.user !== "root",
-            packageListsMaxAge: cfg.packageListsMaxAge,
-            // Everything the host's components install, in one transaction before they run.
-            packages: [
-                cfg.time.implementation,
-                ...(cfg.registry?.host === h.name ? ["registry"] : []),
-                ...(cfg.etcdMembers.some((m) => m.host === h.name) ? ["etcd"] : []),
-            ],
-            // Its own key (and the bastion's): a host with another key, or down, stops only its own steps.
-            after: [hostKeys[h.name], ...(hostKeys.proxy ? [hostKeys.proxy] : [])],
-            hostname: h.name,
-            fqdn: `${h.name}.${cfg.domain}`,
-            hostsBlock,
-            scriptDir: cfg.scriptDir,
-            trustedCa: registryPki?.caCert,
-            driftCheck: cfg.driftChecks,
-        }, opts);
+        hosts[h.name] = new HostBase(
+            h.name,
+            {
+                connection: connection(h),
+                privateKeyPath,
+                sudo: cfg.ssh.user !== "root",
+                packageListsMaxAge: cfg.packageListsMaxAge,
+                // Everything the host's components install, in one transaction before they run.
+                packages: [
+                    cfg.time.implementation,
+                    ...(cfg.registry?.host === h.name ? ["registry"] : []),
+                    ...(cfg.etcdMembers.some((m) => m.host === h.name) ? ["etcd"] : []),
+                ],
+                // Its own key (and the bastion's): a host with another key, or down, stops only its own steps.
+                after: [hostKeys[h.name], ...(hostKeys.proxy ? [hostKeys.proxy] : [])],
+                hostname: h.name,
+                fqdn: `${h.name}.${cfg.domain}`,
+                hostsBlock,
+                scriptDir: cfg.scriptDir,
+                trustedCa: registryPki?.caCert,
+                driftCheck: cfg.driftChecks,
+            },
+            opts,
+        );
     }
 
     const master = cfg.hosts.find((h) => h.roles.includes("master"));
@@ -123,33 +145,45 @@ export function buildTopology(
     const ordered = [...cfg.hosts].sort((a, b) => Number(b.name === master?.name) - Number(a.name === master?.name));
     for (const h of ordered) {
         const fromMaster = cfg.time.serveFromMaster && master !== undefined && master.name !== h.name;
-        timeSync[h.name] = new TimeSync(`${h.name}-time`, {
-            host: hosts[h.name],
-            implementation: cfg.time.implementation,
-            config: renderTimeConfig(cfg.time.implementation, timePlan(cfg, h)),
-            after: fromMaster ? [timeSync[master.name]] : [],
-            driftCheck: cfg.driftChecks,
-        }, opts);
+        timeSync[h.name] = new TimeSync(
+            `${h.name}-time`,
+            {
+                host: hosts[h.name],
+                implementation: cfg.time.implementation,
+                config: renderTimeConfig(cfg.time.implementation, timePlan(cfg, h)),
+                after: fromMaster ? [timeSync[master.name]] : [],
+                driftCheck: cfg.driftChecks,
+            },
+            opts,
+        );
     }
 
     const firewall: Record<string, FirewallOff> = {};
     for (const h of cfg.hosts) {
-        firewall[h.name] = new FirewallOff(`${h.name}-firewall`, { host: hosts[h.name], units: cfg.firewallUnits, driftCheck: cfg.driftChecks }, opts);
+        firewall[h.name] = new FirewallOff(
+            `${h.name}-firewall`,
+            { host: hosts[h.name], units: cfg.firewallUnits, driftCheck: cfg.driftChecks },
+            opts,
+        );
     }
 
     let registry: PrivateRegistry | undefined;
     if (cfg.registry) {
         const r = cfg.registry;
-        registry = new PrivateRegistry(`${r.host}-registry`, {
-            host: hosts[r.host],
-            serverName: r.serverName,
-            auth: r.auth,
-            tls: registryPki && registryPki.certFor(REGISTRY_CERT_ID),
-            user: r.user,
-            storageDir: r.storageDir,
-            after: [timeSync[r.host], firewall[r.host]],
-            driftCheck: cfg.driftChecks,
-        }, opts);
+        registry = new PrivateRegistry(
+            `${r.host}-registry`,
+            {
+                host: hosts[r.host],
+                serverName: r.serverName,
+                auth: r.auth,
+                tls: registryPki && registryPki.certFor(REGISTRY_CERT_ID),
+                user: r.user,
+                storageDir: r.storageDir,
+                after: [timeSync[r.host], firewall[r.host]],
+                driftCheck: cfg.driftChecks,
+            },
+            opts,
+        );
     }
 
     const etcd: EtcdMember[] = [];
@@ -159,7 +193,9 @@ export function buildTopology(
         const pki = cfg.etcdTls ? new Pki("etcd-pki", { caName: "host-topology etcd CA", certs: etcdCertRequests(cfg) }, opts) : undefined;
         const client = pki?.certFor(ETCD_CLIENT_CERT_ID);
         if (pki && client) {
-            etcdClientTls = pulumi.secret(pulumi.all([pki.caCert, client.cert, client.key]).apply(([ca, cert, key]) => ({ ca, cert, key })));
+            etcdClientTls = pulumi.secret(
+                pulumi.all([pki.caCert, client.cert, client.key]).apply(([ca, cert, key]) => ({ ca, cert, key })),
+            );
         }
         const memberHosts = [...new Set(cfg.etcdMembers.map((m) => m.host))].map((n) => hosts[n]);
         for (const m of cfg.etcdMembers) {
@@ -167,21 +203,25 @@ export function buildTopology(
             // cluster, and a change that reaches every member restarts them one by one, each healthy before the next.
             const previous = etcd.length > 0 ? [etcd[etcd.length - 1]] : [];
             etcd.push(
-                new EtcdMember(`${m.host}-${m.name}`, {
-                    host: hosts[m.host],
-                    member: m,
-                    members: cfg.etcdMembers,
-                    clusterToken: token.result,
-                    tls: pki &&
-                        client && {
-                            ca: pki.caCert,
-                            ...pki.certFor(etcdMemberCertId(m.name)),
-                            clientCert: client.cert,
-                            clientKey: client.key,
-                        },
-                    after: [...memberHosts, timeSync[m.host], firewall[m.host], ...previous],
-                    driftCheck: cfg.driftChecks,
-                }, opts),
+                new EtcdMember(
+                    `${m.host}-${m.name}`,
+                    {
+                        host: hosts[m.host],
+                        member: m,
+                        members: cfg.etcdMembers,
+                        clusterToken: token.result,
+                        tls: pki &&
+                            client && {
+                                ca: pki.caCert,
+                                ...pki.certFor(etcdMemberCertId(m.name)),
+                                clientCert: client.cert,
+                                clientKey: client.key,
+                            },
+                        after: [...memberHosts, timeSync[m.host], firewall[m.host], ...previous],
+                        driftCheck: cfg.driftChecks,
+                    },
+                    opts,
+                ),
             );
         }
     }
@@ -207,18 +247,69 @@ export function buildTopology(
     };
 }
 
+/** A host of the topology, as the stack config's `hosts` holds it. */
+export interface TopologyHost {
+    readonly name: string;
+    readonly address: string;
+    readonly roles: readonly string[];
+    readonly aliases?: readonly string[];
+    readonly hostKey?: string;
+}
+
+/** An etcd member of the topology, as the stack config's `etcdMembers` holds it (defaults from the host). */
+export interface TopologyEtcdMember {
+    readonly host: string;
+    readonly name?: string;
+    readonly clientUrl?: string;
+    readonly peerUrl?: string;
+}
+
+/** The bastion, as the stack config's `sshProxy` holds it. */
+export interface TopologyProxy {
+    readonly host: string;
+    readonly port?: number;
+    readonly user?: string;
+    readonly hostKey?: string;
+}
+
 /**
- * The settings of a topology, as the program's stack config names them (Pulumi.yaml), each as a value: a list or
- * object as itself (the stack config holds it as JSON text, which is accepted too). Validated as the stack config is,
- * before any resource exists: one error names every bad setting.
+ * The settings of a topology by the names of the program's stack config (Pulumi.yaml documents each), as values.
+ * Validated as the stack config is, before any resource exists: one error names every bad setting.
  */
-export type TopologyArgs = { readonly [K in Exclude<(typeof CONFIG_KEYS)[number], "sshPrivateKey">]?: unknown } & {
+export interface TopologyArgs {
+    readonly hosts: readonly TopologyHost[];
+    readonly domain?: string;
+    readonly sshUser?: string;
+    readonly sshPort?: number;
     /** The SSH private key (a secret); or sshPrivateKeyPath, a file read at each use. */
     readonly sshPrivateKey?: pulumi.Input<string>;
-};
+    readonly sshPrivateKeyPath?: string;
+    readonly sshDialErrorLimit?: number;
+    readonly sshPerDialTimeout?: number;
+    readonly sshHostKeyPolicy?: string;
+    readonly sshKnownHostsPath?: string;
+    readonly sshProxy?: TopologyProxy;
+    readonly packageListsMaxAge?: string;
+    readonly scriptDir?: string;
+    readonly timeImplementation?: string;
+    readonly timeServers?: readonly string[];
+    readonly timeServeFromMaster?: boolean;
+    readonly firewallUnits?: readonly string[];
+    readonly registryServerName?: string;
+    readonly registryAuth?: boolean;
+    readonly registryTls?: boolean;
+    readonly registryUser?: string;
+    readonly registryStorageDir?: string;
+    readonly etcdMembers?: readonly TopologyEtcdMember[];
+    readonly etcdTls?: boolean;
+    readonly driftChecks?: boolean;
+}
 
-export interface TopologyEnv {
-    /** With hostsFrom: the other stack's output, read by the caller (a StackReference) before the topology. */
+/** The program's stack config as it is: text, as Pulumi.<stack>.yaml holds it (lists and objects as JSON). */
+export interface TopologyStackConfig {
+    readonly stackConfig: RawConfig;
+    readonly sshPrivateKey?: pulumi.Input<string>;
+    /** With hostsFrom: the other stack's output, read by the program (a StackReference) before the topology. */
     readonly hostsFrom?: HostsFromValue;
 }
 
@@ -231,7 +322,7 @@ function readableFile(p: string): boolean {
     }
 }
 
-/** The settings as the stack config gives them (text): lists and objects as JSON. */
+/** The settings as the stack config gives them (text): lists and objects as JSON, the key only as "given". */
 export function rawConfigOf(args: TopologyArgs): RawConfig {
     const raw: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(args)) {
@@ -240,6 +331,8 @@ export function rawConfigOf(args: TopologyArgs): RawConfig {
     }
     return raw;
 }
+
+const fromStackConfig = (args: TopologyArgs | TopologyStackConfig): args is TopologyStackConfig => "stackConfig" in args;
 
 /**
  * The documented topology as one component: the hosts list and the settings in, the five components per host out,
@@ -262,9 +355,12 @@ export class Topology extends pulumi.ComponentResource {
     /** What was built: the components by host, for a program that adds its own resources to them. */
     public readonly built: BuiltTopology;
 
-    constructor(name: string, args: TopologyArgs, opts?: pulumi.ComponentResourceOptions, env: TopologyEnv = {}) {
+    /** The settings as values (other languages, a program of its own), or the program's stack config as it is. */
+    constructor(name: string, args: TopologyArgs | TopologyStackConfig, opts?: pulumi.ComponentResourceOptions) {
         super("host-topology:index:Topology", name, {}, opts);
-        const cfg = parseConfig(rawConfigOf(args), { fileReadable: readableFile, readFile: (p) => fs.readFileSync(p, "utf8"), hostsFrom: env.hostsFrom });
+        const raw = fromStackConfig(args) ? args.stackConfig : rawConfigOf(args);
+        const hostsFrom = fromStackConfig(args) ? args.hostsFrom : undefined;
+        const cfg = parseConfig(raw, { fileReadable: readableFile, readFile: (p) => fs.readFileSync(p, "utf8"), hostsFrom });
         const keyGiven = args.sshPrivateKey !== undefined && args.sshPrivateKey !== "";
         const privateKey = keyGiven ? pulumi.secret(args.sshPrivateKey!) : pulumi.secret(fs.readFileSync(cfg.ssh.privateKeyPath!, "utf8"));
         // A key from a file stays there: the plugin's connections read it at each use (only remote.Command keeps a copy).

@@ -46,7 +46,8 @@ export function parsePublicKey(line: string): PublicKey | string {
     const parts = line.trim().split(/\s+/);
     if (parts.length < 2 || parts[0] === "") return 'must be "<type> <base64>", e.g. "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."';
     const [type, b64] = parts;
-    if (!(HOST_KEY_TYPES as readonly string[]).includes(type)) return `unknown key type ${JSON.stringify(type)} (known: ${HOST_KEY_TYPES.join(", ")})`;
+    if (!(HOST_KEY_TYPES as readonly string[]).includes(type))
+        return `unknown key type ${JSON.stringify(type)} (known: ${HOST_KEY_TYPES.join(", ")})`;
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) return `the key after ${type} is not base64`;
     const blob = Buffer.from(b64, "base64");
     const inner = blobType(blob);
@@ -62,7 +63,15 @@ export function knownHostsName(host: string, port: number): string {
 
 function globMatch(pattern: string, name: string): boolean {
     if (!/[*?]/.test(pattern)) return pattern.toLowerCase() === name.toLowerCase();
-    const re = "^" + pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".").replace(/\[/g, "\\[").replace(/\]/g, "\\]") + "$";
+    const re =
+        "^" +
+        pattern
+            .replace(/[.+^${}()|\\]/g, "\\$&")
+            .replace(/\*/g, ".*")
+            .replace(/\?/g, ".")
+            .replace(/\[/g, "\\[")
+            .replace(/\]/g, "\\]") +
+        "$";
     return new RegExp(re, "i").test(name);
 }
 

@@ -8,10 +8,19 @@
 // waits for all its children, as in a TypeScript program.
 import * as pulumi from "@pulumi/pulumi";
 import * as provider from "@pulumi/pulumi/provider/index.js";
-import { EtcdMember, type EtcdMemberSpec, FirewallOff, HostBase, PrivateRegistry, TimeSync } from "../components/index.ts";
-import { etcdMemberDefaults } from "../components/config/index.ts";
+import {
+    EtcdMember,
+    type EtcdMemberSpec,
+    FirewallOff,
+    HostBase,
+    PrivateRegistry,
+    TimeSync,
+    Topology,
+    type TopologyArgs,
+} from "../components/index.ts";
+import { ConfigError, etcdMemberDefaults } from "../components/config/index.ts";
 
-export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember"] as const;
+export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember", "Topology"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
 /** What every component takes besides its own inputs. */
@@ -30,6 +39,36 @@ export const INPUTS = {
     FirewallOff: { required: ["host"], optional: ["units", ...COMMON] },
     PrivateRegistry: { required: ["host", "serverName"], optional: ["auth", "tls", "user", "storageDir", ...COMMON] },
     EtcdMember: { required: ["host", "member", "members", "clusterToken"], optional: ["tls", "healthTimeout", ...COMMON] },
+    // The settings of the program's stack config, by the same names (TopologyArgs); hostsFrom is the program's own.
+    Topology: {
+        required: ["hosts"],
+        optional: [
+            "domain",
+            "sshUser",
+            "sshPort",
+            "sshPrivateKey",
+            "sshPrivateKeyPath",
+            "sshDialErrorLimit",
+            "sshPerDialTimeout",
+            "sshHostKeyPolicy",
+            "sshKnownHostsPath",
+            "sshProxy",
+            "packageListsMaxAge",
+            "scriptDir",
+            "timeImplementation",
+            "timeServers",
+            "timeServeFromMaster",
+            "firewallUnits",
+            "registryServerName",
+            "registryAuth",
+            "registryTls",
+            "registryUser",
+            "registryStorageDir",
+            "etcdMembers",
+            "etcdTls",
+            "driftChecks",
+        ],
+    },
 } as const satisfies Record<ComponentName, { required: readonly string[]; optional: readonly string[] }>;
 
 type InputName<T extends ComponentName> = (typeof INPUTS)[T]["required"][number] | (typeof INPUTS)[T]["optional"][number];
@@ -54,16 +93,24 @@ export function registerComponents(version: string): void {
 
 class InputError extends Error {}
 
+/** What an Output also has at run time, though the SDK's typings leave it out. */
+interface OutputInternals<T> {
+    isKnown: Promise<boolean>;
+    promise(): Promise<T>;
+}
+
 /** A value the component needs before it can build its steps: plain, or an Output known now (also in a preview). */
 async function known<T>(v: unknown, what: string): Promise<T> {
     if (!pulumi.Output.isInstance(v)) return v as T;
-    const o = v as any;
-    if (!(await o.isKnown)) throw new InputError(`${what} must be known when the program runs (not the output of a resource that does not exist yet)`);
+    const o = v as unknown as OutputInternals<T>;
+    if (!(await o.isKnown))
+        throw new InputError(`${what} must be known when the program runs (not the output of a resource that does not exist yet)`);
     return (await o.promise()) as T;
 }
 
 function hostOf(type: string, name: string, v: unknown): HostBase {
-    if (!(v instanceof HostBase)) throw new InputError(`${type} ${name}: host must be a host-topology:index:HostBase of this program, e.g. host: \${master}`);
+    if (!(v instanceof HostBase))
+        throw new InputError(`${type} ${name}: host must be a host-topology:index:HostBase of this program, e.g. host: \${master}`);
     return v;
 }
 
@@ -74,7 +121,7 @@ async function afterOf(input: unknown, opts: pulumi.ComponentResourceOptions): P
     const out: pulumi.Resource[] = [];
     for (const d of [...after, ...deps]) {
         if (!pulumi.Resource.isInstance(d)) throw new InputError(`after: ${JSON.stringify(d)} is not a resource`);
-        const urn = await (d.urn as any).promise();
+        const urn = await (d.urn as unknown as OutputInternals<string>).promise();
         out.push(constructed.get(urn) ?? d);
     }
     return out;
@@ -84,19 +131,23 @@ async function afterOf(input: unknown, opts: pulumi.ComponentResourceOptions): P
  * A component's inputs, readable by the names INPUTS lists for it only (a name read without being listed there does not
  * type-check), once those it requires are there.
  */
-function inputsOf<T extends ComponentName>(type: T, name: string, inputs: Record<string, any>): Readonly<Record<InputName<T>, any>> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the engine's inputs are untyped until each is checked where read
+type Untyped = any;
+
+function inputsOf<T extends ComponentName>(type: T, name: string, inputs: pulumi.Inputs): Readonly<Record<InputName<T>, Untyped>> {
     const missing = INPUTS[type].required.filter((k) => inputs[k] === undefined || inputs[k] === null);
     if (missing.length > 0) throw new InputError(`${type} ${name}: missing ${missing.join(", ")}`);
-    return inputs as Record<InputName<T>, any>;
+    return inputs as Record<InputName<T>, Untyped>;
 }
 
 /** What an etcd member of `member` and `members` holds: the schema's type EtcdMemberSpec. */
 export const MEMBER_FIELDS = { required: ["host", "name", "clientUrl", "peerUrl"], optional: ["listenPeerUrl", "dataDir"] } as const;
 
 /** A member as EtcdMember takes it, with the defaults the stack config gives (config.ts). */
-function memberSpec(m: any, what: string): EtcdMemberSpec {
+function memberSpec(m: Untyped, what: string): EtcdMemberSpec {
     for (const k of MEMBER_FIELDS.required) {
-        if (typeof m?.[k] !== "string" || m[k] === "") throw new InputError(`${what}: ${k} is required (${MEMBER_FIELDS.required.join(", ")})`);
+        if (typeof m?.[k] !== "string" || m[k] === "")
+            throw new InputError(`${what}: ${k} is required (${MEMBER_FIELDS.required.join(", ")})`);
     }
     // The member's own address is its client URL's host (its HostBase's address is an output, not known here).
     const defaults = etcdMemberDefaults(m.name, m.peerUrl, new URL(m.clientUrl).hostname);
@@ -110,11 +161,43 @@ function memberSpec(m: any, what: string): EtcdMemberSpec {
     };
 }
 
-async function build(type: ComponentName, name: string, inputs: Record<string, any>, opts: pulumi.ComponentResourceOptions) {
+/** The Topology: the settings by the stack config's names, the five components per host out. */
+async function topologyOf(name: string, inputs: pulumi.Inputs, own: pulumi.ComponentResourceOptions) {
+    const type = "Topology";
+    const at = (k: string) => `${type} ${name}: ${k}`;
+    // Every setting known now (they shape the topology); the component validates them all, as the stack
+    // config is: one error naming every bad setting.
+    const input = inputsOf(type, name, inputs);
+    const args: Record<string, unknown> = {};
+    for (const k of INPUTS.Topology.optional)
+        if (k !== "sshPrivateKey" && input[k] !== undefined && input[k] !== null) args[k] = await known(input[k], at(k));
+    args.hosts = await known(input.hosts, at("hosts"));
+    let r: Topology;
+    try {
+        r = new Topology(name, { ...(args as unknown as TopologyArgs), sshPrivateKey: input.sshPrivateKey }, own);
+    } catch (e) {
+        if (e instanceof ConfigError) throw new InputError(`${type} ${name}: ${e.message}`);
+        throw e;
+    }
+    const state = {
+        inventory: r.inventory,
+        hostKeys: r.hostKeys,
+        etcdClientEndpoints: r.etcdClientEndpoints,
+        etcdClientTls: r.etcdClientTls,
+        registryEndpoint: r.registryEndpoint,
+        registryCaCert: r.registryCaCert,
+        registryCredentials: r.registryCredentials,
+    };
+    return { r, state };
+}
+
+async function build(type: ComponentName, name: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions) {
+    // dependsOn is folded into `after` (the components'), or into the Topology's own resources' options.
+    if (type === "Topology") return topologyOf(name, inputs, { ...opts });
     const at = (k: string) => `${type} ${name}: ${k}`;
     const flag = (v: unknown, k: string) => known<boolean | undefined>(v, at(k));
     const str = (v: unknown, k: string) => known<string | undefined>(v, at(k));
-    const common = inputs as Readonly<Record<(typeof COMMON)[number], any>>;
+    const common = inputs as Readonly<Record<(typeof COMMON)[number], Untyped>>;
     const driftCheck = await flag(common.driftCheck, "driftCheck");
     const after = () => afterOf(common.after, opts);
     // dependsOn is folded into `after`, which every step of the component waits for.
@@ -145,7 +228,8 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
         case "TimeSync": {
             const input = inputsOf(type, name, inputs);
             const impl = (await str(input.implementation, "implementation")) ?? "chrony";
-            if (impl !== "chrony" && impl !== "ntp") throw new InputError(`${type} ${name}: implementation must be chrony or ntp, not ${impl}`);
+            if (impl !== "chrony" && impl !== "ntp")
+                throw new InputError(`${type} ${name}: implementation must be chrony or ntp, not ${impl}`);
             const host = hostOf(type, name, input.host);
             const r = new TimeSync(name, { host, implementation: impl, config: input.config, after: await after(), driftCheck }, own);
             return { r, state: { implementation: r.implementation } };
@@ -178,10 +262,11 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
         case "EtcdMember": {
             const input = inputsOf(type, name, inputs);
             const member = memberSpec(await known(input.member, at("member")), at("member"));
-            const all = (await known<any[]>(input.members, at("members"))) ?? [];
+            const all = (await known<unknown[]>(input.members, at("members"))) ?? [];
             const members = all.map((m, i) => memberSpec(m, at(`members[${i}]`)));
-            if (!members.some((m) => m.name === member.name)) throw new InputError(`${at("members")} must include the member ${member.name}`);
-            const tls = input.tls === undefined ? undefined : await known<any>(input.tls, at("tls"));
+            if (!members.some((m) => m.name === member.name))
+                throw new InputError(`${at("members")} must include the member ${member.name}`);
+            const tls = input.tls === undefined ? undefined : await known<Untyped>(input.tls, at("tls"));
             const r = new EtcdMember(
                 name,
                 {
@@ -189,7 +274,13 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
                     member,
                     members,
                     clusterToken: input.clusterToken,
-                    tls: tls && { ca: tls.ca, cert: tls.cert, key: pulumi.secret(tls.key), clientCert: tls.clientCert, clientKey: pulumi.secret(tls.clientKey) },
+                    tls: tls && {
+                        ca: tls.ca,
+                        cert: tls.cert,
+                        key: pulumi.secret(tls.key),
+                        clientCert: tls.clientCert,
+                        clientKey: pulumi.secret(tls.clientKey),
+                    },
                     healthTimeout: await known<number | undefined>(input.healthTimeout, at("healthTimeout")),
                     after: await after(),
                     driftCheck,
@@ -202,12 +293,19 @@ async function build(type: ComponentName, name: string, inputs: Record<string, a
 }
 
 /** The plugin's construct: one of the five components, or an error that names the input at fault. */
-export async function construct(name: string, token: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions, version: string): Promise<provider.ConstructResult> {
+export async function construct(
+    name: string,
+    token: string,
+    inputs: pulumi.Inputs,
+    opts: pulumi.ComponentResourceOptions,
+    version: string,
+): Promise<provider.ConstructResult> {
     // The first construct comes before any reference to a component (a reference names one constructed earlier).
     registerComponents(version);
     const type = token.replace(/^host-topology:index:/, "") as ComponentName;
-    if (!token.startsWith("host-topology:index:") || !COMPONENTS.includes(type)) throw new Error(`host-topology provider: unknown component type ${token}`);
-    const { r, state } = await build(type, name, inputs as Record<string, any>, opts);
-    constructed.set(await (r.urn as any).promise(), r);
+    if (!token.startsWith("host-topology:index:") || !COMPONENTS.includes(type))
+        throw new Error(`host-topology provider: unknown component type ${token}`);
+    const { r, state } = await build(type, name, inputs, opts);
+    constructed.set(await (r.urn as unknown as OutputInternals<string>).promise(), r);
     return { urn: r.urn, state };
 }

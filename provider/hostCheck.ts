@@ -78,7 +78,10 @@ const pool = new Map<string, Promise<PooledSession>>();
  * MaxSessions (10), and the others get a connection of their own.
  */
 async function pooledSession(c: CheckConnection): Promise<PooledSession> {
-    const key = crypto.createHash("sha256").update(JSON.stringify([c.host, c.port, c.user, c.hostKey ?? "", c.proxy ?? null, c.privateKey, c.privateKeyPath ?? ""])).digest("hex");
+    const key = crypto
+        .createHash("sha256")
+        .update(JSON.stringify([c.host, c.port, c.user, c.hostKey ?? "", c.proxy ?? null, c.privateKey, c.privateKeyPath ?? ""]))
+        .digest("hex");
     const reserve = (p: PooledSession) => (p.busy++, p);
     const existing = pool.get(key);
     if (existing) {
@@ -154,7 +157,10 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
             stream.stderr.on("data", (d: Buffer) => (err += d.toString()));
             stream.on("close", (code: number | undefined, signal: string | undefined) => {
                 if (code === 0) return settle(undefined, out);
-                const why = code === undefined || code === null ? `ended without an exit status${signal ? ` (signal ${signal})` : ""}: the connection was lost` : `exited ${code}`;
+                const why =
+                    code === undefined || code === null
+                        ? `ended without an exit status${signal ? ` (signal ${signal})` : ""}: the connection was lost`
+                        : `exited ${code}`;
                 settle(new Error(`${where}: "${cmd}" ${why}:\n${tail()}`));
             });
             stream.end(stdin);
@@ -188,7 +194,10 @@ export function verifiedScript(sourceDir: string, name: string, sha: string): st
     const local = fs.existsSync(given) ? given : path.join(PLUGIN_SCRIPTS_DIR, name);
     const content = fs.readFileSync(local);
     const got = crypto.createHash("sha256").update(content).digest("hex");
-    if (got !== sha) throw new Error(`${local} (sha256 ${got}) is not the version this program applies (${sha}): run pulumi from the project that deployed the stack`);
+    if (got !== sha)
+        throw new Error(
+            `${local} (sha256 ${got}) is not the version this program applies (${sha}): run pulumi from the project that deployed the stack`,
+        );
     return content.toString("utf8");
 }
 
@@ -226,7 +235,11 @@ export const hostCheckOps: ResourceOps = {
         // (and the repair after it) uses, so it follows the config (an update without drift runs only a check).
         const channel = (p: CheckProps) => JSON.stringify(p.connection ?? null);
         const changed =
-            olds.stdin !== news.stdin || (olds.secretStdin ?? "") !== (news.secretStdin ?? "") || olds.script !== news.script || JSON.stringify(olds.files) !== JSON.stringify(news.files) || channel(olds) !== channel(news);
+            olds.stdin !== news.stdin ||
+            (olds.secretStdin ?? "") !== (news.secretStdin ?? "") ||
+            olds.script !== news.script ||
+            JSON.stringify(olds.files) !== JSON.stringify(news.files) ||
+            channel(olds) !== channel(news);
         // The engine shows the property differences itself: the drifted items as removed keys of `drift`.
         return { changes: drifted || changed, replaces: [], deleteBeforeReplace: false };
     },
@@ -240,4 +253,3 @@ export const hostCheckOps: ResourceOps = {
         return { outs: { ...news, drift, report: reportOf(drift) } };
     },
 };
-

@@ -8,12 +8,20 @@ import { hostKeyMismatch, sshConnect, withDialRetries } from "./sshClient.ts";
 /** The key the host presents now (through the proxy if set); retried like a dial; rejects naming the host. */
 async function presented(p: HostKeyProps, keyType?: string): Promise<string> {
     const where = `${p.name} (${p.host}:${p.port})`;
-    const target = { host: p.host, port: p.port, user: "host-key-scan", privateKey: p.proxy?.privateKey ?? "", proxy: p.proxy, hostKeyType: keyType };
+    const target = {
+        host: p.host,
+        port: p.port,
+        user: "host-key-scan",
+        privateKey: p.proxy?.privateKey ?? "",
+        proxy: p.proxy,
+        hostKeyType: keyType,
+    };
     try {
         return (await withDialRetries(10, () => sshConnect(target, { scanOnly: true, readyTimeoutMs: 15000 }))).hostKey;
     } catch (caught) {
         const e = caught as Error & { dialError?: boolean };
-        if (/no matching host key/i.test(e.message)) throw new Error(`${where}: the host offers no ${keyType} host key, the type of the expected key`);
+        if (/no matching host key/i.test(e.message))
+            throw new Error(`${where}: the host offers no ${keyType} host key, the type of the expected key`);
         if (e.dialError) throw new Error(`${where}: cannot read the host key: ${e.message}`);
         throw e;
     }
@@ -45,8 +53,13 @@ export const hostKeyOps: ResourceOps = {
         // failed step (unlike an error in diff, which ends the whole deployment) stops only the steps that depend
         // on it, the host's own, so `pulumi up --continue-on-error` converges the other hosts.
         let unverified = false;
-        if (news.verify && expected) unverified = await verified(news, expected).then(() => false, () => true);
-        const changed = unverified || moved || expected !== olds.publicKey || JSON.stringify(olds.proxy ?? null) !== JSON.stringify(news.proxy ?? null);
+        if (news.verify && expected)
+            unverified = await verified(news, expected).then(
+                () => false,
+                () => true,
+            );
+        const changed =
+            unverified || moved || expected !== olds.publicKey || JSON.stringify(olds.proxy ?? null) !== JSON.stringify(news.proxy ?? null);
         return { changes: changed, replaces: moved ? ["host", "port"] : [], deleteBeforeReplace: false };
     },
     async update(_id: string, olds: HostKeyOuts, news: HostKeyProps) {
@@ -56,4 +69,3 @@ export const hostKeyOps: ResourceOps = {
         return { outs };
     },
 };
-

@@ -23,7 +23,11 @@ export function parseSha256sum(out: string): Record<string, string> {
 
 /** `ID VERSION_ID` of an os-release file (read as data, never sourced), e.g. `debian 12`. */
 export function osOf(osRelease: string): string {
-    const field = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(osRelease)?.[1].trim().replace(/^(["'])(.*)\1$/, "$2") ?? "";
+    const field = (k: string) =>
+        new RegExp(`^${k}=(.*)$`, "m")
+            .exec(osRelease)?.[1]
+            .trim()
+            .replace(/^(["'])(.*)\1$/, "$2") ?? "";
     return `${field("ID")} ${field("VERSION_ID")}`.trim();
 }
 
@@ -71,8 +75,11 @@ function libDigest(sourceDir: string, lib: string[], files: Record<string, strin
  */
 async function installPackages(p: ScriptsProps): Promise<void> {
     if (!p.packages?.length) return;
-    const lib = Object.keys(p.files).filter((f) => f.startsWith("lib/")).sort();
-    if (!p.files[PACKAGES_SCRIPT] || lib.length === 0) throw new Error(`${p.connection.host}: packages need ${PACKAGES_SCRIPT} and lib/ among the scripts`);
+    const lib = Object.keys(p.files)
+        .filter((f) => f.startsWith("lib/"))
+        .sort();
+    if (!p.files[PACKAGES_SCRIPT] || lib.length === 0)
+        throw new Error(`${p.connection.host}: packages need ${PACKAGES_SCRIPT} and lib/ among the scripts`);
     const stdin = encodeParams({
         PACKAGES: p.packages.join(" "),
         ...(p.packageListsMaxAge !== undefined ? { PKG_LISTS_MAX_AGE: String(p.packageListsMaxAge) } : {}),
@@ -116,7 +123,12 @@ export const hostScriptsOps: ResourceOps = {
         // Other packages (a role added) are installed by an update; a package no longer needed stays (never removed).
         const pkgs = (q: ScriptsProps) => JSON.stringify([q.packages ?? [], q.packageListsMaxAge ?? null]);
         const changes =
-            olds.dir !== news.dir || !same(olds.files, news.files) || moved || !!olds.sudo !== !!news.sudo || old.os === undefined || pkgs(olds) !== pkgs(news);
+            olds.dir !== news.dir ||
+            !same(olds.files, news.files) ||
+            moved ||
+            !!olds.sudo !== !!news.sudo ||
+            old.os === undefined ||
+            pkgs(olds) !== pkgs(news);
         return { changes, replaces: [] };
     },
     async update(_id: string, _olds: ScriptsProps, news: ScriptsProps) {

@@ -23,12 +23,18 @@ const SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
-const isSecret = (v: unknown): v is { value: unknown } => v !== null && typeof v === "object" && (v as Record<string, unknown>)[SIG] === SECRET_SIG;
+const isSecret = (v: unknown): v is { value: unknown } =>
+    v !== null && typeof v === "object" && (v as Record<string, unknown>)[SIG] === SECRET_SIG;
 /** A deep copy with every secret wrapper replaced by its value, and without a dynamic resource's `__provider`. */
 export function unwrap(v: unknown): Props {
     if (isSecret(v)) return unwrap(v.value);
     if (Array.isArray(v)) return v.map(unwrap);
-    if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).filter(([k]) => k !== "__provider").map(([k, x]) => [k, unwrap(x)]));
+    if (v !== null && typeof v === "object")
+        return Object.fromEntries(
+            Object.entries(v)
+                .filter(([k]) => k !== "__provider")
+                .map(([k, x]) => [k, unwrap(x)]),
+        );
     return v;
 }
 export function hasUnknown(v: unknown): boolean {
@@ -41,7 +47,11 @@ export function hasUnknown(v: unknown): boolean {
 export function wire(type: string, outs: Record<string, Props>): Record<string, Props> {
     const secret = new Set(RESOURCES[type].secret);
     const isSecretOut = (k: string, v: unknown) => v !== undefined && secret.has(k) && !(k === "connection" && !keyIn(v));
-    return Object.fromEntries(Object.entries(outs).filter(([k]) => k !== "__provider").map(([k, v]) => [k, isSecretOut(k, v) ? { [SIG]: SECRET_SIG, value: v } : v]));
+    return Object.fromEntries(
+        Object.entries(outs)
+            .filter(([k]) => k !== "__provider")
+            .map(([k, v]) => [k, isSecretOut(k, v) ? { [SIG]: SECRET_SIG, value: v } : v]),
+    );
 }
 /** A connection that holds a private key (one with privateKeyPath holds only where to read it, and is plain). */
 export const keyIn = (c: unknown): boolean => {
@@ -99,7 +109,12 @@ export class HostTopologyProvider implements provider.Provider {
     }
 
     /** HostBase, TimeSync, FirewallOff, PrivateRegistry and EtcdMember for programs in other languages (construct.ts). */
-    async construct(name: string, type: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions): Promise<provider.ConstructResult> {
+    async construct(
+        name: string,
+        type: string,
+        inputs: pulumi.Inputs,
+        options: pulumi.ComponentResourceOptions,
+    ): Promise<provider.ConstructResult> {
         // Loaded on the first construct: the components need the Pulumi SDK's root module, which a plugin serving only
         // custom resources (a TypeScript program) never loads (its start is on the path of every preview).
         const { construct } = await import("./construct.ts");

@@ -31,30 +31,81 @@ function inTempDir<T>(fn: (dir: string, write: (f: string, s: string) => void, r
 /** A new CA: P-256 key, self-signed, CA:TRUE. */
 export function newCa(name: string, days: number): { cert: string; key: string } {
     return inTempDir((dir, write, read) => {
-        write("ca.cnf", `[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=${name}\n[ext]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n`);
+        write(
+            "ca.cnf",
+            `[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=${name}\n[ext]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n`,
+        );
         openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"]);
-        openssl(dir, ["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", String(days), "-config", "ca.cnf", "-extensions", "ext", "-out", "ca.crt"]);
+        openssl(dir, [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-sha256",
+            "-days",
+            String(days),
+            "-config",
+            "ca.cnf",
+            "-extensions",
+            "ext",
+            "-out",
+            "ca.crt",
+        ]);
         return { cert: read("ca.crt"), key: read("ca.key") };
     });
 }
 
 /** A certificate signed by the CA, with a new P-256 key; `usage` is the extendedKeyUsage. */
-export function issueCert(ca: { cert: string; key: string }, cn: string, sans: readonly string[], usage: string, days: number): { cert: string; key: string } {
+export function issueCert(
+    ca: { cert: string; key: string },
+    cn: string,
+    sans: readonly string[],
+    usage: string,
+    days: number,
+): { cert: string; key: string } {
     return inTempDir((dir, write, read) => {
         write("ca.crt", ca.cert);
         write("ca.key", ca.key);
         const san = sans.length > 0 ? `subjectAltName=${sans.join(",")}\n` : "";
-        write("leaf.cnf", `[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=${cn}\n[ext]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=${usage}\n${san}authorityKeyIdentifier=keyid\n`);
+        write(
+            "leaf.cnf",
+            `[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=${cn}\n[ext]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=${usage}\n${san}authorityKeyIdentifier=keyid\n`,
+        );
         openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key"]);
         openssl(dir, ["req", "-new", "-key", "leaf.key", "-config", "leaf.cnf", "-out", "leaf.csr"]);
         const serial = `0x${crypto.randomBytes(16).toString("hex")}`;
-        openssl(dir, ["x509", "-req", "-in", "leaf.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", serial, "-sha256", "-days", String(days), "-extfile", "leaf.cnf", "-extensions", "ext", "-out", "leaf.crt"]);
+        openssl(dir, [
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            serial,
+            "-sha256",
+            "-days",
+            String(days),
+            "-extfile",
+            "leaf.cnf",
+            "-extensions",
+            "ext",
+            "-out",
+            "leaf.crt",
+        ]);
         return { cert: read("leaf.crt"), key: read("leaf.key") };
     });
 }
 
 /** Certificates for `certs`, keeping those in `old` whose request is unchanged. */
-function issueAll(ca: { cert: string; key: string }, inputs: PkiInputs, old?: PkiOutputs): { certs: Record<string, string>; keys: Record<string, string> } {
+function issueAll(
+    ca: { cert: string; key: string },
+    inputs: PkiInputs,
+    old?: PkiOutputs,
+): { certs: Record<string, string>; keys: Record<string, string> } {
     const certs: Record<string, string> = {};
     const keys: Record<string, string> = {};
     for (const c of inputs.certs) {
@@ -90,4 +141,3 @@ export const pkiOps: ResourceOps = {
         return { outs };
     },
 };
-

@@ -60,7 +60,12 @@ export async function withDialRetries<T>(attempts: number, dial: () => Promise<T
 }
 
 /** Connects one hop; rejects with dialError on a failed connection, hostKeyMismatch on a wrong key. */
-function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate: boolean): Promise<{ conn: ssh2.Client | undefined; hostKey: string }> {
+function connectHop(
+    h: Hop,
+    where: string,
+    readyTimeoutMs: number,
+    authenticate: boolean,
+): Promise<{ conn: ssh2.Client | undefined; hostKey: string }> {
     const { Client } = require("ssh2") as typeof ssh2;
     const expected = h.hostKey ? h.hostKey.split(/\s+/) : undefined;
     return new Promise((resolve, reject) => {
@@ -87,7 +92,11 @@ function connectHop(h: Hop, where: string, readyTimeoutMs: number, authenticate:
             }
             fail(mismatch ?? Object.assign(new Error(`${where}: ssh: ${e.message}`), { dialError: true }));
         });
-        conn.on("close", () => fail(mismatch ?? Object.assign(new Error(`${where}: ssh: connection closed before the session was ready`), { dialError: true })));
+        conn.on("close", () =>
+            fail(
+                mismatch ?? Object.assign(new Error(`${where}: ssh: connection closed before the session was ready`), { dialError: true }),
+            ),
+        );
         conn.connect({
             host: h.host,
             port: h.port,
@@ -126,7 +135,9 @@ export function privateKeyOf(t: Pick<SshTarget, "host" | "port" | "privateKey" |
     try {
         return fs.readFileSync(t.privateKeyPath, "utf8");
     } catch (e) {
-        throw new Error(`${t.host}:${t.port}: cannot read the SSH private key ${t.privateKeyPath} (relative to ${process.cwd()}): ${(e as Error).message}`);
+        throw new Error(
+            `${t.host}:${t.port}: cannot read the SSH private key ${t.privateKeyPath} (relative to ${process.cwd()}): ${(e as Error).message}`,
+        );
     }
 }
 

@@ -24,17 +24,37 @@ const STEPS: Record<string, { what: string; params: Record<string, string>; serv
         what: "hostname and /etc/hosts",
         params: { HOSTS_BLOCK: "/etc/hosts (managed block)", HOSTNAME: "hostname", FQDN: "FQDN", TRUSTED_CA: "trusted CA certificate" },
     },
-    time: { what: "time sync", params: { CONFIG: "chrony.conf / ntp.conf", IMPL: "implementation" }, services: { CONFIG: "time daemon restarts", IMPL: "time daemon switched" } },
+    time: {
+        what: "time sync",
+        params: { CONFIG: "chrony.conf / ntp.conf", IMPL: "implementation" },
+        services: { CONFIG: "time daemon restarts", IMPL: "time daemon switched" },
+    },
     firewall: { what: "firewalls off", params: { UNITS: "firewall units" } },
     registry: {
         what: "private registry",
         params: { REGISTRY_CONFIG: "registry config.yml", NGINX_CONF: "nginx site", TLS_CERT: "nginx certificate", STORAGE_DIR: "storage" },
-        services: { REGISTRY_CONFIG: "registry restarts", NGINX_CONF: "nginx reloads", TLS_CERT: "nginx reloads", SECRETS_DIGEST: "nginx reloads" },
+        services: {
+            REGISTRY_CONFIG: "registry restarts",
+            NGINX_CONF: "nginx reloads",
+            TLS_CERT: "nginx reloads",
+            SECRETS_DIGEST: "nginx reloads",
+        },
     },
     etcd: {
         what: "etcd member",
-        params: { ETCD_ENV: "etcd config", PEER_CLIENT_URLS: "the other members", TLS_CA: "etcd CA", TLS_CERT: "member certificate", TLS_CLIENT_CERT: "client certificate" },
-        services: { ETCD_ENV: "etcd restarts (one member at a time)", TLS_CERT: "etcd restarts", TLS_CA: "etcd restarts", SECRETS_DIGEST: "etcd restarts" },
+        params: {
+            ETCD_ENV: "etcd config",
+            PEER_CLIENT_URLS: "the other members",
+            TLS_CA: "etcd CA",
+            TLS_CERT: "member certificate",
+            TLS_CLIENT_CERT: "client certificate",
+        },
+        services: {
+            ETCD_ENV: "etcd restarts (one member at a time)",
+            TLS_CERT: "etcd restarts",
+            TLS_CA: "etcd restarts",
+            SECRETS_DIGEST: "etcd restarts",
+        },
     },
 };
 /** Parameters that are bookkeeping, not host configuration. */
@@ -57,25 +77,31 @@ function typeOf(urn: string): string {
 /** A unified line diff (3 lines of context) of a against b; "" when equal. */
 export function lineDiff(a: string, b: string, context = 3): string {
     if (a === b) return "";
-    const x = a.split("\n"), y = b.split("\n");
+    const x = a.split("\n"),
+        y = b.split("\n");
     if (a.endsWith("\n")) x.pop();
     if (b.endsWith("\n")) y.pop();
     // Longest common subsequence table (files here are small: a few hundred lines).
-    const n = x.length, m = y.length;
+    const n = x.length,
+        m = y.length;
     const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    for (let i = n - 1; i >= 0; i--)
+        for (let j = m - 1; j >= 0; j--) lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
     const ops: { t: " " | "-" | "+"; s: string; i: number; j: number }[] = [];
-    let i = 0, j = 0;
+    let i = 0,
+        j = 0;
     while (i < n || j < m) {
         if (i < n && j < m && x[i] === y[j]) ops.push({ t: " ", s: x[i], i: i++, j: j++ });
         else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ t: "-", s: x[i], i: i++, j });
         else ops.push({ t: "+", s: y[j], i, j: j++ });
     }
-    if (a.endsWith("\n") !== b.endsWith("\n")) ops.push({ t: " ", s: `\\ final newline ${b.endsWith("\n") ? "added" : "removed"}`, i: n, j: m });
+    if (a.endsWith("\n") !== b.endsWith("\n"))
+        ops.push({ t: " ", s: `\\ final newline ${b.endsWith("\n") ? "added" : "removed"}`, i: n, j: m });
     // Hunks: changed lines with their context.
     const keep = ops.map(() => false);
     ops.forEach((o, k) => {
-        if (o.t !== " " || o.s.startsWith("\\ ")) for (let c = Math.max(0, k - context); c <= Math.min(ops.length - 1, k + context); c++) keep[c] = true;
+        if (o.t !== " " || o.s.startsWith("\\ "))
+            for (let c = Math.max(0, k - context); c <= Math.min(ops.length - 1, k + context); c++) keep[c] = true;
     });
     const out: string[] = [];
     for (let k = 0; k < ops.length; k++) {
@@ -83,7 +109,8 @@ export function lineDiff(a: string, b: string, context = 3): string {
         let end = k;
         while (end + 1 < ops.length && keep[end + 1]) end++;
         const hunk = ops.slice(k, end + 1);
-        const oldLines = hunk.filter((o) => o.t !== "+" && !o.s.startsWith("\\ ")).length, newLines = hunk.filter((o) => o.t !== "-" && !o.s.startsWith("\\ ")).length;
+        const oldLines = hunk.filter((o) => o.t !== "+" && !o.s.startsWith("\\ ")).length,
+            newLines = hunk.filter((o) => o.t !== "-" && !o.s.startsWith("\\ ")).length;
         out.push(`@@ -${hunk[0].i + 1},${oldLines} +${hunk[0].j + 1},${newLines} @@`);
         for (const o of hunk) out.push(o.s.startsWith("\\ ") ? o.s : `${o.t}${o.s}`);
         k = end;
@@ -107,7 +134,8 @@ function paramChanges(step: string, olds: Record<string, string>, news: Record<s
     const services = new Set<string>();
     const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])].sort();
     for (const k of keys) {
-        const a = olds[k], b = news[k];
+        const a = olds[k],
+            b = news[k];
         if (a === b) continue;
         if (k === "SECRETS_DIGEST") {
             lines.push("- secret parameters change (not shown)");
@@ -121,12 +149,19 @@ function paramChanges(step: string, olds: Record<string, string>, news: Record<s
         else if (b === undefined) lines.push(`- ${label} removed`);
         if ((a ?? "").includes("\n") || (b ?? "").includes("\n")) {
             if (a !== undefined && b !== undefined) lines.push(`- ${label}:`);
-            lines.push("  ```diff", ...lineDiff(a ?? "", b ?? "").split("\n").map((l) => `  ${l}`), "  ```");
+            lines.push(
+                "  ```diff",
+                ...lineDiff(a ?? "", b ?? "")
+                    .split("\n")
+                    .map((l) => `  ${l}`),
+                "  ```",
+            );
         } else if (a !== undefined && b !== undefined) {
             lines.push(`- ${label}: \`${a}\` → \`${b}\``);
         }
     }
-    if (lines.length === 0 && keys.some((k) => olds[k] !== news[k])) lines.push("- the program's scripts change (the step re-runs; nothing on the host changes unless its config does)");
+    if (lines.length === 0 && keys.some((k) => olds[k] !== news[k]))
+        lines.push("- the program's scripts change (the step re-runs; nothing on the host changes unless its config does)");
     return { lines, services: [...services] };
 }
 
@@ -144,9 +179,9 @@ export function summarize(preview: PreviewJson, stack: string, only: string[] = 
         if (type === "host-topology:index:HostBase") return name;
         const component = name.replace(/-(?:run|check|upload|secrets|digest-key|password)$/, "");
         // An etcd member's component is `<host>-<member name>`, the name configurable.
-        if (urnTypes(urnOf).includes("host-topology:index:EtcdMember") && component.includes("-")) return component.slice(0, component.lastIndexOf("-"));
-        const m = /^(.+)-(?:hosts|time|firewall|registry)$/.exec(component) ??
-            /^(.+)-(?:ready|lib|hostkey)$/.exec(name);
+        if (urnTypes(urnOf).includes("host-topology:index:EtcdMember") && component.includes("-"))
+            return component.slice(0, component.lastIndexOf("-"));
+        const m = /^(.+)-(?:hosts|time|firewall|registry)$/.exec(component) ?? /^(.+)-(?:ready|lib|hostkey)$/.exec(name);
         return m ? m[1] : "(stack)";
     };
     const hosts: string[] = [];
@@ -184,7 +219,8 @@ export function summarize(preview: PreviewJson, stack: string, only: string[] = 
                 const text = typeof why === "string" ? why : SECRET;
                 const [first, ...rest] = text.split("\n");
                 lines.push(`  - \`${item}\`: ${first}`);
-                if (rest.length) lines.push("    ```diff", ...rest.filter((l, i) => l !== "" || i < rest.length - 1).map((l) => `    ${l}`), "    ```");
+                if (rest.length)
+                    lines.push("    ```diff", ...rest.filter((l, i) => l !== "" || i < rest.length - 1).map((l) => `    ${l}`), "    ```");
             }
             add(host, lines);
             continue;
@@ -196,7 +232,8 @@ export function summarize(preview: PreviewJson, stack: string, only: string[] = 
         if (type === "command:remote:Command" && name.endsWith("-run")) {
             const step = name.slice(0, -"-run".length).split("-").pop() ?? "";
             const kind = Object.keys(STEPS).find((k) => step === k || step.startsWith(k)) ?? step;
-            const olds = params(s.oldState?.inputs?.stdin), news = params(s.newState?.inputs?.stdin);
+            const olds = params(s.oldState?.inputs?.stdin),
+                news = params(s.newState?.inputs?.stdin);
             const title = `- **${s.op}** \`${name}\` (${(STEPS[kind] ?? { what: kind }).what})`;
             if (!olds || !news) {
                 add(host, [title, "  - its parameters are not known yet or are secret (shown after `pulumi up`)"]);
@@ -204,7 +241,12 @@ export function summarize(preview: PreviewJson, stack: string, only: string[] = 
             }
             const { lines, services } = paramChanges(kind, olds, news);
             const other = (s.diffReasons ?? []).filter((r) => r !== "stdin");
-            add(host, [title, ...lines, ...(other.length ? [`- also changes: ${other.map((r) => `\`${r}\``).join(", ")}`] : []), ...services.map((v) => `- service: ${v}`)]);
+            add(host, [
+                title,
+                ...lines,
+                ...(other.length ? [`- also changes: ${other.map((r) => `\`${r}\``).join(", ")}`] : []),
+                ...services.map((v) => `- service: ${v}`),
+            ]);
             continue;
         }
         if (s.op === "update" || s.op === "replace") {
@@ -213,14 +255,24 @@ export function summarize(preview: PreviewJson, stack: string, only: string[] = 
         }
     }
 
-    const errors = (preview.diagnostics ?? []).filter((d) => d.severity === "error").map((d) => `> ${String(d.message ?? "").trim().split("\n").join("\n> ")}`);
+    const errors = (preview.diagnostics ?? [])
+        .filter((d) => d.severity === "error")
+        .map(
+            (d) =>
+                `> ${String(d.message ?? "")
+                    .trim()
+                    .split("\n")
+                    .join("\n> ")}`,
+        );
     const counts = Object.entries(filter ? filteredCounts : (preview.changeSummary ?? {})).filter(([op, n]) => op !== "same" && n > 0);
     // A host asked for that nothing changes on is no error (the node tried first may not change), but said. The preview
     // lists no unchanged resource (without --show-sames), so a misspelt name looks the same. Not said when the preview
     // failed: its steps are not all there.
     const unchanged = errors.length ? [] : [...(filter ?? [])].filter((h) => !byHost.has(h)).map((h) => `- no changes for ${h}`);
     if (byHost.size === 0 && errors.length === 0) {
-        return filter ? [`**${title}: no changes.**`, "", ...unchanged, ""].join("\n") : `**${title}: no changes.** Nothing changes on any host.\n`;
+        return filter
+            ? [`**${title}: no changes.**`, "", ...unchanged, ""].join("\n")
+            : `**${title}: no changes.** Nothing changes on any host.\n`;
     }
     const out = [`### ${title}${counts.length ? `: ${counts.map(([op, n]) => `${n} to ${op}`).join(", ")}` : ""}`, ""];
     if (errors.length) out.push("**The preview failed:**", "", ...errors, "");

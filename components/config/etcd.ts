@@ -89,5 +89,11 @@ function etcdMember(
         else if (!(u as string).startsWith(`${want}://`)) p.add(`${at}.${k}`, `"${u}" must be ${want}:// when etcdTls is ${tls}`);
         else urls[k] = u as string;
     }
-    return { host: host.name, name, clientUrl: urls.clientUrl, peerUrl: urls.peerUrl, ...etcdMemberDefaults(name, urls.peerUrl, host.address) };
+    return {
+        host: host.name,
+        name,
+        clientUrl: urls.clientUrl,
+        peerUrl: urls.peerUrl,
+        ...etcdMemberDefaults(name, urls.peerUrl, host.address),
+    };
 }

@@ -6,7 +6,8 @@ import { type HostSpec, type HostsFromSpec, type HostsFromValue, type RawConfig,
 
 export function parseDomain(raw: RawConfig, p: Problems): string {
     const domain = str(raw, "domain", "danran.com");
-    if (!isDnsName(domain) || !domain.includes(".")) p.add("domain", `must be a DNS domain such as danran.com, got ${JSON.stringify(domain)}`);
+    if (!isDnsName(domain) || !domain.includes("."))
+        p.add("domain", `must be a DNS domain such as danran.com, got ${JSON.stringify(domain)}`);
     return domain;
 }
 
@@ -98,7 +99,10 @@ export function parseHosts(raw: RawConfig, from: HostsFromValue | undefined, p: 
     if (from) {
         v = from.value;
         if (v === undefined) {
-            p.add("hostsFrom.output", `stack ${from.stack} has no output "${from.output}" (its outputs: ${from.outputs.join(", ") || "none"})`);
+            p.add(
+                "hostsFrom.output",
+                `stack ${from.stack} has no output "${from.output}" (its outputs: ${from.outputs.join(", ") || "none"})`,
+            );
             return [];
         }
     } else {

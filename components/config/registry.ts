@@ -10,7 +10,8 @@ export function parseRegistry(raw: RawConfig, hosts: readonly HostSpec[], domain
     const auth = bool(raw, "registryAuth", false, p);
     const tls = bool(raw, "registryTls", false, p);
     const user = str(raw, "registryUser", "registry");
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(user)) p.add("registryUser", `must be 1-64 characters of [A-Za-z0-9._-], got ${JSON.stringify(user)}`);
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(user))
+        p.add("registryUser", `must be 1-64 characters of [A-Za-z0-9._-], got ${JSON.stringify(user)}`);
     const storageDir = str(raw, "registryStorageDir", "/var/lib/registry");
     if (!/^\/[A-Za-z0-9._/-]+$/.test(storageDir) || storageDir.split("/").includes("..")) {
         p.add("registryStorageDir", `must be an absolute path, got ${JSON.stringify(storageDir)}`);

@@ -14,7 +14,10 @@ export function plaintextSecrets(stackFile: string, project: string): string[] {
     for (const key of SECRET_CONFIG_KEYS) {
         const i = lines.findIndex((l) => new RegExp(`^\\s+${project}:${key}:(\\s|$)`).test(l));
         if (i < 0) continue;
-        const rest = lines[i].slice(lines[i].indexOf(`${key}:`) + key.length + 1).replace(/\s+#.*$/, "").trim();
+        const rest = lines[i]
+            .slice(lines[i].indexOf(`${key}:`) + key.length + 1)
+            .replace(/\s+#.*$/, "")
+            .trim();
         const next = lines.slice(i + 1).find((l) => l.trim() !== "" && !l.trim().startsWith("#")) ?? "";
         const secure = rest === "" ? /^\s+secure:\s*\S/.test(next) : /^\{\s*secure:\s*\S/.test(rest);
         if (!secure) found.push(key);

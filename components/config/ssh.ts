@@ -17,7 +17,8 @@ export function parseSshAccess(raw: RawConfig, p: Problems): SshAccess {
     if (!USER.test(user)) p.add("sshUser", `must be a user name (root, or a user with passwordless sudo), got ${JSON.stringify(user)}`);
     const port = int(raw, "sshPort", 22, 1, 65535, p);
     const policy = str(raw, "sshHostKeyPolicy", "strict");
-    if (policy !== "strict" && policy !== "accept-new") p.add("sshHostKeyPolicy", `must be strict or accept-new, got ${JSON.stringify(policy)}`);
+    if (policy !== "strict" && policy !== "accept-new")
+        p.add("sshHostKeyPolicy", `must be strict or accept-new, got ${JSON.stringify(policy)}`);
     const proxy = parseProxy(raw, user, port, p);
     return { user, port, policy, proxy };
 }
@@ -31,7 +32,8 @@ function parseProxy(raw: RawConfig, defaultUser: string, defaultPort: number, p:
     }
     const o = v as Record<string, unknown>;
     for (const k of Object.keys(o)) {
-        if (!["host", "port", "user", "hostKey"].includes(k)) p.add(`sshProxy.${k}`, "is not a known proxy property (host, port, user, hostKey)");
+        if (!["host", "port", "user", "hostKey"].includes(k))
+            p.add(`sshProxy.${k}`, "is not a known proxy property (host, port, user, hostKey)");
     }
     if (typeof o.host !== "string" || !(isIPv4(o.host) || isDnsName(o.host))) {
         p.add("sshProxy.host", `must be an IPv4 address or DNS name, got ${JSON.stringify(o.host)}`);

@@ -16,6 +16,7 @@ export function parseTime(raw: RawConfig, hosts: readonly HostSpec[], p: Problem
     if (serveFromMaster && hosts.length > 0 && !hosts.some((h) => h.roles.includes("master"))) {
         p.add("timeServeFromMaster", "is true but no host has role master");
     }
-    if (!serveFromMaster && servers.length === 0) p.add("timeServers", "is empty and timeServeFromMaster is false: hosts would have no time source");
+    if (!serveFromMaster && servers.length === 0)
+        p.add("timeServers", "is empty and timeServeFromMaster is false: hosts would have no time source");
     return { implementation: implementation as TimeImplementation, servers, serveFromMaster };
 }

@@ -26,6 +26,11 @@ export class HostCheck extends pulumi.CustomResource {
 
     constructor(name: string, args: HostCheckArgs, opts?: pulumi.CustomResourceOptions) {
         const { plainConnection, ...inputs } = args;
-        super(typeToken("HostCheck"), name, { ...inputs, drift: {}, report: NO_DRIFT }, providerOptions("HostCheck", opts, plainConnection ? ["connection"] : []));
+        super(
+            typeToken("HostCheck"),
+            name,
+            { ...inputs, drift: {}, report: NO_DRIFT },
+            providerOptions("HostCheck", opts, plainConnection ? ["connection"] : []),
+        );
     }
 }

@@ -27,6 +27,11 @@ export class HostKey extends pulumi.CustomResource {
     declare public readonly fingerprint: pulumi.Output<string>;
 
     constructor(name: string, args: HostKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        super(typeToken("HostKey"), name, { ...args, verify: !pulumi.runtime.isDryRun(), publicKey: undefined, fingerprint: undefined }, providerOptions("HostKey", opts));
+        super(
+            typeToken("HostKey"),
+            name,
+            { ...args, verify: !pulumi.runtime.isDryRun(), publicKey: undefined, fingerprint: undefined },
+            providerOptions("HostKey", opts),
+        );
     }
 }

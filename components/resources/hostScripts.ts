@@ -21,7 +21,11 @@ export interface HostScriptsArgs {
 
 /** Every host script and the library's files, path relative to host/ (e.g. `lib/step.sh`) -> sha256, sorted. */
 export function scriptFiles(scriptsDir: string, sha256: (file: string) => string): Record<string, string> {
-    const names = (dir: string): string[] => fs.readdirSync(path.join(scriptsDir, dir)).filter((f) => f.endsWith(".sh")).map((f) => path.posix.join(dir, f));
+    const names = (dir: string): string[] =>
+        fs
+            .readdirSync(path.join(scriptsDir, dir))
+            .filter((f) => f.endsWith(".sh"))
+            .map((f) => path.posix.join(dir, f));
     return Object.fromEntries([...names("."), ...names("lib")].sort().map((f) => [f, sha256(f)]));
 }
 

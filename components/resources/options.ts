@@ -12,7 +12,11 @@ const WAS_DYNAMIC: readonly PluginResource[] = ["HostCheck", "HostKey", "Pki"];
  * `plain`: outputs of SECRET_OUTPUTS that this resource holds without a secret, e.g. a connection that names the key
  * file (privateKeyPath) instead of holding the key.
  */
-export function providerOptions(type: PluginResource, opts: pulumi.CustomResourceOptions | undefined, plain: readonly string[] = []): pulumi.CustomResourceOptions {
+export function providerOptions(
+    type: PluginResource,
+    opts: pulumi.CustomResourceOptions | undefined,
+    plain: readonly string[] = [],
+): pulumi.CustomResourceOptions {
     return {
         ...opts,
         additionalSecretOutputs: SECRET_OUTPUTS[type].filter((k) => !plain.includes(k)),

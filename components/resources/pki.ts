@@ -47,7 +47,15 @@ export class Pki extends pulumi.CustomResource {
         super(
             typeToken("Pki"),
             name,
-            { caName: args.caName, certs: args.certs, days: args.days ?? 3650, caCert: undefined, caKey: undefined, issued: undefined, keys: undefined },
+            {
+                caName: args.caName,
+                certs: args.certs,
+                days: args.days ?? 3650,
+                caCert: undefined,
+                caKey: undefined,
+                issued: undefined,
+                keys: undefined,
+            },
             providerOptions("Pki", opts),
         );
     }
@@ -74,7 +82,12 @@ export function registryCertRequest(cfg: Pick<TopologyConfig, "domain" | "hosts"
 /** The etcd cluster's certificates: one per member (server and peer) and one client certificate. */
 export function etcdCertRequests(cfg: Pick<TopologyConfig, "domain" | "hosts" | "etcdMembers">): CertRequest[] {
     return [
-        ...cfg.etcdMembers.map((m) => ({ id: etcdMemberCertId(m.name), cn: m.name, sans: memberSans(cfg, m), usage: "serverAuth,clientAuth" })),
+        ...cfg.etcdMembers.map((m) => ({
+            id: etcdMemberCertId(m.name),
+            cn: m.name,
+            sans: memberSans(cfg, m),
+            usage: "serverAuth,clientAuth",
+        })),
         { id: ETCD_CLIENT_CERT_ID, cn: "etcd-client", sans: [], usage: "clientAuth" },
     ];
 }

@@ -112,7 +112,10 @@ export async function changedLines(stack: Stack): Promise<string[]> {
  */
 export async function deployedBy(commit: string, stack: string, cfg: StackConfig) {
     const tree = path.join(os.tmpdir(), `host-topology-${commit}`);
-    cp.execSync(`git worktree remove --force ${tree} 2>/dev/null; rm -rf ${tree}; git worktree add --detach ${tree} ${commit}`, { cwd: REPO, stdio: "ignore" });
+    cp.execSync(`git worktree remove --force ${tree} 2>/dev/null; rm -rf ${tree}; git worktree add --detach ${tree} ${commit}`, {
+        cwd: REPO,
+        stdio: "ignore",
+    });
     // Its own npm packages, as its package-lock.json pins them (an older SDK, its compile step): this checkout's would
     // run the old code on packages it never ran with.
     fs.symlinkSync(path.join(REPO, ".lab"), path.join(tree, ".lab"));
@@ -211,7 +214,11 @@ export interface WriterReport {
  * Puts a key every 100 ms while `during` runs, as a client with every endpoint would (the next one when one fails
  * within the tick's 2 s budget). A write that no endpoint took counts as failed.
  */
-export async function withWriter<T>(endpoints: () => string[], prefix: string, during: () => Promise<T>): Promise<{ result: T; writes: WriterReport }> {
+export async function withWriter<T>(
+    endpoints: () => string[],
+    prefix: string,
+    during: () => Promise<T>,
+): Promise<{ result: T; writes: WriterReport }> {
     const report: WriterReport = { ok: 0, failed: 0, longestGapMs: 0, errors: [] };
     let stop = false;
     let lastOk = Date.now();
@@ -242,7 +249,12 @@ export async function withWriter<T>(endpoints: () => string[], prefix: string, d
 
 /** node3, which `LAB_NODES=3 lab/lab.sh up` boots beside the documented three. */
 export const NODE3 = "192.168.100.5";
-const LAB_NAME: Record<string, HostName> = { [HOSTS.master]: "master", [HOSTS.node1]: "node1", [HOSTS.node2]: "node2", [NODE3]: "node3" as HostName };
+const LAB_NAME: Record<string, HostName> = {
+    [HOSTS.master]: "master",
+    [HOSTS.node1]: "node1",
+    [HOSTS.node2]: "node2",
+    [NODE3]: "node3" as HostName,
+};
 
 /** A command as root on the lab host at `address`. */
 export function onAddress(address: string, cmd: string, opts: { allowFail?: boolean } = {}) {
@@ -256,7 +268,8 @@ interface MemberSpec {
 /** The etcd members `cfg` configures, with their hosts' addresses (the config's defaults). */
 export function etcdMembersOf(cfg: StackConfig): { name: string; address: string }[] {
     const hosts = cfg.hosts as HostEntry[];
-    const specs: MemberSpec[] = (cfg.etcdMembers as MemberSpec[] | undefined) ?? hosts.filter((h) => h.roles.includes("etcd")).map((h) => ({ host: h.name }));
+    const specs: MemberSpec[] =
+        (cfg.etcdMembers as MemberSpec[] | undefined) ?? hosts.filter((h) => h.roles.includes("etcd")).map((h) => ({ host: h.name }));
     return specs.map((m, i) => ({ name: m.name ?? `etcd${i + 1}`, address: hosts.find((h) => h.name === m.host)!.address }));
 }
 export const etcdEndpoints = (cfg: StackConfig): string[] => etcdMembersOf(cfg).map((m) => `http://${m.address}:2379`);
@@ -290,10 +303,14 @@ export async function seedChecks(cfg: StackConfig, probeKey?: string): Promise<v
             ).stdout;
             expect(facts, `hostname of ${h.address}`).to.contain(`hostname ${h.name}\n`);
             for (const [n, a] of names) expect(facts, `${n} on ${h.name}`).to.contain(`resolve ${n} ${a}\n`);
-            for (const l of facts.split("\n").filter((l) => l.startsWith("unit "))) expect(l, `${h.name}: firewall off`).to.not.match(/ enabled| active$/);
+            for (const l of facts.split("\n").filter((l) => l.startsWith("unit ")))
+                expect(l, `${h.name}: firewall off`).to.not.match(/ enabled| active$/);
             expect(facts, `${h.name}: chrony enabled`).to.contain("chrony enabled\n");
             if (cfg.timeServeFromMaster && master && h !== master) {
-                expect(facts.split("\n").filter((l) => l.startsWith("conf ")), `${h.name} syncs from the master`).to.deep.equal([`conf server ${master.address} iburst`]);
+                expect(
+                    facts.split("\n").filter((l) => l.startsWith("conf ")),
+                    `${h.name} syncs from the master`,
+                ).to.deep.equal([`conf server ${master.address} iburst`]);
             }
         }
         if (registry) {
@@ -308,7 +325,10 @@ export async function seedChecks(cfg: StackConfig, probeKey?: string): Promise<v
         if (want.length > 0) {
             const got = await etcdMembers(etcdEndpoints(cfg)[0]);
             expect(got.map((m) => m.name).sort(), "etcd members").to.deep.equal(want.map((m) => m.name).sort());
-            expect(got.filter((m) => m.isLearner), "no learner left").to.deep.equal([]);
+            expect(
+                got.filter((m) => m.isLearner),
+                "no learner left",
+            ).to.deep.equal([]);
             for (const e of etcdEndpoints(cfg)) await etcdGet([e], probeKey ?? "/seed/probe");
         }
     });
@@ -331,13 +351,22 @@ export async function timeServed(cfg: StackConfig, timeoutS = 60): Promise<void>
             return { sources, clients };
         };
         let s = state();
-        const done = () => s.sources.every(([, out]) => out.includes(`^* ${master.address} `)) && nodes.every((h) => new RegExp(`^${h.address.replace(/\./g, "\\.")}\\s`, "m").test(s.clients));
+        const done = () =>
+            s.sources.every(([, out]) => out.includes(`^* ${master.address} `)) &&
+            nodes.every((h) => new RegExp(`^${h.address.replace(/\./g, "\\.")}\\s`, "m").test(s.clients));
         while (!done() && Date.now() < deadline) {
             await new Promise((r) => setTimeout(r, 2000));
             s = state();
         }
-        for (const [name, out] of s.sources) expect(out, `${name} selects the master (chronyc -n sources)`).to.contain(`^* ${master.address} `);
-        for (const h of nodes) expect(s.clients, `the master serves ${h.name} (chronyc -n clients)`).to.match(new RegExp(`^${h.address.replace(/\./g, "\\.")}\\s`, "m"));
-        expect(onAddress(master.address, "systemctl is-active chrony", { allowFail: true }).stdout.trim(), "chronyd runs on the master").to.equal("active");
+        for (const [name, out] of s.sources)
+            expect(out, `${name} selects the master (chronyc -n sources)`).to.contain(`^* ${master.address} `);
+        for (const h of nodes)
+            expect(s.clients, `the master serves ${h.name} (chronyc -n clients)`).to.match(
+                new RegExp(`^${h.address.replace(/\./g, "\\.")}\\s`, "m"),
+            );
+        expect(
+            onAddress(master.address, "systemctl is-active chrony", { allowFail: true }).stdout.trim(),
+            "chronyd runs on the master",
+        ).to.equal("active");
     });
 }

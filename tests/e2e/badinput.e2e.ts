@@ -58,7 +58,11 @@ const CASES: [string, Record<string, unknown>, string][] = [
     ["proxy host key malformed", { sshProxy: { host: "192.168.100.2", hostKey: "ssh-ed25519" } }, "sshProxy.hostKey"],
     ["SSH user with shell syntax", { sshUser: "root; rm -rf /" }, "sshUser"],
     ["package list age in words", { packageListsMaxAge: "one hour" }, "packageListsMaxAge"],
-    ["http etcd URL with etcdTls", { etcdTls: true, etcdMembers: [{ host: "master", clientUrl: "http://192.168.100.2:2379" }] }, "etcdMembers[0].clientUrl"],
+    [
+        "http etcd URL with etcdTls",
+        { etcdTls: true, etcdMembers: [{ host: "master", clientUrl: "http://192.168.100.2:2379" }] },
+        "etcdMembers[0].clientUrl",
+    ],
     ["registryTls of wrong type", { registryTls: "sometimes" }, "registryTls"],
 ];
 
@@ -72,7 +76,11 @@ function cursors(): string[] {
 /** SSH logins per host since the cursors (the session that asks is counted at most once). */
 function loginsSince(c: string[]): number[] {
     return HOSTS3.map((h, i) =>
-        Number(onHost(h, `journalctl -u ssh --after-cursor='${c[i]}' --no-pager -o cat | grep -c 'Accepted publickey' || true`, { allowFail: true }).stdout.trim() || 0),
+        Number(
+            onHost(h, `journalctl -u ssh --after-cursor='${c[i]}' --no-pager -o cat | grep -c 'Accepted publickey' || true`, {
+                allowFail: true,
+            }).stdout.trim() || 0,
+        ),
     );
 }
 
@@ -113,13 +121,19 @@ describe("end-to-end: bad input is rejected at preview, before any host is touch
                 const ms = Date.now() - t0;
                 // The program's own error lists `- <key path>: <reason>`; the engine's check of the typed project
                 // config (Pulumi.yaml) names the key as 'key' or host-topology:key.
-                const line = r.out.split("\n").find((l) => l.includes(`- ${key}:`) || l.includes(`${NS}:${key}`) || l.includes(`'${key}'`)) ?? "";
+                const line =
+                    r.out.split("\n").find((l) => l.includes(`- ${key}:`) || l.includes(`${NS}:${key}`) || l.includes(`'${key}'`)) ?? "";
                 report.push(`    ${String(ms).padStart(6)} ms  exit ${r.code}  ${what}: ${line.trim()}`);
                 expect(r.code, `${what}: preview must fail\n${r.out.slice(-1500)}`).to.not.equal(0);
                 expect(line, `${what}: the error must name ${key}\n${r.out.slice(-1500)}`).to.not.equal("");
                 // No remote command started (what the display shows as `command:remote:Command NAME creating`).
-                const started = steps(r.events).filter((st) => !st.planning && st.type === "command:remote:Command" && ["create", "create-replacement"].includes(st.op));
-                expect(started.map((st) => st.name), what).to.deep.equal([]);
+                const started = steps(r.events).filter(
+                    (st) => !st.planning && st.type === "command:remote:Command" && ["create", "create-replacement"].includes(st.op),
+                );
+                expect(
+                    started.map((st) => st.name),
+                    what,
+                ).to.deep.equal([]);
             }
         });
         // The asking session may itself be logged already; a preview that connected would log dozens per host.

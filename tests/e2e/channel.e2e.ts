@@ -3,7 +3,22 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { type EngineResult, HOSTS, REPO, destroy, devStack, onHost, phase, preview, removeStack, sh, shellQuote as shq, stackOutputs, steps, up } from "./util.ts";
+import {
+    type EngineResult,
+    HOSTS,
+    REPO,
+    destroy,
+    devStack,
+    onHost,
+    phase,
+    preview,
+    removeStack,
+    sh,
+    shellQuote as shq,
+    stackOutputs,
+    steps,
+    up,
+} from "./util.ts";
 
 const STACK = "e2e-channel";
 const FILE = path.join(REPO, `Pulumi.${STACK}.yaml`);
@@ -20,7 +35,10 @@ function fingerprintOf(pubFile: string): string {
 
 /** The fingerprint of a host's ed25519 key as .lab/ssh/known_hosts pins it. */
 function pinnedFingerprint(host: keyof typeof HOSTS): string {
-    const line = fs.readFileSync(path.join(REPO, ".lab/ssh/known_hosts"), "utf8").split("\n").find((l) => l.startsWith(`${HOSTS[host]},`) && l.includes("ssh-ed25519"))!;
+    const line = fs
+        .readFileSync(path.join(REPO, ".lab/ssh/known_hosts"), "utf8")
+        .split("\n")
+        .find((l) => l.startsWith(`${HOSTS[host]},`) && l.includes("ssh-ed25519"))!;
     return sh("ssh-keygen -lf -", { input: line.split(" ").slice(1).join(" ") + "\n" }).stdout.split(" ")[1];
 }
 
@@ -54,7 +72,9 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         phase("lab reset", () => sh("lab/lab.sh reset"));
         stackWith([]);
         await phase("up (keys pinned from .lab/ssh/known_hosts)", () => up(STACK));
-        expect((await stackOutputs(STACK)).hostKeys.node1).to.equal(sh(`cut -d' ' -f1,2 .lab/hostkeys/node1/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim());
+        expect((await stackOutputs(STACK)).hostKeys.node1).to.equal(
+            sh(`cut -d' ' -f1,2 .lab/hostkeys/node1/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim(),
+        );
 
         const pinned = pinnedFingerprint("node1");
         sh("lab/lab.sh rekey node1");
@@ -77,8 +97,13 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
             expect(line).to.contain(presented);
             expect(line).to.contain(pinned);
             // No remote command started (what the display shows as `command:remote:Command NAME creating|updating`).
-            const started = steps(r.events).filter((st) => !st.planning && st.type === "command:remote:Command" && ["create", "create-replacement", "update"].includes(st.op));
-            expect(started.map((st) => `${st.op} ${st.name}`), r.out.slice(-3000)).to.deep.equal([]);
+            const started = steps(r.events).filter(
+                (st) => !st.planning && st.type === "command:remote:Command" && ["create", "create-replacement", "update"].includes(st.op),
+            );
+            expect(
+                started.map((st) => `${st.op} ${st.name}`),
+                r.out.slice(-3000),
+            ).to.deep.equal([]);
         }
         expect(onHost("node1", "stat -c %Y /etc/hosts").stdout.trim(), "node1 was not touched").to.equal(mtime);
         expect(masterEntryOn("node1")).to.equal("192.168.100.99");
@@ -97,9 +122,16 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         phase("lab reset", () => sh("lab/lab.sh reset"));
         stackWith([]);
         await phase("up", () => up(STACK));
-        phase("node1 reinstalled: disk reset, new host key, the key trusted", () => sh("lab/lab.sh reset node1 && lab/lab.sh rekey node1 && lab/lab.sh trust node1"));
-        expect(onHost("node1", "ls /usr/local/lib/host-topology 2>/dev/null | wc -l").stdout.trim(), "no scripts on the new disk").to.equal("0");
-        expect(onHost("node1", "grep -c master.danran.com /etc/hosts", { allowFail: true }).stdout.trim(), "no hosts block on the new disk").to.equal("0");
+        phase("node1 reinstalled: disk reset, new host key, the key trusted", () =>
+            sh("lab/lab.sh reset node1 && lab/lab.sh rekey node1 && lab/lab.sh trust node1"),
+        );
+        expect(onHost("node1", "ls /usr/local/lib/host-topology 2>/dev/null | wc -l").stdout.trim(), "no scripts on the new disk").to.equal(
+            "0",
+        );
+        expect(
+            onHost("node1", "grep -c master.danran.com /etc/hosts", { allowFail: true }).stdout.trim(),
+            "no hosts block on the new disk",
+        ).to.equal("0");
         const r = await phase("up after the reinstall", () => up(STACK));
         // The host's HostScripts follows its new key (another host, as far as the scripts go) and puts them before
         // its steps run again (they do: their connection changed).
@@ -123,7 +155,9 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         const presented = fingerprintOf(".lab/hostkeys/node2/etc/ssh/ssh_host_ed25519_key.pub");
         const r = await phase("up with node2's key changed", () => up(STACK, { allowFail: true }));
         expect(r.code).to.not.equal(0);
-        expect(r.out).to.match(new RegExp(`node2 \\(192\\.168\\.100\\.4:22\\): host key mismatch: the host presented ${presented.replace(/[+/]/g, "\\$&")}`));
+        expect(r.out).to.match(
+            new RegExp(`node2 \\(192\\.168\\.100\\.4:22\\): host key mismatch: the host presented ${presented.replace(/[+/]/g, "\\$&")}`),
+        );
 
         // Pinning the new key in the config replaces the recorded one.
         const newKey = sh(`cut -d' ' -f1,2 .lab/hostkeys/node2/etc/ssh/ssh_host_ed25519_key.pub`).stdout.trim();
@@ -146,9 +180,13 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         await phase("up as deploy (sudo)", () => up(STACK));
         for (const h of ["master", "node1", "node2"] as const) {
             expect(masterEntryOn(h)).to.equal(HOSTS.master);
-            expect(onHost(h, "stat -c '%U %a' /usr/local/lib/host-topology/lib/step.sh").stdout.trim(), "scripts owned by root").to.equal("root 644");
+            expect(onHost(h, "stat -c '%U %a' /usr/local/lib/host-topology/lib/step.sh").stdout.trim(), "scripts owned by root").to.equal(
+                "root 644",
+            );
         }
-        expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(/is healthy/);
+        expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(
+            /is healthy/,
+        );
         // Drift is read and repaired through sudo too.
         onHost("master", "systemctl disable --now nginx");
         await phase("up --refresh as deploy", () => up(STACK, { refresh: true }));
@@ -175,7 +213,10 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
             onHost(h, `printf 'AllowUsers *@${HOSTS.master}\\n' > ${MASTER_ONLY} && systemctl reload ssh`);
         }
         // This machine (192.168.100.1) is refused now; the master gets in.
-        const direct = sh(`ssh -q -i .lab/ssh/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@${HOSTS.node1} true`, { allowFail: true });
+        const direct = sh(
+            `ssh -q -i .lab/ssh/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@${HOSTS.node1} true`,
+            { allowFail: true },
+        );
         expect(direct.code, "direct SSH to node1 must be refused").to.not.equal(0);
 
         stackWith(["sshDialErrorLimit: 2"]);
@@ -188,7 +229,8 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
         stackWith([`sshProxy: {host: ${HOSTS.master}}`]);
         await phase("up through the master as bastion", () => up(STACK));
         expect(masterEntryOn("master")).to.equal(HOSTS.master);
-        for (const h of ["node1", "node2"] as const) expect(viaMaster(h, "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
+        for (const h of ["node1", "node2"] as const)
+            expect(viaMaster(h, "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
         // Refresh reads the nodes through the proxy too.
         viaMaster("node2", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
         const drift = await preview(STACK, { refresh: true, diff: true });
@@ -201,7 +243,10 @@ describe("end-to-end: the hosts' channel (host keys, sudo, bastion, package list
     it("package lists older than packageListsMaxAge are refreshed first: the installed nginx is the current candidate", async () => {
         phase("lab reset", () => sh("lab/lab.sh reset master"));
         // A host whose lists predate the point and security updates: those lists gone, the rest two days old.
-        onHost("master", "rm -f /var/lib/apt/lists/*-updates_* /var/lib/apt/lists/*-security_* && touch -d '2 days ago' /var/lib/apt/lists/* && apt-cache policy nginx | sed -n 3p");
+        onHost(
+            "master",
+            "rm -f /var/lib/apt/lists/*-updates_* /var/lib/apt/lists/*-security_* && touch -d '2 days ago' /var/lib/apt/lists/* && apt-cache policy nginx | sed -n 3p",
+        );
         const stale = onHost("master", "apt-cache policy nginx | awk '/Candidate:/ {print $2}'").stdout.trim();
         stackWith([]);
         await phase("up with stale package lists", () => up(STACK));

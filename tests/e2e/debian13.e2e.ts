@@ -35,9 +35,14 @@ function seedChecks(hosts: Host[] = ["master", "node1", "node2"]): void {
         }
         expect(onHost(h, "hostname").stdout.trim()).to.equal(h);
     }
-    expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(/is healthy/);
+    expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(
+        /is healthy/,
+    );
     for (const h of hosts.filter((x) => x !== "master")) {
-        const http = onHost(h, "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3").stdout;
+        const http = onHost(
+            h,
+            "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3",
+        ).stdout;
         expect(http, `registry through nginx from ${h}`).to.equal("HTTP/1.1 200");
         expect(reaches(h, 2379), `etcd from ${h}`).to.equal(true);
     }
@@ -45,7 +50,9 @@ function seedChecks(hosts: Host[] = ["master", "node1", "node2"]): void {
 
 /** This machine's own netfilter rules (counters dropped) and links: what a firewall in a host must never change. */
 function machineNetwork(): string {
-    return sh("{ iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'; ip -o link | awk '{print $2}'").stdout;
+    return sh(
+        "{ iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'; ip -o link | awk '{print $2}'",
+    ).stdout;
 }
 
 describe("end-to-end: Debian 13 hosts and real firewalls", function () {
@@ -66,7 +73,12 @@ describe("end-to-end: Debian 13 hosts and real firewalls", function () {
         stackWith([]);
         const r = await phase("up (node2 on Debian 13)", () => up(STACK));
         // node2-hosts-run was created and its script said family=debian13 (the display's `node2-hosts-run created ... family=debian13`).
-        expect(steps(r.events).filter((st) => st.name === "node2-hosts-run" && !st.planning).map((st) => st.op), r.out.slice(-3000)).to.include("create");
+        expect(
+            steps(r.events)
+                .filter((st) => st.name === "node2-hosts-run" && !st.planning)
+                .map((st) => st.op),
+            r.out.slice(-3000),
+        ).to.include("create");
         expect(diagnostics(r.events, "node2-hosts-run").join("\n"), r.out.slice(-3000)).to.match(/family=debian13/);
         seedChecks();
         expect(onHost("node2", "dpkg-query -W -f '${Version}' chrony").stdout).to.match(/^4\.6/);
@@ -89,16 +101,28 @@ describe("end-to-end: Debian 13 hosts and real firewalls", function () {
         labWith("LAB_SUITE=bookworm LAB_SUITE_node2=trixie");
         const before = machineNetwork();
         phase("install and enable ufw (master) and firewalld (node2)", () => {
-            onHost("master", "DEBIAN_FRONTEND=noninteractive apt-get -q install -y ufw >/dev/null && ufw allow 22/tcp >/dev/null && ufw deny 80/tcp >/dev/null && ufw deny 2379/tcp >/dev/null && ufw --force enable");
-            onHost("node2", "DEBIAN_FRONTEND=noninteractive apt-get -q install -y firewalld >/dev/null && systemctl enable --now firewalld && firewall-cmd --state");
+            onHost(
+                "master",
+                "DEBIAN_FRONTEND=noninteractive apt-get -q install -y ufw >/dev/null && ufw allow 22/tcp >/dev/null && ufw deny 80/tcp >/dev/null && ufw deny 2379/tcp >/dev/null && ufw --force enable",
+            );
+            onHost(
+                "node2",
+                "DEBIAN_FRONTEND=noninteractive apt-get -q install -y firewalld >/dev/null && systemctl enable --now firewalld && firewall-cmd --state",
+            );
         });
         expect(onHost("master", "ufw status").stdout).to.match(/Status: active[\s\S]*80\/tcp\s+DENY/);
         expect(onHost("node2", "systemctl is-active firewalld").stdout.trim()).to.equal("active");
         stackWith([]);
         await phase("up with the firewalls on", () => up(STACK));
         expect(onHost("master", "ufw status").stdout).to.match(/Status: inactive/);
-        for (const [h, unit] of [["master", "ufw"], ["node2", "firewalld"]] as const) {
-            expect(onHost(h, `systemctl is-enabled ${unit}; systemctl is-active ${unit}`, { allowFail: true }).stdout.split("\n").slice(0, 2), `${unit} on ${h}`).to.deep.equal(["disabled", "inactive"]);
+        for (const [h, unit] of [
+            ["master", "ufw"],
+            ["node2", "firewalld"],
+        ] as const) {
+            expect(
+                onHost(h, `systemctl is-enabled ${unit}; systemctl is-active ${unit}`, { allowFail: true }).stdout.split("\n").slice(0, 2),
+                `${unit} on ${h}`,
+            ).to.deep.equal(["disabled", "inactive"]);
         }
         seedChecks();
 
@@ -113,7 +137,9 @@ describe("end-to-end: Debian 13 hosts and real firewalls", function () {
 
         await phase("destroy restores the firewalls", () => destroy(STACK));
         expect(onHost("master", "ufw status").stdout).to.match(/Status: active[\s\S]*80\/tcp\s+DENY/);
-        expect(onHost("node2", "systemctl is-enabled firewalld; systemctl is-active firewalld").stdout.split("\n").slice(0, 2)).to.deep.equal(["enabled", "active"]);
+        expect(
+            onHost("node2", "systemctl is-enabled firewalld; systemctl is-active firewalld").stdout.split("\n").slice(0, 2),
+        ).to.deep.equal(["enabled", "active"]);
         expect(machineNetwork(), "this machine's ruleset and links").to.equal(before);
     });
 
@@ -122,10 +148,15 @@ describe("end-to-end: Debian 13 hosts and real firewalls", function () {
         expect([osOf("master"), osOf("node1"), osOf("node2")]).to.deep.equal(["debian 13", "debian 13", "debian 13"]);
         stackWith(["etcdMembers: [{host: master}, {host: node1}, {host: node2}]"]);
         await phase("up (3 members, Debian 13)", () => up(STACK));
-        const members = onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 member list -w simple`).stdout.trim().split("\n");
+        const members = onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 member list -w simple`)
+            .stdout.trim()
+            .split("\n");
         expect(members).to.have.length(3);
         expect(members.every((l) => /, started, /.test(l))).to.equal(true);
-        const health = onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379,http://${HOSTS.node1}:2379,http://${HOSTS.node2}:2379 endpoint status -w simple`).stdout;
+        const health = onHost(
+            "master",
+            `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379,http://${HOSTS.node1}:2379,http://${HOSTS.node2}:2379 endpoint status -w simple`,
+        ).stdout;
         expect(health.match(/, 3\.5\.\d+, /g) ?? []).to.have.length(3);
         seedChecks();
         await preview(STACK, { refresh: true, expectNoChanges: true });

@@ -5,7 +5,26 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, type Json, REPO, type Running, type StackSpec, destroy, engine, exportedState, freshStack, killGroup, onHost, phase, preview, removeStack, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
+import {
+    HOSTS,
+    type Json,
+    REPO,
+    type Running,
+    type StackSpec,
+    destroy,
+    engine,
+    exportedState,
+    freshStack,
+    killGroup,
+    onHost,
+    phase,
+    preview,
+    removeStack,
+    sh,
+    spawnPulumi,
+    stackOutputs,
+    up,
+} from "./util.ts";
 import { fingerprint, parsePublicKey, type PublicKey } from "../../contract/sshKeys.ts";
 
 const STACK = "e2e-engine";
@@ -24,7 +43,12 @@ function topologyWorks(): void {
     }
     expect(onHost("master", `${ETCD} endpoint health`).out).to.match(/is healthy/);
     // Basic auth is on in this stack: the registry answers 401 to anonymous clients through nginx.
-    expect(onHost("node1", "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3").stdout).to.equal("HTTP/1.1 401");
+    expect(
+        onHost(
+            "node1",
+            "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3",
+        ).stdout,
+    ).to.equal("HTTP/1.1 401");
 }
 
 /** The exported state parses, has no pending operations and holds the resources of a converged stack. */
@@ -59,7 +83,10 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
         // The dev stack's hosts with registry basic auth, and the key in the stack's secret config as the README says.
         const dev = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*$/m, "");
-        fs.writeFileSync(FILE, `${dev.replace(/^ {2}host-topology:sshPrivateKeyPath:.*\n/m, "").trimEnd()}\n  host-topology:registryAuth: true\n`);
+        fs.writeFileSync(
+            FILE,
+            `${dev.replace(/^ {2}host-topology:sshPrivateKeyPath:.*\n/m, "").trimEnd()}\n  host-topology:registryAuth: true\n`,
+        );
         freshStack(STACK);
         engine(STACK, "config set --secret host-topology:sshPrivateKey", { input: fs.readFileSync(KEY, "utf8") });
     });
@@ -89,7 +116,14 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         await run.waitFor(/master-registry-run\s+creating/);
         process.kill(run.child.pid!, "SIGINT");
         const code = await run.exited;
-        console.log(`      SIGINT: pulumi exited ${code}; ${run.out().split("\n").filter((l) => /cancel|interrupt|\^C/i.test(l)).slice(0, 2).join(" | ")}`);
+        console.log(
+            `      SIGINT: pulumi exited ${code}; ${run
+                .out()
+                .split("\n")
+                .filter((l) => /cancel|interrupt|\^C/i.test(l))
+                .slice(0, 2)
+                .join(" | ")}`,
+        );
         expect(code, run.out().slice(-2000)).to.not.equal(0);
         // A graceful stop: the state is valid and records no operation in flight.
         const dep = JSON.parse(await exportedState(STACK)).deployment;
@@ -117,7 +151,9 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         // could leave truncated: an empty dev.json.attrs once made every later command fail "failed to load checkpoint: EOF".
         expect(sh(`find ${REPO}/.pulumi-state -name '*.attrs'`).stdout.trim()).to.equal("");
         const pending = JSON.parse(await exportedState(STACK)).deployment.pending_operations ?? [];
-        console.log(`      SIGKILL: ${pending.length} pending operation(s) in the state: ${pending.map((p: Json) => `${p.type} ${p.resource.urn.split("::").pop()}`).join(", ")}`);
+        console.log(
+            `      SIGKILL: ${pending.length} pending operation(s) in the state: ${pending.map((p: Json) => `${p.type} ${p.resource.urn.split("::").pop()}`).join(", ")}`,
+        );
         expect(pending.length, "the kill left operations in flight").to.be.greaterThan(0);
         // The README's recovery for a killed up: the stale lock it left goes with `pulumi cancel`; the pending creates
         // are dropped (the scripts are idempotent, so a step that was running is simply run again); then up.
@@ -140,8 +176,19 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         const b = spawnPulumi(STACK, "up --yes --skip-preview --refresh");
         leftovers.push(b);
         const [ca, cb] = await Promise.all([a.exited, b.exited]);
-        console.log(`      concurrent ups: A exit ${ca}, B exit ${cb}: ${b.out().split("\n").find((l) => /lock/i.test(l))?.trim() ?? ""}`);
-        expect([ca, cb].filter((c) => c === 0).length, `exactly one applies\nA:\n${a.out().slice(-1500)}\nB:\n${b.out().slice(-1500)}`).to.equal(1);
+        console.log(
+            `      concurrent ups: A exit ${ca}, B exit ${cb}: ${
+                b
+                    .out()
+                    .split("\n")
+                    .find((l) => /lock/i.test(l))
+                    ?.trim() ?? ""
+            }`,
+        );
+        expect(
+            [ca, cb].filter((c) => c === 0).length,
+            `exactly one applies\nA:\n${a.out().slice(-1500)}\nB:\n${b.out().slice(-1500)}`,
+        ).to.equal(1);
         const refused = ca === 0 ? b : a;
         expect(refused.out()).to.match(/locked/i);
         expect(onHost("node1", "getent hosts master.danran.com").stdout.split(/\s+/)[0]).to.equal(HOSTS.master);
@@ -176,7 +223,11 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
 
     it("the exported state holds no plaintext private key or password", async () => {
         const state = await exportedState(STACK);
-        for (const l of fs.readFileSync(KEY, "utf8").split("\n").filter((x) => x && !x.startsWith("-----"))) expect(state).to.not.contain(l);
+        for (const l of fs
+            .readFileSync(KEY, "utf8")
+            .split("\n")
+            .filter((x) => x && !x.startsWith("-----")))
+            expect(state).to.not.contain(l);
         expect(state).to.not.contain(creds.password);
         // The htpasswd line (bcrypt) goes to the host on stdin as a secret: not even the hash is readable.
         const hash = onHost("master", "cut -d: -f2 /etc/nginx/.ngxpasswd").stdout.trim();

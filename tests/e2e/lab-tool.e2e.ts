@@ -10,17 +10,28 @@ const LAB = `${REPO}/.lab`;
 /** host -> systemd-nspawn pid, from `lab.sh status` (HOST ADDRESS OS PID SSH ...). */
 function pids(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const m of sh("lab/lab.sh status").stdout.matchAll(/^(master|node1|node2)\s+\S+\s+\S+\s+(\S+)\s+(\S+)/gm)) out[m[1]] = `${m[2]} ssh=${m[3]}`;
+    for (const m of sh("lab/lab.sh status").stdout.matchAll(/^(master|node1|node2)\s+\S+\s+\S+\s+(\S+)\s+(\S+)/gm))
+        out[m[1]] = `${m[2]} ssh=${m[3]}`;
     return out;
 }
 
 /** What the lab adds to this machine: namespaces, links, NAT/forward rules, overlay mounts. */
 function footprint(): { netns: string[]; links: string[]; rules: string[]; mounts: string[] } {
     return {
-        netns: sh("ip netns list").stdout.split("\n").map((l) => l.split(" ")[0]).filter((n) => n.startsWith("lab-")),
-        links: sh("ip -o link show").stdout.split("\n").map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter((n) => n === "labbr0" || n.startsWith("vl-")),
-        rules: sh("(iptables -w -t nat -S; iptables -w -t filter -S) | grep -- '--comment host-topology-lab' || true").stdout.split("\n").filter(Boolean),
-        mounts: sh("cat /proc/mounts").stdout.split("\n").filter((l) => l.split(" ")[1]?.startsWith(`${LAB}/hosts/`)),
+        netns: sh("ip netns list")
+            .stdout.split("\n")
+            .map((l) => l.split(" ")[0])
+            .filter((n) => n.startsWith("lab-")),
+        links: sh("ip -o link show")
+            .stdout.split("\n")
+            .map((l) => l.split(": ")[1]?.split("@")[0] ?? "")
+            .filter((n) => n === "labbr0" || n.startsWith("vl-")),
+        rules: sh("(iptables -w -t nat -S; iptables -w -t filter -S) | grep -- '--comment host-topology-lab' || true")
+            .stdout.split("\n")
+            .filter(Boolean),
+        mounts: sh("cat /proc/mounts")
+            .stdout.split("\n")
+            .filter((l) => l.split(" ")[1]?.startsWith(`${LAB}/hosts/`)),
     };
 }
 
@@ -38,11 +49,19 @@ async function loginTimes(host: string, n: number): Promise<number[]> {
         const t0 = Date.now();
         for (let attempt = 1; ; attempt++) {
             const r = await new Promise<{ code: number; err: string }>((resolve) =>
-                cp.execFile("lab/lab.sh", ["ssh", host, "true"], { cwd: REPO, timeout: 180_000 }, (e: cp.ExecFileException | null, _o, err) => resolve({ code: e ? ((e.code as number | undefined) ?? -1) : 0, err })),
+                cp.execFile(
+                    "lab/lab.sh",
+                    ["ssh", host, "true"],
+                    { cwd: REPO, timeout: 180_000 },
+                    (e: cp.ExecFileException | null, _o, err) => resolve({ code: e ? ((e.code as number | undefined) ?? -1) : 0, err }),
+                ),
             );
             if (r.code === 0) break;
-            if (r.code !== 255 || attempt === 2) throw new Error(`login ${i + 1} to ${host} failed (exit ${r.code}, after ${(Date.now() - t0) / 1000}s): ${r.err}`);
-            console.log(`      login ${i + 1} to ${host}: ssh could not connect (${((Date.now() - t0) / 1000).toFixed(2)}s): ${r.err.trim() || "no message"}; trying again`);
+            if (r.code !== 255 || attempt === 2)
+                throw new Error(`login ${i + 1} to ${host} failed (exit ${r.code}, after ${(Date.now() - t0) / 1000}s): ${r.err}`);
+            console.log(
+                `      login ${i + 1} to ${host}: ssh could not connect (${((Date.now() - t0) / 1000).toFixed(2)}s): ${r.err.trim() || "no message"}; trying again`,
+            );
         }
         times.push((Date.now() - t0) / 1000);
     }
@@ -62,14 +81,19 @@ describe("end-to-end: the lab tool (lab/lab.sh)", function () {
         });
         for (const [i, h] of hosts.entries()) {
             expect(Math.max(...times[i]), `slowest login to ${h}`).to.be.lessThan(5);
-            const stuck = onHost(h as "master", "journalctl --no-pager -o cat | grep -c 'Processes still around' || true", { allowFail: true }).stdout.trim();
+            const stuck = onHost(h as "master", "journalctl --no-pager -o cat | grep -c 'Processes still around' || true", {
+                allowFail: true,
+            }).stdout.trim();
             expect(stuck, `user manager stop hung on ${h}`).to.equal("0");
         }
     });
 
     it("up is idempotent: a second up keeps the running hosts", () => {
         const before = pids();
-        expect(Object.values(before).every((p) => /^\d+ ssh=yes$/.test(p)), JSON.stringify(before)).to.equal(true);
+        expect(
+            Object.values(before).every((p) => /^\d+ ssh=yes$/.test(p)),
+            JSON.stringify(before),
+        ).to.equal(true);
         phase("lab up (already up)", () => sh("lab/lab.sh up"));
         expect(pids()).to.deep.equal(before);
     });
@@ -127,7 +151,9 @@ describe("end-to-end: the lab tool (lab/lab.sh)", function () {
 
             // The lab subnet routed through another device: up refuses, ssh refuses; nothing is sent.
             // (a veth pair whose other end has no address: whatever went there would reach nothing)
-            sh("ip link add labtest0 type veth peer name labtest1 && ip addr add 192.168.100.250/24 dev labtest0 && ip link set labtest1 up && ip link set labtest0 up");
+            sh(
+                "ip link add labtest0 type veth peer name labtest1 && ip addr add 192.168.100.250/24 dev labtest0 && ip link set labtest1 up && ip link set labtest0 up",
+            );
             const refusedUp = sh("lab/lab.sh up", { allowFail: true });
             expect(refusedUp.code).to.not.equal(0);
             expect(refusedUp.out).to.match(/refusing: 192\.168\.100\.0\/24 is already routed through another device/);

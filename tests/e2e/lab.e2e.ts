@@ -4,7 +4,24 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOSTS, buildImage, type HostName, type Json, REPO, destroy, exportedState, freshStack, onHost, phase, preview, printTimings, removeStack, sh, stackOutputs, up } from "./util.ts";
+import {
+    HOSTS,
+    buildImage,
+    type HostName,
+    type Json,
+    REPO,
+    destroy,
+    exportedState,
+    freshStack,
+    onHost,
+    phase,
+    preview,
+    printTimings,
+    removeStack,
+    sh,
+    stackOutputs,
+    up,
+} from "./util.ts";
 import { timeServed } from "./auto.ts";
 
 const STACK = "dev";
@@ -35,13 +52,18 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
 
     before(() => {
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
-        console.log(`      deploying with: ${sh("pulumi version").stdout.trim()} (${sh("readlink -f \"$(command -v pulumi)\"").stdout.trim()})`);
+        console.log(
+            `      deploying with: ${sh("pulumi version").stdout.trim()} (${sh('readlink -f "$(command -v pulumi)"').stdout.trim()})`,
+        );
         // A pristine lab: forget what an earlier run applied (its hosts were reset).
         phase("stack init", () => freshStack(STACK));
         // Test clients on the nodes, and an enabled firewall unit that the program must turn off.
         phase("test clients on node1/node2 (apt)", () => {
             for (const n of ["node1", "node2"] as const) {
-                onHost(n, "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends skopeo etcd-client ufw >/dev/null");
+                onHost(
+                    n,
+                    "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends skopeo etcd-client ufw >/dev/null",
+                );
             }
             onHost("node2", "systemctl enable ufw");
         });
@@ -52,7 +74,11 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
     it("pulumi preview needs no host access and pulumi up -s dev reaches the topology", async () => {
         const cursor = /^-- cursor: (.*)$/m.exec(onHost("master", "journalctl -n 0 --show-cursor --no-pager").stdout)![1];
         await phase("pulumi preview (fresh stack)", () => preview(STACK));
-        const logins = onHost("master", `journalctl -u ssh --after-cursor='${cursor}' --no-pager -o cat | grep -c 'Accepted publickey' || true`, { allowFail: true });
+        const logins = onHost(
+            "master",
+            `journalctl -u ssh --after-cursor='${cursor}' --no-pager -o cat | grep -c 'Accepted publickey' || true`,
+            { allowFail: true },
+        );
         // The asking session may itself be logged already; a preview that connected would add more.
         expect(Number(logins.stdout.trim()), "preview must not connect to hosts").to.be.at.most(1);
         const first = await phase("pulumi up (pristine hosts)", () => up(STACK));
@@ -99,11 +125,15 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
         phase("registry push/pull 200 MB", () => {
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oci-"));
             layerDigest = buildImage(dir, 200);
-            sh(`tar -C ${dir} -cf - . | lab/lab.sh ssh node1 'rm -rf /root/img /root/pulled && mkdir -p /root/img && tar -C /root/img -xf -'`);
+            sh(
+                `tar -C ${dir} -cf - . | lab/lab.sh ssh node1 'rm -rf /root/img /root/pulled && mkdir -p /root/img && tar -C /root/img -xf -'`,
+            );
             fs.rmSync(dir, { recursive: true, force: true });
             onHost("node1", "skopeo copy --quiet --dest-tls-verify=false oci:/root/img:v1 docker://registry.danran.com:80/e2e/big:v1");
             // skopeo compresses the layer on its way into a registry: compare the uncompressed content.
-            const inspect = JSON.parse(onHost("node1", "skopeo inspect --tls-verify=false docker://registry.danran.com:80/e2e/big:v1").stdout);
+            const inspect = JSON.parse(
+                onHost("node1", "skopeo inspect --tls-verify=false docker://registry.danran.com:80/e2e/big:v1").stdout,
+            );
             expect(inspect.Layers).to.have.length(1);
             pushedLayer = inspect.Layers[0].replace("sha256:", "");
             onHost("node1", "skopeo copy --quiet --src-tls-verify=false docker://registry.danran.com:80/e2e/big:v1 oci:/root/pulled:v1");
@@ -151,7 +181,13 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
             expect((BigInt(`0x${capBnd}`) >> 25n) & 1n, "CAP_SYS_TIME must not be given to lab hosts").to.equal(0n);
             expect(onHost(h, "systemctl show -p ExecStart --value chrony").out, "chronyd -x (the lab's drop-in)").to.match(/chronyd .*-x/);
         }
-        await timeServed({ hosts: (["master", "node1", "node2"] as const).map((n) => ({ name: n, address: HOSTS[n], roles: n === "master" ? ["master"] : ["node"] })) });
+        await timeServed({
+            hosts: (["master", "node1", "node2"] as const).map((n) => ({
+                name: n,
+                address: HOSTS[n],
+                roles: n === "master" ? ["master"] : ["node"],
+            })),
+        });
     });
 
     it("a second pulumi up changes nothing and preview --expect-no-changes passes", async () => {
@@ -172,7 +208,10 @@ describe("end-to-end on the lab: the dev stack (documented topology)", function 
         expect(unitState("master", "etcd")).to.equal("disabled/inactive");
         expect(unitState("master", "docker-registry")).to.equal("disabled/inactive");
         expect(onHost("master", "test -d /var/lib/etcd/etcd1.etcd/member").code).to.equal(0);
-        expect(onHost("master", `test -f /var/lib/registry/docker/registry/v2/blobs/sha256/${pushedLayer.slice(0, 2)}/${pushedLayer}/data`).code).to.equal(0);
+        expect(
+            onHost("master", `test -f /var/lib/registry/docker/registry/v2/blobs/sha256/${pushedLayer.slice(0, 2)}/${pushedLayer}/data`)
+                .code,
+        ).to.equal(0);
         expect(onHost("master", "test -e /usr/local/lib/host-topology", { allowFail: true }).code).to.not.equal(0);
 
         await phase("pulumi up after destroy", () => up(STACK));
@@ -191,7 +230,11 @@ describe("end-to-end on the lab: drift (preview --refresh shows it, up --refresh
         onHost("master", "systemctl disable --now nginx");
         onHost("master", "sed -i 's/^ETCD_NAME=.*/ETCD_NAME=\"edited\"/' /etc/default/etcd");
         const drifted = await phase("preview --refresh with drift", () => preview(STACK, { refresh: true, diff: true }));
-        expect(drifted.changed, drifted.out.slice(-4000)).to.deep.equal(["master-etcd1-check", "master-registry-check", "node1-hosts-check"]);
+        expect(drifted.changed, drifted.out.slice(-4000)).to.deep.equal([
+            "master-etcd1-check",
+            "master-registry-check",
+            "node1-hosts-check",
+        ]);
         expect(drifted.out).to.match(/\/etc\/hosts/);
         expect(drifted.out).to.match(/service:nginx/);
         expect(drifted.out).to.match(/\/etc\/default\/etcd/);
@@ -223,7 +266,10 @@ describe("end-to-end on the lab: a second stack with three etcd members", functi
         });
         phase("stack init (3 members)", () => {
             const dev = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*$/m, "");
-            fs.writeFileSync(path.join(REPO, `Pulumi.${STACK3}.yaml`), `${dev}\n  host-topology:etcdMembers: [{host: master}, {host: node1}, {host: node2}]\n`);
+            fs.writeFileSync(
+                path.join(REPO, `Pulumi.${STACK3}.yaml`),
+                `${dev}\n  host-topology:etcdMembers: [{host: master}, {host: node1}, {host: node2}]\n`,
+            );
             freshStack(STACK3);
         });
         try {

@@ -8,7 +8,18 @@ import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation/index.js";
 import { HOSTS, REPO, onHost, phase, printTimings, removeStack, sh } from "./util.ts";
-import { type HostEntry, NODE3, type StackConfig, namesWith, newStack, onAddress, seedChecks, timeServed, up, writeConfig } from "./auto.ts";
+import {
+    type HostEntry,
+    NODE3,
+    type StackConfig,
+    namesWith,
+    newStack,
+    onAddress,
+    seedChecks,
+    timeServed,
+    up,
+    writeConfig,
+} from "./auto.ts";
 
 const STACK = "prodlike";
 const PASSFILE = path.join(os.homedir(), `.pulumi-${STACK}.passphrase`);
@@ -21,7 +32,11 @@ const LAB_VALUES: [string, string][] = [
     ["staging", STACK],
 ];
 const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });
-const DEV_HOSTS = [host("master", HOSTS.master, ["master", "etcd", "registry"]), host("node1", HOSTS.node1, ["node"]), host("node2", HOSTS.node2, ["node"])];
+const DEV_HOSTS = [
+    host("master", HOSTS.master, ["master", "etcd", "registry"]),
+    host("node1", HOSTS.node1, ["node"]),
+    host("node2", HOSTS.node2, ["node"]),
+];
 
 /** The `sh` blocks of the README's "Your own hosts" section (up to its "Hosts from another stack"), as one script. */
 export function ownHostsScript(readme: string): string {
@@ -44,7 +59,14 @@ function userEnv(add: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** A command in the repo as the person runs it: stdin not a terminal, their environment (with the stack's passphrase file). */
 function asUser(cmd: string, secrets: Record<string, string> = { PULUMI_CONFIG_PASSPHRASE_FILE: PASSFILE }): { code: number; out: string } {
     const env = userEnv(secrets);
-    const r = cp.spawnSync("bash", ["-c", cmd], { cwd: REPO, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 900_000, maxBuffer: 64 << 20 });
+    const r = cp.spawnSync("bash", ["-c", cmd], {
+        cwd: REPO,
+        env,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+        timeout: 900_000,
+        maxBuffer: 64 << 20,
+    });
     return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -52,10 +74,18 @@ function asUser(cmd: string, secrets: Record<string, string> = { PULUMI_CONFIG_P
  * Runs `script` with bash in a terminal (util-linux `script` gives it a pty), as a person at a keyboard: each time the
  * output shows an answer's prompt, that answer is typed.
  */
-function inTerminal(script: string, answers: { prompt: RegExp; type: string }[], timeoutS = 900): Promise<{ code: number; out: string; asked: number }> {
+function inTerminal(
+    script: string,
+    answers: { prompt: RegExp; type: string }[],
+    timeoutS = 900,
+): Promise<{ code: number; out: string; asked: number }> {
     const file = path.join(os.tmpdir(), `own-hosts-${process.pid}.sh`);
     fs.writeFileSync(file, `set -euo pipefail\n${script}`);
-    const child = cp.spawn("script", ["-qefc", `bash ${file}`, "/dev/null"], { cwd: REPO, env: userEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    const child = cp.spawn("script", ["-qefc", `bash ${file}`, "/dev/null"], {
+        cwd: REPO,
+        env: userEnv(),
+        stdio: ["pipe", "pipe", "pipe"],
+    });
     let out = "";
     let asked = 0;
     const pending = [...answers];
@@ -90,7 +120,8 @@ function hostsAndHistory(): string {
 
 function cleanUp(): void {
     removeStack(STACK);
-    for (const f of [path.join(REPO, `Pulumi.${STACK}.yaml`), path.join(REPO, `known_hosts.${STACK}`), PASSFILE]) fs.rmSync(f, { force: true });
+    for (const f of [path.join(REPO, `Pulumi.${STACK}.yaml`), path.join(REPO, `known_hosts.${STACK}`), PASSFILE])
+        fs.rmSync(f, { force: true });
 }
 
 describe("end-to-end on the lab: your own hosts, as the README says", function () {
@@ -108,9 +139,14 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
     });
 
     it("the section's commands, run as written in a terminal, deploy a non-lab stack: the seed's checks pass", async () => {
-        const script = LAB_VALUES.reduce((s, [from, to]) => s.split(from).join(to), ownHostsScript(fs.readFileSync(path.join(REPO, "README.md"), "utf8")));
+        const script = LAB_VALUES.reduce(
+            (s, [from, to]) => s.split(from).join(to),
+            ownHostsScript(fs.readFileSync(path.join(REPO, "README.md"), "utf8")),
+        );
         expect(script, "the section uses the lab's values only where it names placeholders").to.not.match(/10\.20\.0\.|staging/);
-        const r = await phase("README: Your own hosts", () => inTerminal(script, [{ prompt: /Do you want to perform this update\?/, type: "yes\r" }]));
+        const r = await phase("README: Your own hosts", () =>
+            inTerminal(script, [{ prompt: /Do you want to perform this update\?/, type: "yes\r" }]),
+        );
         expect(r.code, r.out.slice(-4000)).to.equal(0);
         expect(r.asked, "pulumi up asked before it changed anything").to.equal(1);
         expect(r.out).to.match(/Resources:\s+\+ \d+ to create/);
@@ -137,7 +173,9 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
     it("preview-summary.sh --host node1 through the real engine: a change to every host, node1's lines only", () => {
         expect(asUser(`. scripts/env.sh && pulumi config set --stack ${STACK} domain example.org`).code).to.equal(0);
         const md = asUser(`tools/preview-summary.sh ${STACK} --host node1`).out;
-        expect(md.split("\n")[0]).to.match(new RegExp(`^### \`pulumi preview\` of stack \`${STACK}\` \\(filtered to hosts: node1\\): \\d+ to update`));
+        expect(md.split("\n")[0]).to.match(
+            new RegExp(`^### \`pulumi preview\` of stack \`${STACK}\` \\(filtered to hosts: node1\\): \\d+ to update`),
+        );
         expect([...md.matchAll(/^#### (.+)$/gm)].map((m) => m[1])).to.deep.equal(["node1"]);
         expect(md, md).to.match(/^\s*\+192\.168\.100\.3 node1\.example\.org node1$/m);
         expect(md, md).to.not.match(/node2-hosts-run|master-hosts-run/);
@@ -156,14 +194,20 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
         const before = hostsAndHistory();
         const r = asUser(`. scripts/env.sh && pulumi destroy --stack ${STACK}`);
         expect(r.code).to.not.equal(0);
-        expect(r.out).to.match(/--yes or --skip-preview or --preview-only must be passed in to proceed when running in non-interactive mode/);
+        expect(r.out).to.match(
+            /--yes or --skip-preview or --preview-only must be passed in to proceed when running in non-interactive mode/,
+        );
         expect(hostsAndHistory()).to.equal(before);
         expect(onHost("master", "grep -c 'host-topology managed block' /etc/hosts").stdout.trim()).to.not.equal("0");
     });
 
     it("a non-lab stack with no passphrase stops before pulumi runs, saying how to set one", () => {
         const want = `error: stack "${STACK}" encrypts its secrets with a passphrase, and none is set: nothing was run.`;
-        for (const cmd of [`tools/up.sh --yes ${STACK}`, `. scripts/env.sh && pulumi preview --stack ${STACK}`, `tools/preview-summary.sh ${STACK}`]) {
+        for (const cmd of [
+            `tools/up.sh --yes ${STACK}`,
+            `. scripts/env.sh && pulumi preview --stack ${STACK}`,
+            `tools/preview-summary.sh ${STACK}`,
+        ]) {
             const r = asUser(cmd, {});
             expect(r.code, cmd).to.not.equal(0);
             expect(r.out, cmd).to.contain(want);
@@ -184,7 +228,11 @@ describe("end-to-end on the lab: your own hosts, as the README says", function (
         expect(r.out).to.contain(`Pulumi.${STACK}.yaml: host-topology:sshPrivateKey is stored in plain text`);
         expect(r.out).to.contain(`pulumi config set --secret --stack ${STACK} sshPrivateKey < ~/.ssh/id_ed25519`);
         // Stored encrypted again, and the pending domain change undone: the stack is as it was.
-        expect(asUser(`. scripts/env.sh && pulumi config set --stack ${STACK} --secret sshPrivateKey < ${key} && pulumi config set --stack ${STACK} domain danran.com`).code).to.equal(0);
+        expect(
+            asUser(
+                `. scripts/env.sh && pulumi config set --stack ${STACK} --secret sshPrivateKey < ${key} && pulumi config set --stack ${STACK} domain danran.com`,
+            ).code,
+        ).to.equal(0);
         const ok = asUser(`. scripts/env.sh && pulumi preview --stack ${STACK} --refresh --expect-no-changes`);
         expect(ok.code, ok.out).to.equal(0);
     });
@@ -213,20 +261,26 @@ describe("end-to-end on the lab: hosts from the stack that made them (hostsFrom)
         sh(`pulumi up --yes --skip-preview --stack ${PRODUCER} --non-interactive`, { cwd: PRODUCER_DIR });
     }
     /** Steps that would change anything: none of a failed up's may. */
-    const changing = (events: Parameters<typeof namesWith>[0]) => ["create", "update", "delete", "replace"].flatMap((op) => namesWith(events, op));
+    const changing = (events: Parameters<typeof namesWith>[0]) =>
+        ["create", "update", "delete", "replace"].flatMap((op) => namesWith(events, op));
 
     before(async () => {
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
         // The producer: a project of its own on the same backend (node_modules: this repo's).
         sh(`ln -sfn ${REPO}/node_modules ${PRODUCER_DIR}/node_modules`);
-        sh(`pulumi stack rm --force --yes --stack ${PRODUCER} --non-interactive || true; rm -f Pulumi.${PRODUCER}.yaml; pulumi stack init ${PRODUCER} --non-interactive`, { cwd: PRODUCER_DIR });
+        sh(
+            `pulumi stack rm --force --yes --stack ${PRODUCER} --non-interactive || true; rm -f Pulumi.${PRODUCER}.yaml; pulumi stack init ${PRODUCER} --non-interactive`,
+            { cwd: PRODUCER_DIR },
+        );
         produce(DEV_HOSTS);
         stack = await newStack(CONSUMER, BASE);
     });
     after(async () => {
         await stack?.destroy({ onOutput: () => undefined }).catch(() => undefined);
         removeStack(CONSUMER);
-        sh(`pulumi stack rm --force --yes --stack ${PRODUCER} --non-interactive || true; rm -f Pulumi.${PRODUCER}.yaml node_modules`, { cwd: PRODUCER_DIR });
+        sh(`pulumi stack rm --force --yes --stack ${PRODUCER} --non-interactive || true; rm -f Pulumi.${PRODUCER}.yaml node_modules`, {
+            cwd: PRODUCER_DIR,
+        });
         printTimings();
     });
 
@@ -242,12 +296,20 @@ describe("end-to-end on the lab: hosts from the stack that made them (hostsFrom)
             const four = [...DEV_HOSTS, host("node3", NODE3, ["node"])];
             produce(four);
             const added = await phase("up: node3 in the output", () => up(stack));
-            expect(namesWith(added.events, "create")).to.include.members(["node3", "node3-hosts-run", "node3-time-run", "node3-firewall-run"]);
+            expect(namesWith(added.events, "create")).to.include.members([
+                "node3",
+                "node3-hosts-run",
+                "node3-time-run",
+                "node3-firewall-run",
+            ]);
             await seedChecks({ ...BASE, hosts: four });
             produce(DEV_HOSTS);
             const removed = await phase("up: node3 gone from the output", () => up(stack));
             expect(namesWith(removed.events, "delete")).to.include.members(["node3", "node3-hosts-run"]);
-            expect(onAddress(NODE3, "grep -c 'host-topology managed block' /etc/hosts || true").stdout.trim(), "node3's managed config removed").to.equal("0");
+            expect(
+                onAddress(NODE3, "grep -c 'host-topology managed block' /etc/hosts || true").stdout.trim(),
+                "node3's managed config removed",
+            ).to.equal("0");
             await seedChecks({ ...BASE, hosts: DEV_HOSTS });
         } finally {
             phase("lab: back to master, node1, node2", () => sh("LAB_NODES=2 lab/lab.sh up"));
@@ -257,7 +319,10 @@ describe("end-to-end on the lab: hosts from the stack that made them (hostsFrom)
     it("a missing stack, a missing output, or hosts beside hostsFrom: one clear error, and nothing is touched", async () => {
         const cases: [StackConfig, RegExp][] = [
             [{ ...BASE, hostsFrom: { stack: "organization/vms/nosuch" } }, /unknown stack "organization\/vms\/nosuch"/],
-            [{ ...BASE, hostsFrom: { ...FROM, output: "machines" } }, /hostsFrom\.output: stack organization\/vms\/e2e-vms has no output "machines" \(its outputs: hosts\)/],
+            [
+                { ...BASE, hostsFrom: { ...FROM, output: "machines" } },
+                /hostsFrom\.output: stack organization\/vms\/e2e-vms has no output "machines" \(its outputs: hosts\)/,
+            ],
             [{ ...BASE, hosts: DEV_HOSTS }, /hostsFrom: and hosts are both set: keep one/],
         ];
         for (const [bad, want] of cases) {

@@ -38,27 +38,46 @@ describe("end-to-end on the lab: the packed plugin from a YAML program outside t
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
         fs.mkdirSync(path.join(work, "state"), { recursive: true });
         // A fresh PULUMI_HOME: the engine's other plugins from the offline mirror (pulumi would download them).
-        for (const [name, version] of [["random", "4.21.1"], ["command", "1.2.1"]]) {
-            sh(`pulumi plugin install resource ${name} v${version} --file ${MIRROR}/pulumi-resource-${name}-v${version}-linux-amd64.tar.gz`, { env });
+        for (const [name, version] of [
+            ["random", "4.21.1"],
+            ["command", "1.2.1"],
+        ]) {
+            sh(
+                `pulumi plugin install resource ${name} v${version} --file ${MIRROR}/pulumi-resource-${name}-v${version}-linux-amd64.tar.gz`,
+                { env },
+            );
         }
         fs.mkdirSync(program);
         fs.copyFileSync(path.join(REPO, "tests/fixtures/yaml-topology/Pulumi.yaml"), path.join(program, "Pulumi.yaml"));
         const script = packageScript(fs.readFileSync(path.join(REPO, "README.md"), "utf8"))
-            .split("~/lab-hosts").join(program)
-            .split("~/.ssh/id_ed25519").join(path.join(REPO, ".lab/ssh/id_ed25519"))
-            .split("<this checkout>").join(REPO);
+            .split("~/lab-hosts")
+            .join(program)
+            .split("~/.ssh/id_ed25519")
+            .join(path.join(REPO, ".lab/ssh/id_ed25519"))
+            .split("<this checkout>")
+            .join(REPO);
         const r = phase("README: From another project", () => sh(script, { env, cwd: REPO }));
         expect(r.out).to.match(/Resources:\s+\+ \d+ created/);
         expect(fs.readdirSync(path.join(home, "plugins"))).to.include("resource-host-topology-v0.3.0");
         // The seed's checks: every name on every host, etcd healthy, the registry through nginx.
         for (const h of ["master", "node1", "node2"] as const) {
-            for (const [name, address] of Object.entries({ "master.danran.com": HOSTS.master, "node2.danran.com": HOSTS.node2, "registry.danran.com": HOSTS.master, etcd1: HOSTS.master })) {
+            for (const [name, address] of Object.entries({
+                "master.danran.com": HOSTS.master,
+                "node2.danran.com": HOSTS.node2,
+                "registry.danran.com": HOSTS.master,
+                etcd1: HOSTS.master,
+            })) {
                 expect(onHost(h, `getent hosts ${name}`).stdout.split(/\s+/)[0], `${name} on ${h}`).to.equal(address);
             }
             expect(onHost(h, "systemctl is-active chrony").stdout.trim(), `chrony on ${h}`).to.equal("active");
         }
-        expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(/is healthy/);
-        const http = onHost("node1", "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3").stdout;
+        expect(onHost("master", `ETCDCTL_API=3 etcdctl --endpoints=http://${HOSTS.master}:2379 endpoint health 2>&1`).stdout).to.match(
+            /is healthy/,
+        );
+        const http = onHost(
+            "node1",
+            "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3",
+        ).stdout;
         expect(http, "registry through nginx from node1").to.equal("HTTP/1.1 200");
         expect(JSON.parse(engine(spec, "stack output etcdClientEndpoints --json").stdout)).to.deep.equal([`http://${HOSTS.master}:2379`]);
         phase("preview --refresh --expect-no-changes", () => engine(spec, "preview --refresh --expect-no-changes"));

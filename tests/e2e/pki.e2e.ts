@@ -40,8 +40,14 @@ export const issued = pki.issued;
         const outs = await stackOutputs(p);
         const ca = new crypto.X509Certificate(outs.caCert);
         expect(ca.subject).to.equal("CN=host-topology etcd CA");
-        expect(Object.keys(outs.issued).sort()).to.deep.equal(["etcd-client", "etcd-member/etcd1", "etcd-member/etcd2", "etcd-member/etcd3"]);
-        for (const cert of Object.values(outs.issued) as string[]) expect(new crypto.X509Certificate(cert).verify(ca.publicKey)).to.equal(true);
+        expect(Object.keys(outs.issued).sort()).to.deep.equal([
+            "etcd-client",
+            "etcd-member/etcd1",
+            "etcd-member/etcd2",
+            "etcd-member/etcd3",
+        ]);
+        for (const cert of Object.values(outs.issued) as string[])
+            expect(new crypto.X509Certificate(cert).verify(ca.publicKey)).to.equal(true);
 
         // Secret: hidden in outputs, encrypted in the state.
         expect((await stackOutputs(p, { showSecrets: false })).clientKey).to.equal("[secret]");
@@ -54,14 +60,18 @@ export const issued = pki.issued;
         await phase("engine: second up (no changes)", () => up(p, { expectNoChanges: true }));
 
         // Two more members: an update in place; the CA and the existing certificates stay.
-        fs.writeFileSync(members, JSON.stringify(["master", "node1", "node2", "node1", "node2"].map((h, i) => ({ host: h, name: `etcd${i + 1}` }))));
+        fs.writeFileSync(
+            members,
+            JSON.stringify(["master", "node1", "node2", "node1", "node2"].map((h, i) => ({ host: h, name: `etcd${i + 1}` }))),
+        );
         const bad = await preview(p, { allowFail: true });
         expect(bad.code).to.not.equal(0); // a host with two members is bad input, named at preview
         expect(bad.out).to.match(/etcdMembers: host "node1" has more than one member/);
         fs.writeFileSync(members, JSON.stringify([{ host: "master" }, { host: "node1", name: "etcd2" }, { host: "node2", name: "etcd9" }]));
         const pre = await preview(p, { diff: true });
         expect(pre.changes.update, pre.out.slice(-2000)).to.equal(1);
-        for (const op of ["replace", "create-replacement", "delete-replaced"] as const) expect(pre.changes[op] ?? 0, `${op}\n${pre.out.slice(-2000)}`).to.equal(0);
+        for (const op of ["replace", "create-replacement", "delete-replaced"] as const)
+            expect(pre.changes[op] ?? 0, `${op}\n${pre.out.slice(-2000)}`).to.equal(0);
         await phase("engine: up (update)", () => up(p));
         const after = await stackOutputs(p);
         expect(after.caCert).to.equal(outs.caCert);

@@ -43,7 +43,10 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
             // restarting nothing.
             const scripts = ["hostbase.sh", "firewall.sh", ...(h === "master" ? ["registry.sh", "etcd.sh"] : [])];
             const units = ["chrony", ...(h === "master" ? ["etcd", "nginx", "docker-registry"] : [])];
-            return onHost(h, `cd /usr/local/lib/host-topology && stat -c '%n %Y' ${scripts.join(" ")} /etc/hosts /etc/chrony/chrony.conf && systemctl show -p ActiveEnterTimestampMonotonic ${units.join(" ")}`).stdout;
+            return onHost(
+                h,
+                `cd /usr/local/lib/host-topology && stat -c '%n %Y' ${scripts.join(" ")} /etc/hosts /etc/chrony/chrony.conf && systemctl show -p ActiveEnterTimestampMonotonic ${units.join(" ")}`,
+            ).stdout;
         });
 
     it(`a stack deployed with the dynamic resources (${DYNAMIC_MAIN}): one up updates them, replaces nothing, changes nothing on the hosts; no provider code left`, async () => {
@@ -56,7 +59,9 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         const stack = await deployed.here();
         const r = await phase("up with the provider plugin", () => up(stack));
         const after = exported();
-        console.log(`      upgrade: ${JSON.stringify(r.changes)}; state ${(before.length / 1024).toFixed(0)} KB -> ${(after.length / 1024).toFixed(0)} KB`);
+        console.log(
+            `      upgrade: ${JSON.stringify(r.changes)}; state ${(before.length / 1024).toFixed(0)} KB -> ${(after.length / 1024).toFixed(0)} KB`,
+        );
         expect(namesWith(r.events, "replace")).to.deep.equal([]);
         // The plugin's default provider comes, the dynamic resources' one goes (both named `default`); each host's
         // HostScripts comes (it finds every script in place and puts none), the uploads and the readiness Commands go
@@ -82,7 +87,8 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
     it(`a stack deployed by ${READY_MAIN} (a readiness Command per host): one up drops the three, its HostScripts read the OS, its HostChecks name the key file, nothing changes on the hosts`, async () => {
         const deployed = await phase(`up with ${READY_MAIN}`, () => deployedBy(READY_MAIN, STACK, CFG));
         cleanups.push(deployed.cleanup);
-        const osOf = async (s: { outputs(): Promise<Record<string, { value: Json }>> }) => (await s.outputs()).inventory.value.map((h: { name: string; os: string }) => `${h.name} ${h.os}`);
+        const osOf = async (s: { outputs(): Promise<Record<string, { value: Json }>> }) =>
+            (await s.outputs()).inventory.value.map((h: { name: string; os: string }) => `${h.name} ${h.os}`);
         const osBefore = await osOf(deployed.old);
         expect(osBefore).to.deep.equal(["master debian 12", "node1 debian 12", "node2 debian 12"]);
         const touchedBefore = touched();
@@ -95,7 +101,11 @@ describe("end-to-end on the lab: the provider plugin replaces the dynamic resour
         // The HostScripts: each reads its host's OS (the state of that main has none), and puts no script. The
         // HostChecks: their connection names the key file now instead of holding the key (a check, no repair).
         const updated = namesWith(r.events, "update").sort();
-        expect(updated.filter((n) => !n.endsWith("-check") && !n.endsWith("-run"))).to.deep.equal(["master-scripts", "node1-scripts", "node2-scripts"]);
+        expect(updated.filter((n) => !n.endsWith("-check") && !n.endsWith("-run"))).to.deep.equal([
+            "master-scripts",
+            "node1-scripts",
+            "node2-scripts",
+        ]);
         expect(updated.filter((n) => n.endsWith("-check"))).to.have.length(11);
         expect(touched(), "scripts, files and services on the hosts untouched").to.deep.equal(touchedBefore);
         expect(await osOf(stack), "the inventory's os output kept").to.deep.equal(osBefore);

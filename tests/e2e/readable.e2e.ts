@@ -12,7 +12,11 @@ const PREVIOUS_MAIN = "5744b28";
 const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });
 const BASE: StackConfig = {
     domain: "danran.com",
-    hosts: [host("master", HOSTS.master, ["master", "etcd", "registry"]), host("node1", HOSTS.node1, ["node"]), host("node2", HOSTS.node2, ["node"])],
+    hosts: [
+        host("master", HOSTS.master, ["master", "etcd", "registry"]),
+        host("node1", HOSTS.node1, ["node"]),
+        host("node2", HOSTS.node2, ["node"]),
+    ],
     sshPrivateKeyPath: ".lab/ssh/id_ed25519",
     sshKnownHostsPath: ".lab/ssh/known_hosts",
     timeServeFromMaster: true,
@@ -20,11 +24,13 @@ const BASE: StackConfig = {
 
 /** The `-`/`+` lines of a `--diff` display's property diffs (resource headers and their URNs left out), trimmed. */
 function diffLines(out: string): string[] {
-    return out
-        .split("\n")
-        // eslint-disable-next-line no-control-regex -- strips the display's ANSI colour codes (ESC [ ... m)
-        .map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").trim())
-        .filter((l) => /^[-+] /.test(l) && !/^[-+] [\w-]+:[\w/.-]+:[\w$:/-]+: \(/.test(l) && !l.includes("[urn="));
+    return (
+        out
+            .split("\n")
+            // eslint-disable-next-line no-control-regex -- strips the display's ANSI colour codes (ESC [ ... m)
+            .map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").trim())
+            .filter((l) => /^[-+] /.test(l) && !/^[-+] [\w-]+:[\w/.-]+:[\w$:/-]+: \(/.test(l) && !l.includes("[urn="))
+    );
 }
 
 /**
@@ -64,9 +70,11 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
         const before = await resources(old);
         const oldStdin = before.find((r) => r.name === "master-time-run")!.outputs.stdin;
         expect(oldStdin, "the previous main's stdin is base64").to.match(/^CONFIG=[A-Za-z0-9+/]+=*$/m);
-        const mtimes = () => onHost("node1", "stat -c %Y /etc/chrony/chrony.conf /etc/hosts; systemctl show -p ActiveEnterTimestampMonotonic chrony").stdout;
+        const mtimes = () =>
+            onHost("node1", "stat -c %Y /etc/chrony/chrony.conf /etc/hosts; systemctl show -p ActiveEnterTimestampMonotonic chrony").stdout;
         const mtimesBefore = mtimes();
-        const masterUnits = () => onHost("master", "systemctl show -p ActiveEnterTimestampMonotonic etcd docker-registry nginx chrony").stdout;
+        const masterUnits = () =>
+            onHost("master", "systemctl show -p ActiveEnterTimestampMonotonic etcd docker-registry nginx chrony").stdout;
         const unitsBefore = masterUnits();
 
         // The same stack with this code.
@@ -75,8 +83,15 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
         const r = await phase("up with this code (upgrade)", () => up(stack));
         const seconds = (Date.now() - t0) / 1000;
         const runs = namesWith(r.events, "update").filter((n) => n.endsWith("-run"));
-        console.log(`      upgrade: ${r.changes.update ?? 0} updated (${runs.length} steps re-run), ${r.changes.create ?? 0} created, ${r.changes.delete ?? 0} deleted, ${r.changes.replace ?? 0} replaced, in ${seconds.toFixed(1)}s`);
-        expect(runs.sort()).to.deep.equal(before.filter((x) => x.type === "command:remote:Command" && x.name.endsWith("-run")).map((x) => x.name).sort());
+        console.log(
+            `      upgrade: ${r.changes.update ?? 0} updated (${runs.length} steps re-run), ${r.changes.create ?? 0} created, ${r.changes.delete ?? 0} deleted, ${r.changes.replace ?? 0} replaced, in ${seconds.toFixed(1)}s`,
+        );
+        expect(runs.sort()).to.deep.equal(
+            before
+                .filter((x) => x.type === "command:remote:Command" && x.name.endsWith("-run"))
+                .map((x) => x.name)
+                .sort(),
+        );
         // Nothing is replaced; the uploads of that version (one per step) and its readiness Commands give way to one
         // HostScripts per host.
         expect(namesWith(r.events, "replace")).to.deep.equal([]);
@@ -109,14 +124,19 @@ describe("end-to-end on the lab: readable changes (plain-text steps, drift diffs
     async function configChanged() {
         const p = await phase("preview --diff (timeServers[0] changed)", () => preview(stack, { diff: true }));
         expect(updated(p.events)).to.deep.equal(["master-time-check", "master-time-run"]);
-        expect(diffLines(section(p.out, "master-time-run"))).to.deep.equal(["- server 0.pool.ntp.org iburst", "+ server ntp.example.org iburst"]);
+        expect(diffLines(section(p.out, "master-time-run"))).to.deep.equal([
+            "- server 0.pool.ntp.org iburst",
+            "+ server ntp.example.org iburst",
+        ]);
         expect(section(p.out, "master-time-run")).to.contain("server 1.pool.ntp.org iburst"); // context
         expect(p.out).not.to.contain(Buffer.from("# Managed by Pulumi").toString("base64").slice(0, 16));
         expect(section(p.out, "master-time-run")).not.to.contain("[secret]");
         // The pull request's summary of the same change.
         const md = phase("preview-summary.sh (a change)", () => sh(`tools/preview-summary.sh ${STACK}`)).stdout;
         console.log(md.replace(/^/gm, "        | "));
-        expect(md).to.contain("#### master\n\n- **update** `master-time-run` (time sync)\n- `CONFIG` (chrony.conf / ntp.conf):\n  ```diff\n");
+        expect(md).to.contain(
+            "#### master\n\n- **update** `master-time-run` (time sync)\n- `CONFIG` (chrony.conf / ntp.conf):\n  ```diff\n",
+        );
         expect(md).to.contain("  -server 0.pool.ntp.org iburst\n  +server ntp.example.org iburst\n");
         expect(md).to.contain("- service: time daemon restarts");
         expect(md).not.to.contain("#### node1");

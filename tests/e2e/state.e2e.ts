@@ -5,7 +5,24 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { HOSTS, type Json, REPO, type Running, type StackSpec, destroy, engine, exportedState, killGroup, onHost, phase, preview, sh, spawnPulumi, stackOutputs, up } from "./util.ts";
+import {
+    HOSTS,
+    type Json,
+    REPO,
+    type Running,
+    type StackSpec,
+    destroy,
+    engine,
+    exportedState,
+    killGroup,
+    onHost,
+    phase,
+    preview,
+    sh,
+    spawnPulumi,
+    stackOutputs,
+    up,
+} from "./util.ts";
 
 const WORK = path.join(REPO, ".lab/team");
 const STACK = "e2e-team";
@@ -37,7 +54,9 @@ function spawnIn(dir: string, backend: string, args: string): Running {
 /** Every row of the state table, its `data` decoded (the CLI stores each DIY file as base64 in a json column). */
 function stateRows(): string[] {
     const port = fs.readFileSync(path.join(REPO, ".state-server/port"), "utf8").trim();
-    const rows = sh(`PGPASSFILE=${PGPASS} psql -h 127.0.0.1 -p ${port} -U pulumi -d pulumi_state -At -c "select key || ' ' || (data->>'data') from pulumi_state"`).stdout;
+    const rows = sh(
+        `PGPASSFILE=${PGPASS} psql -h 127.0.0.1 -p ${port} -U pulumi -d pulumi_state -At -c "select key || ' ' || (data->>'data') from pulumi_state"`,
+    ).stdout;
     return rows
         .split("\n")
         .filter(Boolean)
@@ -64,7 +83,10 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         b = checkout("b");
         // The dev topology with the secrets a team cares about: registry credentials and etcd TLS keys.
         const dev = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*\n?/m, "");
-        fs.writeFileSync(path.join(a, `Pulumi.${STACK}.yaml`), `${dev.trimEnd()}\n  host-topology:registryAuth: true\n  host-topology:etcdTls: true\n`);
+        fs.writeFileSync(
+            path.join(a, `Pulumi.${STACK}.yaml`),
+            `${dev.trimEnd()}\n  host-topology:registryAuth: true\n  host-topology:etcdTls: true\n`,
+        );
         pulumiIn(a, pg, "cancel --yes", { allowFail: true });
         pulumiIn(a, pg, "stack rm --force --yes --preserve-config", { allowFail: true });
         phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
@@ -100,7 +122,9 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         await phase("A: preview --refresh in PostgreSQL", () => preview(team(a, pg), { refresh: true, expectNoChanges: true }));
         // A refresh reads the hosts: drift shows as before.
         onHost("node1", "sed -i 's/^192.168.100.2 master.danran.com.*/192.168.100.99 master.danran.com master/' /etc/hosts");
-        expect((await preview(team(a, pg), { refresh: true, diff: true })).out).to.match(/\/etc\/hosts: "managed block or conflicting lines differ"/);
+        expect((await preview(team(a, pg), { refresh: true, diff: true })).out).to.match(
+            /\/etc\/hosts: "managed block or conflicting lines differ"/,
+        );
         await phase("A: up --refresh in PostgreSQL", () => up(team(a, pg), { refresh: true }));
     });
 
@@ -120,7 +144,15 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         leftovers.push(ra, rb);
         const [ca, cb] = await Promise.all([ra.exited, rb.exited]);
         const refused = ca === 0 ? rb : ra;
-        console.log(`      A exit ${ca}, B exit ${cb}: ${refused.out().split("\n").find((l) => /lock/.test(l))?.trim() ?? refused.out().slice(-300)}`);
+        console.log(
+            `      A exit ${ca}, B exit ${cb}: ${
+                refused
+                    .out()
+                    .split("\n")
+                    .find((l) => /lock/.test(l))
+                    ?.trim() ?? refused.out().slice(-300)
+            }`,
+        );
         expect([ca, cb].filter((c) => c === 0).length, `A:\n${ra.out().slice(-1500)}\nB:\n${rb.out().slice(-1500)}`).to.equal(1);
         expect(refused.out()).to.match(/the stack is currently locked by 1 lock\(s\)/);
         expect(refused.out()).to.not.match(/postgres:\/\/pulumi:[^*]/);
@@ -140,12 +172,17 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         } finally {
             sh("tests/e2e/state-server.sh up"); // a failed assertion below must not leave the next tests without it
         }
-        const err = run.out().split("\n").filter((l) => /error:/.test(l));
+        const err = run
+            .out()
+            .split("\n")
+            .filter((l) => /error:/.test(l));
         console.log(`      up with the database gone: exit ${code}; ${err.map((l) => l.trim().slice(0, 200)).join(" | ")}`);
         expect(code).to.not.equal(0);
         // The error names the state database (credentials masked) and what could not be written there; the cause
         // varies with the moment the server went away (connection refused, or a connection the server closed).
-        expect(run.out()).to.match(/error: (there was a problem deleting the lock at postgres:\/\/\*{4}:\*{4}@127\.0\.0\.1:\d+\/|writing snapshot: failed to save snapshot)/);
+        expect(run.out()).to.match(
+            /error: (there was a problem deleting the lock at postgres:\/\/\*{4}:\*{4}@127\.0\.0\.1:\d+\/|writing snapshot: failed to save snapshot)/,
+        );
         expect(run.out()).to.not.match(/postgres:\/\/pulumi:[^*]/);
         const before = JSON.parse(await exportedState(team(a, pg))).deployment;
         expect(before.resources.length).to.be.greaterThan(40);
@@ -179,7 +216,10 @@ describe("end-to-end: state for a team in PostgreSQL (two checkouts)", function 
         expect(down.out).to.match(/unable to open state database "postgres:\/\/pulumi@127\.0\.0\.1:1\/.*connection refused/);
         const wrongPass = path.join(WORK, "wrong-pgpass");
         fs.writeFileSync(wrongPass, `127.0.0.1:*:pulumi_state:pulumi:not-the-password\n`, { mode: 0o600 });
-        const wrong = sh(`cd ${a} && PULUMI_BACKEND_URL='${pg}' PGPASSFILE=${wrongPass} pulumi preview --stack ${STACK} --non-interactive`, { allowFail: true });
+        const wrong = sh(
+            `cd ${a} && PULUMI_BACKEND_URL='${pg}' PGPASSFILE=${wrongPass} pulumi preview --stack ${STACK} --non-interactive`,
+            { allowFail: true },
+        );
         expect(wrong.code).to.not.equal(0);
         expect(wrong.out).to.match(new RegExp(`127\\.0\\.0\\.1:${port}.*password authentication failed for user "pulumi"`));
         expect(wrong.out).to.not.contain("not-the-password");

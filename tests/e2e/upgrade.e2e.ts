@@ -16,7 +16,11 @@ const STACK = "e2e-runtime";
 const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });
 const CFG: StackConfig = {
     domain: "danran.com",
-    hosts: [host("master", HOSTS.master, ["master", "etcd", "registry"]), host("node1", HOSTS.node1, ["node"]), host("node2", HOSTS.node2, ["node"])],
+    hosts: [
+        host("master", HOSTS.master, ["master", "etcd", "registry"]),
+        host("node1", HOSTS.node1, ["node"]),
+        host("node2", HOSTS.node2, ["node"]),
+    ],
     sshPrivateKeyPath: ".lab/ssh/id_ed25519",
     sshKnownHostsPath: ".lab/ssh/known_hosts",
     timeServeFromMaster: true,

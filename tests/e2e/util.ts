@@ -48,7 +48,8 @@ export function onHost(host: HostName, cmd: string, opts: { allowFail?: boolean;
     for (let attempt = 1; ; attempt++) {
         const r = sh(`lab/lab.sh ssh ${host} ${shellQuote(cmd)}`, { ...opts, allowFail: true });
         if (r.code !== 255 || attempt === 3) {
-            if (r.code !== 0 && !opts.allowFail) throw new Error(`command failed (${r.code}) on ${host}: ${cmd}\n${r.out.split("\n").slice(-60).join("\n")}`);
+            if (r.code !== 0 && !opts.allowFail)
+                throw new Error(`command failed (${r.code}) on ${host}: ${cmd}\n${r.out.split("\n").slice(-60).join("\n")}`);
             return r;
         }
         console.log(`      (ssh to ${host} failed to connect, attempt ${attempt}; retrying)`);
@@ -71,7 +72,9 @@ export interface StackSpec {
 }
 
 function specOf(ref: StackRef): Required<StackSpec> {
-    return typeof ref === "string" ? { stack: ref, workDir: REPO, env: {} } : { stack: ref.stack, workDir: ref.workDir ?? REPO, env: ref.env ?? {} };
+    return typeof ref === "string"
+        ? { stack: ref, workDir: REPO, env: {} }
+        : { stack: ref.stack, workDir: ref.workDir ?? REPO, env: ref.env ?? {} };
 }
 
 /**
@@ -145,7 +148,15 @@ export interface DestroyOpts extends RunOpts {
 }
 
 /** Steps that leave a resource as it is (the rest create, update, delete, replace or import one). */
-const UNCHANGING: ReadonlySet<OpType> = new Set<OpType>(["same", "read", "read-replacement", "refresh", "discard", "discard-replaced", "remove-pending-replace"]);
+const UNCHANGING: ReadonlySet<OpType> = new Set<OpType>([
+    "same",
+    "read",
+    "read-replacement",
+    "refresh",
+    "discard",
+    "discard-replaced",
+    "remove-pending-replace",
+]);
 
 /** One step of an event stream (resourcePreEvent): the resource's name and type, the op, planned (preview) or run. */
 export interface Step {
@@ -160,7 +171,14 @@ export function steps(events: EngineEvent[]): Step[] {
     const out: Step[] = [];
     for (const e of events) {
         const p = e.resourcePreEvent;
-        if (p) out.push({ name: p.metadata.urn.split("::").pop()!, type: p.metadata.type, urn: p.metadata.urn, op: p.metadata.op, planning: Boolean(p.planning) });
+        if (p)
+            out.push({
+                name: p.metadata.urn.split("::").pop()!,
+                type: p.metadata.type,
+                urn: p.metadata.urn,
+                op: p.metadata.op,
+                planning: Boolean(p.planning),
+            });
     }
     return out;
 }
@@ -172,7 +190,12 @@ export function steps(events: EngineEvent[]): Step[] {
 export function diagnostics(events: EngineEvent[], name?: string): string[] {
     return events
         .map((e) => e.diagnosticEvent)
-        .filter((d): d is NonNullable<typeof d> => d !== undefined && (d.severity as string) !== "debug" /* sent, though not in the SDK's type */ && (name === undefined || d.urn?.split("::").pop() === name))
+        .filter(
+            (d): d is NonNullable<typeof d> =>
+                d !== undefined &&
+                (d.severity as string) !== "debug" /* sent, though not in the SDK's type */ &&
+                (name === undefined || d.urn?.split("::").pop() === name),
+        )
         .map((d) => d.message);
 }
 
@@ -180,7 +203,13 @@ export function diagnostics(events: EngineEvent[], name?: string): string[] {
 const isDefaultProvider = (s: Step) => s.type.startsWith("pulumi:providers:") && /^default(_|$)/.test(s.name);
 
 function changedNames(events: EngineEvent[]): string[] {
-    return [...new Set(steps(events).filter((s) => !UNCHANGING.has(s.op) && !isDefaultProvider(s)).map((s) => s.name))].sort();
+    return [
+        ...new Set(
+            steps(events)
+                .filter((s) => !UNCHANGING.has(s.op) && !isDefaultProvider(s))
+                .map((s) => s.name),
+        ),
+    ].sort();
 }
 
 type Io = { color: "never"; onOutput: (s: string) => void; onError: (s: string) => void; onEvent: (e: EngineEvent) => void };
@@ -200,7 +229,8 @@ async function run(what: string, ref: StackRef, o: RunOpts, op: (s: Stack, io: I
         code = typeof ex?.exitCode === "number" && ex.exitCode !== 0 ? ex.exitCode : -1;
         // What the CLI printed is in `out` already; when it printed nothing (stack select failed), the whole error.
         out += `\n${ex?.shortMessage && out ? ex.shortMessage : String(e?.message ?? e)}`;
-        if (!o.allowFail) throw new Error(`pulumi ${what} failed (${code}) on stack ${specOf(ref).stack}:\n${out.split("\n").slice(-60).join("\n")}`);
+        if (!o.allowFail)
+            throw new Error(`pulumi ${what} failed (${code}) on stack ${specOf(ref).stack}:\n${out.split("\n").slice(-60).join("\n")}`);
     }
     // A failed run has no summary from the backend's history: the engine's summary event says what it did.
     changes ??= events.find((e) => e.summaryEvent)?.summaryEvent?.resourceChanges ?? {};
@@ -225,7 +255,14 @@ export function up(ref: StackRef, o: UpOpts = {}): Promise<EngineResult> {
 /** `pulumi preview` with the options' flags (`diff`: the display of `preview --diff`). */
 export function preview(ref: StackRef, o: PreviewOpts = {}): Promise<EngineResult> {
     return run("preview", ref, o, async (s, io) => {
-        const r = await s.preview({ ...io, refresh: o.refresh, expectNoChanges: o.expectNoChanges, diff: o.diff, target: o.targets, parallel: o.parallel });
+        const r = await s.preview({
+            ...io,
+            refresh: o.refresh,
+            expectNoChanges: o.expectNoChanges,
+            diff: o.diff,
+            target: o.targets,
+            parallel: o.parallel,
+        });
         return r.changeSummary;
     });
 }
@@ -254,7 +291,10 @@ export async function exportedState(ref: StackRef): Promise<string> {
  * host-topology keys in `drop` removed and `extra` (`key: value` YAML lines) added.
  */
 export function devStack(stack: string, extra: string[], drop: string[] = []): void {
-    let cfg = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*\n?/m, "").trimEnd();
+    let cfg = fs
+        .readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8")
+        .replace(/^encryptionsalt:.*\n?/m, "")
+        .trimEnd();
     for (const k of drop) cfg = cfg.replace(new RegExp(`^  host-topology:${k}:.*\n?`, "m"), "");
     fs.writeFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), `${cfg}\n${extra.map((l) => `  host-topology:${l}\n`).join("")}`);
     freshStack(stack);
@@ -408,7 +448,10 @@ export function spawnPulumi(stack: string, args: string, opts: { cwd?: string; e
     );
     const waitFor = (re: RegExp, timeoutS = 300) =>
         new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutS}s waiting for ${re} in: pulumi ${args}\n${out.slice(-2000)}`)), timeoutS * 1000);
+            const timer = setTimeout(
+                () => reject(new Error(`timed out after ${timeoutS}s waiting for ${re} in: pulumi ${args}\n${out.slice(-2000)}`)),
+                timeoutS * 1000,
+            );
             const check = () => {
                 if (re.test(out)) {
                     clearTimeout(timer);

@@ -20,14 +20,23 @@ const yaml = (args: string, o: { allowFail?: boolean; input?: string } = {}) => 
 /** The seed's checks: every name resolves on every host, etcd is healthy, the registry answers through nginx. */
 function seedChecks(): void {
     for (const h of ["master", "node1", "node2"] as const) {
-        for (const [name, address] of Object.entries({ "master.danran.com": HOSTS.master, "node1.danran.com": HOSTS.node1, "node2.danran.com": HOSTS.node2, "registry.danran.com": HOSTS.master, etcd1: HOSTS.master })) {
+        for (const [name, address] of Object.entries({
+            "master.danran.com": HOSTS.master,
+            "node1.danran.com": HOSTS.node1,
+            "node2.danran.com": HOSTS.node2,
+            "registry.danran.com": HOSTS.master,
+            etcd1: HOSTS.master,
+        })) {
             expect(onHost(h, `getent hosts ${name}`).stdout.split(/\s+/)[0], `${name} on ${h}`).to.equal(address);
         }
         expect(onHost(h, "hostname").stdout.trim()).to.equal(h);
     }
     expect(onHost("master", `${ETCD} endpoint health 2>&1`).stdout).to.match(/is healthy/);
     for (const h of ["node1", "node2"] as const) {
-        const http = onHost(h, "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3").stdout;
+        const http = onHost(
+            h,
+            "exec 3<>/dev/tcp/registry.danran.com/80 && printf 'GET /v2/ HTTP/1.0\\r\\nHost: registry.danran.com\\r\\n\\r\\n' >&3 && head -c 12 <&3",
+        ).stdout;
         expect(http, `registry through nginx from ${h}`).to.equal("HTTP/1.1 200");
     }
 }
@@ -95,16 +104,28 @@ describe("end-to-end on the lab: the components from a Pulumi YAML program (test
         const previewOf = (from: string, to: string) => {
             expect(program, from).to.include(from);
             sh(`rm -rf ${dir} && mkdir -p ${dir} && cp ${DIR}/Pulumi.lab.yaml ${dir}/`);
-            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), program.replace(from, to).replace("path: ../../../provider/launcher", `path: ${REPO}/provider/launcher`));
+            fs.writeFileSync(
+                path.join(dir, "Pulumi.yaml"),
+                program.replace(from, to).replace("path: ../../../provider/launcher", `path: ${REPO}/provider/launcher`),
+            );
             const r = engine({ ...STACK, workDir: dir }, "preview", { allowFail: true });
             expect(r.code, r.out.slice(-2000)).to.not.equal(0);
             return r.out;
         };
         // The schema types `host` as a HostBase: the YAML language host refuses another resource.
-        expect(previewOf("host: ${node2}\n      config: ${nodeTime}", "host: ${etcd-cluster-token}\n      config: ${nodeTime}")).to.match(/host: Cannot assign 'random:index\/randomString:RandomString' to 'host-topology:index:HostBase'/);
+        expect(previewOf("host: ${node2}\n      config: ${nodeTime}", "host: ${etcd-cluster-token}\n      config: ${nodeTime}")).to.match(
+            /host: Cannot assign 'random:index\/randomString:RandomString' to 'host-topology:index:HostBase'/,
+        );
         // What a schema cannot say, construct does.
-        expect(previewOf("host: ${node2}\n      config: ${nodeTime}", "host: ${node2}\n      implementation: ntpd\n      config: ${nodeTime}")).to.match(/TimeSync node2-time: implementation must be chrony or ntp, not ntpd/);
-        expect(previewOf("members:\n        - ${etcd1}", "members:\n        - host: node1\n          name: etcd2\n          clientUrl: http://192.168.100.3:2379\n          peerUrl: http://etcd2:2380")).to.match(/EtcdMember master-etcd1: members must include the member etcd1/);
+        expect(
+            previewOf("host: ${node2}\n      config: ${nodeTime}", "host: ${node2}\n      implementation: ntpd\n      config: ${nodeTime}"),
+        ).to.match(/TimeSync node2-time: implementation must be chrony or ntp, not ntpd/);
+        expect(
+            previewOf(
+                "members:\n        - ${etcd1}",
+                "members:\n        - host: node1\n          name: etcd2\n          clientUrl: http://192.168.100.3:2379\n          peerUrl: http://etcd2:2380",
+            ),
+        ).to.match(/EtcdMember master-etcd1: members must include the member etcd1/);
         sh(`rm -rf ${dir}`);
     });
 });

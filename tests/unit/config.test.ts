@@ -1,7 +1,16 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { ConfigError, parseConfig, parseDuration, parseHostsFrom, plaintextSecrets, urlProblem, isIPv4, type RawConfig } from "../../components/config/index.ts";
+import {
+    ConfigError,
+    parseConfig,
+    parseDuration,
+    parseHostsFrom,
+    plaintextSecrets,
+    urlProblem,
+    isIPv4,
+    type RawConfig,
+} from "../../components/config/index.ts";
 import { HOST_KEYS, documentedRaw } from "./fixtures.ts";
 import { createRequire } from "module";
 
@@ -60,7 +69,14 @@ describe("parseConfig: the documented topology", () => {
     });
 
     it("applies the defaults", () => {
-        expect(cfg.ssh).to.deep.equal({ user: "root", port: 22, privateKeyPath: undefined, dialErrorLimit: 30, perDialTimeout: 10, hostKeyPolicy: "strict" });
+        expect(cfg.ssh).to.deep.equal({
+            user: "root",
+            port: 22,
+            privateKeyPath: undefined,
+            dialErrorLimit: 30,
+            perDialTimeout: 10,
+            hostKeyPolicy: "strict",
+        });
         expect(cfg.packageListsMaxAge).to.equal(3600);
         expect(cfg.time).to.deep.equal({
             implementation: "chrony",
@@ -94,57 +110,164 @@ describe("parseConfig: bad input is rejected with the key named", () => {
     const cases: [string, RawConfig, RegExp][] = [
         ["bad IP", documentedRaw({ hosts: hostsWith((h) => (h[1].address = "192.168.100.300")) }), /^hosts\[1\]\.address: must be an IPv4/],
         ["IP with leading zero", documentedRaw({ hosts: hostsWith((h) => (h[1].address = "192.168.100.03")) }), /^hosts\[1\]\.address/],
-        ["bad host name", documentedRaw({ hosts: hostsWith((h) => (h[2].name = "Node_2")) }), /^hosts\[2\]\.name: must be a host name label/],
-        ["duplicate name", documentedRaw({ hosts: hostsWith((h) => (h[2].name = "node1")) }), /^hosts: host name "node1" is used by more than one host/],
-        ["duplicate address", documentedRaw({ hosts: hostsWith((h) => (h[2].address = "192.168.100.3")) }), /^hosts: address 192\.168\.100\.3 is used by more than one host/],
-        ["unknown role", documentedRaw({ hosts: hostsWith((h) => (h[1].roles = ["worker"])) }), /^hosts\[1\]\.roles\[0\]: unknown role "worker"/],
+        [
+            "bad host name",
+            documentedRaw({ hosts: hostsWith((h) => (h[2].name = "Node_2")) }),
+            /^hosts\[2\]\.name: must be a host name label/,
+        ],
+        [
+            "duplicate name",
+            documentedRaw({ hosts: hostsWith((h) => (h[2].name = "node1")) }),
+            /^hosts: host name "node1" is used by more than one host/,
+        ],
+        [
+            "duplicate address",
+            documentedRaw({ hosts: hostsWith((h) => (h[2].address = "192.168.100.3")) }),
+            /^hosts: address 192\.168\.100\.3 is used by more than one host/,
+        ],
+        [
+            "unknown role",
+            documentedRaw({ hosts: hostsWith((h) => (h[1].roles = ["worker"])) }),
+            /^hosts\[1\]\.roles\[0\]: unknown role "worker"/,
+        ],
         ["missing roles", documentedRaw({ hosts: hostsWith((h) => delete h[1].roles) }), /^hosts\[1\]\.roles: is required/],
-        ["two registries", documentedRaw({ hosts: hostsWith((h) => (h[1].roles = ["registry"])) }), /^hosts: role "registry" is given to 2 hosts/],
+        [
+            "two registries",
+            documentedRaw({ hosts: hostsWith((h) => (h[1].roles = ["registry"])) }),
+            /^hosts: role "registry" is given to 2 hosts/,
+        ],
         ["hosts missing", documentedRaw({ hosts: undefined }), /^hosts: is required/],
         ["hosts not a list", documentedRaw({ hosts: '{"name":"master"}' }), /^hosts: must be a non-empty list/],
         ["hosts not JSON", documentedRaw({ hosts: "master,node1" }), /^hosts: is not valid JSON/],
-        ["unknown host property", documentedRaw({ hosts: hostsWith((h) => (h[0].adress = "1.2.3.4")) }), /^hosts\[0\]\.adress: is not a known host property/],
-        ["etcd member on an unknown host", documentedRaw({ etcdMembers: '["master","node9","node1"]' }), /^etcdMembers\[1\]\.host: "node9" is not one of the hosts/],
-        ["even etcd member count", documentedRaw({ etcdMembers: '["master","node1"]' }), /^etcdMembers: 2 members: an etcd cluster needs an odd number/],
-        ["the notes' hhttp:// URL", documentedRaw({ etcdMembers: '[{"host":"master","clientUrl":"hhttp://192.168.100.2:2379"}]' }), /^etcdMembers\[0\]\.clientUrl: "hhttp:\/\/192\.168\.100\.2:2379": scheme "hhttp" is not http or https/],
-        ["URL without port", documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"http://etcd1"}]' }), /^etcdMembers\[0\]\.peerUrl: .* has no port/],
-        ["http URL with etcdTls", documentedRaw({ etcdTls: "true", etcdMembers: '[{"host":"master","clientUrl":"http://192.168.100.2:2379"}]' }), /^etcdMembers\[0\]\.clientUrl: "http:\/\/192\.168\.100\.2:2379" must be https:\/\/ when etcdTls is true/],
-        ["https URL without etcdTls", documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"https://etcd1:2380"}]' }), /^etcdMembers\[0\]\.peerUrl: "https:\/\/etcd1:2380" must be http:\/\/ when etcdTls is false/],
+        [
+            "unknown host property",
+            documentedRaw({ hosts: hostsWith((h) => (h[0].adress = "1.2.3.4")) }),
+            /^hosts\[0\]\.adress: is not a known host property/,
+        ],
+        [
+            "etcd member on an unknown host",
+            documentedRaw({ etcdMembers: '["master","node9","node1"]' }),
+            /^etcdMembers\[1\]\.host: "node9" is not one of the hosts/,
+        ],
+        [
+            "even etcd member count",
+            documentedRaw({ etcdMembers: '["master","node1"]' }),
+            /^etcdMembers: 2 members: an etcd cluster needs an odd number/,
+        ],
+        [
+            "the notes' hhttp:// URL",
+            documentedRaw({ etcdMembers: '[{"host":"master","clientUrl":"hhttp://192.168.100.2:2379"}]' }),
+            /^etcdMembers\[0\]\.clientUrl: "hhttp:\/\/192\.168\.100\.2:2379": scheme "hhttp" is not http or https/,
+        ],
+        [
+            "URL without port",
+            documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"http://etcd1"}]' }),
+            /^etcdMembers\[0\]\.peerUrl: .* has no port/,
+        ],
+        [
+            "http URL with etcdTls",
+            documentedRaw({ etcdTls: "true", etcdMembers: '[{"host":"master","clientUrl":"http://192.168.100.2:2379"}]' }),
+            /^etcdMembers\[0\]\.clientUrl: "http:\/\/192\.168\.100\.2:2379" must be https:\/\/ when etcdTls is true/,
+        ],
+        [
+            "https URL without etcdTls",
+            documentedRaw({ etcdMembers: '[{"host":"master","peerUrl":"https://etcd1:2380"}]' }),
+            /^etcdMembers\[0\]\.peerUrl: "https:\/\/etcd1:2380" must be http:\/\/ when etcdTls is false/,
+        ],
         ["registryTls of wrong type", documentedRaw({ registryTls: "1" }), /^registryTls: must be true or false/],
         ["etcdTls of wrong type", documentedRaw({ etcdTls: "on" }), /^etcdTls: must be true or false/],
-        ["duplicate etcd host", documentedRaw({ etcdMembers: '["master","master","node1"]' }), /^etcdMembers: host "master" has more than one member/],
+        [
+            "duplicate etcd host",
+            documentedRaw({ etcdMembers: '["master","master","node1"]' }),
+            /^etcdMembers: host "master" has more than one member/,
+        ],
         ["bad domain", documentedRaw({ domain: "danran..com" }), /^domain: must be a DNS domain/],
         ["bad port type", documentedRaw({ sshPort: "twenty-two" }), /^sshPort: must be an integer/],
         ["port out of range", documentedRaw({ sshPort: "70000" }), /^sshPort: must be between 1 and 65535/],
         ["boolean of wrong type", documentedRaw({ registryAuth: "yes" }), /^registryAuth: must be true or false/],
         ["unknown time implementation", documentedRaw({ timeImplementation: "ntpd" }), /^timeImplementation: must be chrony or ntp/],
-        ["bad time server", documentedRaw({ timeServers: '["pool.ntp.org","bad server"]' }), /^timeServers\[1\]: must be a DNS name or IPv4/],
+        [
+            "bad time server",
+            documentedRaw({ timeServers: '["pool.ntp.org","bad server"]' }),
+            /^timeServers\[1\]: must be a DNS name or IPv4/,
+        ],
         ["time servers not a list", documentedRaw({ timeServers: '"pool.ntp.org"' }), /^timeServers: must be a list of strings/],
         ["no SSH key", documentedRaw({ sshPrivateKey: undefined }), /^sshPrivateKey: set sshPrivateKey \(secret\) or sshPrivateKeyPath/],
         ["SSH user with shell syntax", documentedRaw({ sshUser: "admin; reboot" }), /^sshUser: must be a user name/],
-        ["host key not base64", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-ed25519 not*base64")) }), /^hosts\[1\]\.hostKey: the key after ssh-ed25519 is not base64/],
-        ["host key of an unknown type", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-dss AAAAB3NzaC1kc3MAAACB")) }), /^hosts\[1\]\.hostKey: unknown key type "ssh-dss"/],
-        ["host key whose data is another type", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ecdsa-sha2-nistp256 " + HOST_KEYS.node1.split(" ")[1])) }), /^hosts\[1\]\.hostKey: the key data is a ssh-ed25519 key, not ecdsa-sha2-nistp256/],
-        ["host key without data", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-ed25519")) }), /^hosts\[1\]\.hostKey: must be "<type> <base64>"/],
-        ["host key not a string", documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = 42)) }), /^hosts\[1\]\.hostKey: must be a public key line/],
-        ["no host key under strict", documentedRaw({ hosts: hostsWith((h) => delete h[2].hostKey) }), /^hosts\[2\]\.hostKey: no host key pinned for node2 \(192\.168\.100\.4\).*accept-new/],
+        [
+            "host key not base64",
+            documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-ed25519 not*base64")) }),
+            /^hosts\[1\]\.hostKey: the key after ssh-ed25519 is not base64/,
+        ],
+        [
+            "host key of an unknown type",
+            documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-dss AAAAB3NzaC1kc3MAAACB")) }),
+            /^hosts\[1\]\.hostKey: unknown key type "ssh-dss"/,
+        ],
+        [
+            "host key whose data is another type",
+            documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ecdsa-sha2-nistp256 " + HOST_KEYS.node1.split(" ")[1])) }),
+            /^hosts\[1\]\.hostKey: the key data is a ssh-ed25519 key, not ecdsa-sha2-nistp256/,
+        ],
+        [
+            "host key without data",
+            documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = "ssh-ed25519")) }),
+            /^hosts\[1\]\.hostKey: must be "<type> <base64>"/,
+        ],
+        [
+            "host key not a string",
+            documentedRaw({ hosts: hostsWith((h) => (h[1].hostKey = 42)) }),
+            /^hosts\[1\]\.hostKey: must be a public key line/,
+        ],
+        [
+            "no host key under strict",
+            documentedRaw({ hosts: hostsWith((h) => delete h[2].hostKey) }),
+            /^hosts\[2\]\.hostKey: no host key pinned for node2 \(192\.168\.100\.4\).*accept-new/,
+        ],
         ["unknown host key policy", documentedRaw({ sshHostKeyPolicy: "trust" }), /^sshHostKeyPolicy: must be strict or accept-new/],
         ["proxy not an object", documentedRaw({ sshProxy: '"master"' }), /^sshProxy: must be an object/],
         ["proxy without host", documentedRaw({ sshProxy: "{}" }), /^sshProxy\.host: must be an IPv4 address or DNS name/],
-        ["proxy port out of range", documentedRaw({ sshProxy: '{"host":"192.168.100.2","port":0}' }), /^sshProxy\.port: must be a port number/],
-        ["proxy with an unknown property", documentedRaw({ sshProxy: '{"host":"192.168.100.2","hostkey":"x"}' }), /^sshProxy\.hostkey: is not a known proxy property/],
-        ["proxy without a key under strict", documentedRaw({ sshProxy: '{"host":"192.168.100.2"}' }), /^sshProxy\.hostKey: no host key pinned for the proxy 192\.168\.100\.2/],
+        [
+            "proxy port out of range",
+            documentedRaw({ sshProxy: '{"host":"192.168.100.2","port":0}' }),
+            /^sshProxy\.port: must be a port number/,
+        ],
+        [
+            "proxy with an unknown property",
+            documentedRaw({ sshProxy: '{"host":"192.168.100.2","hostkey":"x"}' }),
+            /^sshProxy\.hostkey: is not a known proxy property/,
+        ],
+        [
+            "proxy without a key under strict",
+            documentedRaw({ sshProxy: '{"host":"192.168.100.2"}' }),
+            /^sshProxy\.hostKey: no host key pinned for the proxy 192\.168\.100\.2/,
+        ],
         ["package list age in words", documentedRaw({ packageListsMaxAge: "one hour" }), /^packageListsMaxAge: must be a duration/],
         ["unknown key", documentedRaw({ etcdMember: "[]" }), /^etcdMember: is not a known config key/],
-        ["bad firewall unit", documentedRaw({ firewallUnits: '["firewalld","rm -rf /"]' }), /^firewallUnits\[1\]: must be a systemd unit name/],
+        [
+            "bad firewall unit",
+            documentedRaw({ firewallUnits: '["firewalld","rm -rf /"]' }),
+            /^firewallUnits\[1\]: must be a systemd unit name/,
+        ],
         ["relative script dir", documentedRaw({ scriptDir: "tmp/x" }), /^scriptDir: must be an absolute path/],
-        ["serve time without master", documentedRaw({ timeServeFromMaster: "true", hosts: hostsWith((h) => (h[0].roles = ["etcd", "registry"])) }), /^timeServeFromMaster: is true but no host has role master/],
-        ["alias that collides with another host", documentedRaw({ hosts: hostsWith((h) => (h[1].aliases = ["registry"])) }), /^hosts: name "registry" would resolve to both master and node1/],
+        [
+            "serve time without master",
+            documentedRaw({ timeServeFromMaster: "true", hosts: hostsWith((h) => (h[0].roles = ["etcd", "registry"])) }),
+            /^timeServeFromMaster: is true but no host has role master/,
+        ],
+        [
+            "alias that collides with another host",
+            documentedRaw({ hosts: hostsWith((h) => (h[1].aliases = ["registry"])) }),
+            /^hosts: name "registry" would resolve to both master and node1/,
+        ],
     ];
     for (const [what, raw, re] of cases) {
         it(`rejects ${what}`, () => {
             const ps = problems(raw);
-            expect(ps.some((p) => re.test(p)), `problems were:\n${ps.join("\n")}`).to.equal(true);
+            expect(
+                ps.some((p) => re.test(p)),
+                `problems were:\n${ps.join("\n")}`,
+            ).to.equal(true);
         });
     }
 
@@ -168,8 +291,12 @@ describe("parseConfig: bad input is rejected with the key named", () => {
     });
 
     it("checks that the key file is readable, without touching a host", () => {
-        const ps = problems(documentedRaw({ sshPrivateKey: undefined, sshPrivateKeyPath: "/nonexistent/key" }), { fileReadable: () => false });
-        expect(ps).to.deep.equal([`sshPrivateKeyPath: "/nonexistent/key" is not a readable file (for the local lab: lab/lab.sh up creates it)`]);
+        const ps = problems(documentedRaw({ sshPrivateKey: undefined, sshPrivateKeyPath: "/nonexistent/key" }), {
+            fileReadable: () => false,
+        });
+        expect(ps).to.deep.equal([
+            `sshPrivateKeyPath: "/nonexistent/key" is not a readable file (for the local lab: lab/lab.sh up creates it)`,
+        ]);
     });
 });
 
@@ -182,7 +309,14 @@ describe("parseConfig: host keys, known_hosts, proxy, sudo user, package list ag
         `node1.danran.com ${HOST_KEYS.node1}`,
         `[192.168.100.4]:2222 ${HOST_KEYS.node2}`,
     ].join("\n");
-    const env = (text: string) => ({ readFile: (p: string) => (p === "kh" ? text : (() => { throw new Error(`ENOENT: no such file, open '${p}'`); })()) });
+    const env = (text: string) => ({
+        readFile: (p: string) =>
+            p === "kh"
+                ? text
+                : (() => {
+                      throw new Error(`ENOENT: no such file, open '${p}'`);
+                  })(),
+    });
 
     it("the documented hosts' pinned keys are kept as `type base64` (a comment is dropped)", () => {
         const c = parseConfig(documentedRaw({ hosts: hostsWith((h) => (h[0].hostKey = `${HOST_KEYS.master} root@master`)) }));
@@ -194,16 +328,27 @@ describe("parseConfig: host keys, known_hosts, proxy, sudo user, package list ag
         // node2 is listed on port 2222 only
         expect(ps).to.have.length(1);
         expect(ps[0]).to.match(/^hosts\[2\]\.hostKey: no host key pinned for node2 \(192\.168\.100\.4\) and none in kh/);
-        const c = parseConfig(documentedRaw({ hosts: noKeys(), sshKnownHostsPath: "kh", sshPort: "2222", sshHostKeyPolicy: "accept-new" }), env(knownHosts));
+        const c = parseConfig(
+            documentedRaw({ hosts: noKeys(), sshKnownHostsPath: "kh", sshPort: "2222", sshHostKeyPolicy: "accept-new" }),
+            env(knownHosts),
+        );
         expect(c.hosts.map((h) => h.hostKey)).to.deep.equal([undefined, undefined, HOST_KEYS.node2]);
-        const on22 = parseConfig(documentedRaw({ hosts: noKeys(), sshKnownHostsPath: "kh", sshHostKeyPolicy: "accept-new" }), env(knownHosts));
+        const on22 = parseConfig(
+            documentedRaw({ hosts: noKeys(), sshKnownHostsPath: "kh", sshHostKeyPolicy: "accept-new" }),
+            env(knownHosts),
+        );
         expect(on22.hosts.map((h) => h.hostKey)).to.deep.equal([HOST_KEYS.master, HOST_KEYS.node1, undefined]);
     });
 
     it("a key in the config wins over known_hosts; an unreadable known_hosts is named", () => {
-        const c = parseConfig(documentedRaw({ hosts: hostsWith((h) => (h[0].hostKey = HOST_KEYS.node2)), sshKnownHostsPath: "kh" }), env(knownHosts));
+        const c = parseConfig(
+            documentedRaw({ hosts: hostsWith((h) => (h[0].hostKey = HOST_KEYS.node2)), sshKnownHostsPath: "kh" }),
+            env(knownHosts),
+        );
         expect(c.hosts[0].hostKey).to.equal(HOST_KEYS.node2);
-        expect(problems(documentedRaw({ sshKnownHostsPath: "missing" }), env(""))).to.deep.equal([`sshKnownHostsPath: "missing" cannot be read: ENOENT: no such file, open 'missing'`]);
+        expect(problems(documentedRaw({ sshKnownHostsPath: "missing" }), env(""))).to.deep.equal([
+            `sshKnownHostsPath: "missing" cannot be read: ENOENT: no such file, open 'missing'`,
+        ]);
     });
 
     it("accept-new leaves hosts without a key unpinned (recorded at first contact)", () => {
@@ -213,17 +358,28 @@ describe("parseConfig: host keys, known_hosts, proxy, sudo user, package list ag
     });
 
     it("sshProxy: defaults to the stack's user and port; its key from the config or known_hosts", () => {
-        const c = parseConfig(documentedRaw({ sshUser: "deploy", sshProxy: JSON.stringify({ host: "192.168.100.2", hostKey: HOST_KEYS.master }) }));
+        const c = parseConfig(
+            documentedRaw({ sshUser: "deploy", sshProxy: JSON.stringify({ host: "192.168.100.2", hostKey: HOST_KEYS.master }) }),
+        );
         expect(c.ssh.user).to.equal("deploy");
         expect(c.ssh.proxy).to.deep.equal({ host: "192.168.100.2", port: 22, user: "deploy", hostKey: HOST_KEYS.master });
-        const k = parseConfig(documentedRaw({ sshProxy: '{"host":"master.danran.com","port":22,"user":"jump"}', sshKnownHostsPath: "kh" }), env(knownHosts));
+        const k = parseConfig(
+            documentedRaw({ sshProxy: '{"host":"master.danran.com","port":22,"user":"jump"}', sshKnownHostsPath: "kh" }),
+            env(knownHosts),
+        );
         expect(k.ssh.proxy).to.deep.equal({ host: "master.danran.com", port: 22, user: "jump", hostKey: HOST_KEYS.master });
     });
 
     it("packageListsMaxAge: seconds or s/m/h/d; 0 = always refresh", () => {
         expect(parseConfig(documentedRaw({ packageListsMaxAge: "30m" })).packageListsMaxAge).to.equal(1800);
         expect(parseConfig(documentedRaw({ packageListsMaxAge: "0" })).packageListsMaxAge).to.equal(0);
-        expect([parseDuration("90"), parseDuration("2h"), parseDuration("1d"), parseDuration("-1"), parseDuration("1w")]).to.deep.equal([90, 7200, 86400, undefined, undefined]);
+        expect([parseDuration("90"), parseDuration("2h"), parseDuration("1d"), parseDuration("-1"), parseDuration("1w")]).to.deep.equal([
+            90,
+            7200,
+            86400,
+            undefined,
+            undefined,
+        ]);
     });
 });
 
@@ -254,7 +410,8 @@ function stackFileRaw(file: string): Record<string, string> {
     for (const [k, v] of Object.entries(doc.config ?? {})) {
         const [ns, key] = k.split(":");
         expect(ns, `${k}: namespace`).to.equal("host-topology");
-        raw[key] = (v as { secure?: unknown } | null)?.secure !== undefined ? "<secret>" : typeof v === "object" ? JSON.stringify(v) : String(v);
+        raw[key] =
+            (v as { secure?: unknown } | null)?.secure !== undefined ? "<secret>" : typeof v === "object" ? JSON.stringify(v) : String(v);
     }
     return raw;
 }
@@ -270,7 +427,11 @@ describe("docs/examples/Pulumi.staging.yaml: a team's environment", () => {
         expect(cfg.ssh.proxy?.host, "a bastion").to.equal("bastion.staging.example.com");
         expect(cfg.ssh.proxy?.hostKey, "the bastion's key pinned").to.match(/^ssh-ed25519 AAAA/);
         expect(cfg.ssh.hostKeyPolicy).to.equal("strict");
-        expect(cfg.hosts.map((h) => [h.name, Boolean(h.hostKey)])).to.deep.equal([["master", true], ["node1", true], ["node2", true]]);
+        expect(cfg.hosts.map((h) => [h.name, Boolean(h.hostKey)])).to.deep.equal([
+            ["master", true],
+            ["node1", true],
+            ["node2", true],
+        ]);
     });
 
     it("holds no private key, and without the key set the checks say which setting is missing", () => {
@@ -283,7 +444,8 @@ describe("hostsFrom: the hosts list from another stack's output", () => {
     const inline = JSON.parse(documentedRaw().hosts!);
     const spec = { stack: "acme/vms/staging", output: "hosts" };
     const from = (value: unknown, outputs = ["hosts", "vpcId"]) => ({ ...spec, value, outputs });
-    const rawFrom = (extra: Record<string, string | undefined> = {}) => documentedRaw({ hosts: undefined, hostsFrom: JSON.stringify(spec), ...extra });
+    const rawFrom = (extra: Record<string, string | undefined> = {}) =>
+        documentedRaw({ hosts: undefined, hostsFrom: JSON.stringify(spec), ...extra });
 
     it("parseHostsFrom: unset, set (output defaults to hosts), and malformed", () => {
         expect(parseHostsFrom(documentedRaw())).to.equal(undefined);
@@ -306,7 +468,10 @@ describe("hostsFrom: the hosts list from another stack's output", () => {
     });
 
     it("hosts and hostsFrom together are one error, before the other stack is read", () => {
-        expect(() => parseHostsFrom(documentedRaw({ hostsFrom: JSON.stringify(spec) }))).to.throw(ConfigError, /hostsFrom: and hosts are both set: keep one/);
+        expect(() => parseHostsFrom(documentedRaw({ hostsFrom: JSON.stringify(spec) }))).to.throw(
+            ConfigError,
+            /hostsFrom: and hosts are both set: keep one/,
+        );
     });
 
     it("the other stack's list gives the same topology as the same list inline", () => {
@@ -342,23 +507,35 @@ describe("hostsFrom: the hosts list from another stack's output", () => {
     });
 
     it("a missing output names the stack's outputs; a value that is not a list says what it is", () => {
-        expect(problems(rawFrom(), { hostsFrom: from(undefined) })).to.deep.equal(['hostsFrom.output: stack acme/vms/staging has no output "hosts" (its outputs: hosts, vpcId)']);
-        expect(problems(rawFrom(), { hostsFrom: from(undefined, []) })).to.deep.equal(['hostsFrom.output: stack acme/vms/staging has no output "hosts" (its outputs: none)']);
+        expect(problems(rawFrom(), { hostsFrom: from(undefined) })).to.deep.equal([
+            'hostsFrom.output: stack acme/vms/staging has no output "hosts" (its outputs: hosts, vpcId)',
+        ]);
+        expect(problems(rawFrom(), { hostsFrom: from(undefined, []) })).to.deep.equal([
+            'hostsFrom.output: stack acme/vms/staging has no output "hosts" (its outputs: none)',
+        ]);
         expect(problems(rawFrom(), { hostsFrom: from("10.0.0.1") })).to.deep.equal([
             'hostsFrom(acme/vms/staging).hosts: must be a non-empty list of {name, address, roles}, got "10.0.0.1"',
         ]);
     });
 
     it("parseConfig refuses a hostsFrom whose output was not read", () => {
-        expect(problems(rawFrom())).to.deep.equal(['hostsFrom: the output "hosts" of stack acme/vms/staging was not read (the program reads it before parseConfig)']);
+        expect(problems(rawFrom())).to.deep.equal([
+            'hostsFrom: the output "hosts" of stack acme/vms/staging was not read (the program reads it before parseConfig)',
+        ]);
     });
 });
 
 describe("plaintextSecrets: a private key in clear in a stack file", () => {
-    const file = (v: string) => `encryptionsalt: v1:abc\nconfig:\n  host-topology:sshUser: deploy\n  host-topology:sshPrivateKey:${v}\n  host-topology:sshPort: "22"\n`;
+    const file = (v: string) =>
+        `encryptionsalt: v1:abc\nconfig:\n  host-topology:sshUser: deploy\n  host-topology:sshPrivateKey:${v}\n  host-topology:sshPort: "22"\n`;
 
     it("names sshPrivateKey set without --secret, in each way the CLI writes or a person types it", () => {
-        expect(plaintextSecrets(file(" |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    b3Blbn\n    -----END OPENSSH PRIVATE KEY-----"), "host-topology")).to.deep.equal(["sshPrivateKey"]);
+        expect(
+            plaintextSecrets(
+                file(" |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    b3Blbn\n    -----END OPENSSH PRIVATE KEY-----"),
+                "host-topology",
+            ),
+        ).to.deep.equal(["sshPrivateKey"]);
         expect(plaintextSecrets(file(' "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3Blbn"'), "host-topology")).to.deep.equal(["sshPrivateKey"]);
         expect(plaintextSecrets(file(" plainkey # a comment"), "host-topology")).to.deep.equal(["sshPrivateKey"]);
         expect(plaintextSecrets(file("\n    nested: value"), "host-topology")).to.deep.equal(["sshPrivateKey"]);

@@ -8,7 +8,14 @@ import { hostCheckOps, parseCheckOutput, reportOf } from "../../provider/hostChe
 import { hostKeyOps } from "../../provider/hostKey.ts";
 
 const conn = { host: "192.0.2.10", port: 22, user: "root", privateKey: "k" };
-const props = (drift: Record<string, string>, stdin = "# host-topology parameters, format 2\nA=b\n") => ({ connection: conn, script: "bash /x/etcd-member.sh", files: { "/x/etcd-member.sh": "0".repeat(64) }, sourceDir: "host", stdin, drift });
+const props = (drift: Record<string, string>, stdin = "# host-topology parameters, format 2\nA=b\n") => ({
+    connection: conn,
+    script: "bash /x/etcd-member.sh",
+    files: { "/x/etcd-member.sh": "0".repeat(64) },
+    sourceDir: "host",
+    stdin,
+    drift,
+});
 
 describe("HostCheck (drift detection)", () => {
     it("parses `drift <item> <reason>` lines and ignores the rest", () => {
@@ -42,7 +49,12 @@ describe("HostCheck (drift detection)", () => {
     it("the report: the drift as text, each item a line, a file's diff indented under it; none as two lines", () => {
         expect(reportOf({})).to.equal(NO_DRIFT);
         expect(NO_DRIFT.split("\n").length).to.equal(3); // multi-line: the engine shows a change of it as a line diff
-        expect(reportOf({ "service:chrony": "disabled,inactive (want enabled,active)", "/etc/chrony/chrony.conf": "content differs:\n--- a\n+++ b\n-server x\n+server y\n" })).to.equal(
+        expect(
+            reportOf({
+                "service:chrony": "disabled,inactive (want enabled,active)",
+                "/etc/chrony/chrony.conf": "content differs:\n--- a\n+++ b\n-server x\n+server y\n",
+            }),
+        ).to.equal(
             [
                 "drift found by the last check:",
                 "/etc/chrony/chrony.conf: content differs:",
@@ -79,10 +91,15 @@ describe("HostCheck (drift detection)", () => {
 
 describe("HostCheck and HostKey: the channel", () => {
     it("HostCheck diff: a re-pinned host key or another bastion is a change (the next refresh connects with it)", async () => {
-        const withKey = (k?: string, proxy?: object) => ({ ...props({}), connection: { ...conn, ...(k ? { hostKey: k } : {}), ...(proxy ? { proxy } : {}) } });
+        const withKey = (k?: string, proxy?: object) => ({
+            ...props({}),
+            connection: { ...conn, ...(k ? { hostKey: k } : {}), ...(proxy ? { proxy } : {}) },
+        });
         expect((await hostCheckOps.diff!("id", withKey("ssh-ed25519 AAAA1"), withKey("ssh-ed25519 AAAA1"))).changes).to.equal(false);
         expect((await hostCheckOps.diff!("id", withKey("ssh-ed25519 AAAA1"), withKey("ssh-ed25519 AAAA2"))).changes).to.equal(true);
-        expect((await hostCheckOps.diff!("id", withKey("k"), withKey("k", { host: "192.0.2.1", port: 22, user: "root" }))).changes).to.equal(true);
+        expect(
+            (await hostCheckOps.diff!("id", withKey("k"), withKey("k", { host: "192.0.2.1", port: 22, user: "root" }))).changes,
+        ).to.equal(true);
     });
 
     it("HostCheck diff: a rotated SSH key is a change, so the state's connection (what refresh uses) follows it", async () => {
@@ -96,7 +113,13 @@ describe("HostCheck and HostKey: the channel", () => {
         const olds = { name: "node1", host: "192.0.2.10", port: 22, verify: false, publicKey: "ssh-ed25519 AAAA1", fingerprint: "x" };
         const same = await hostKeyOps.diff!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false });
         expect(same.changes).to.equal(false);
-        const repinned = await hostKeyOps.diff!("id", olds, { name: "node1", host: "192.0.2.10", port: 22, verify: false, pinned: "ssh-ed25519 AAAA2" });
+        const repinned = await hostKeyOps.diff!("id", olds, {
+            name: "node1",
+            host: "192.0.2.10",
+            port: 22,
+            verify: false,
+            pinned: "ssh-ed25519 AAAA2",
+        });
         expect(repinned.changes).to.equal(true);
         expect(repinned.replaces).to.deep.equal([]);
         const moved = await hostKeyOps.diff!("id", olds, { name: "node1", host: "192.0.2.11", port: 22, verify: false });
@@ -138,4 +161,3 @@ describe("HostCheck repair: putting the scripts back", () => {
         fs.rmSync(dir, { recursive: true, force: true });
     });
 });
-

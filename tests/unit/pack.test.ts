@@ -27,11 +27,20 @@ describe("the plugin's package (npm run pack)", function () {
         expect(r.status, r.stdout + r.stderr).to.equal(0);
         const tarball = path.join(REPO, "dist", `pulumi-resource-host-topology-v${version}-linux-amd64.tar.gz`);
         cp.execFileSync("tar", ["-C", dir, "-xzf", tarball]);
-        for (const f of ["pulumi-resource-host-topology", "provider/main.js", "provider/construct.js", "provider/schema.json", "components/index.js"]) {
+        for (const f of [
+            "pulumi-resource-host-topology",
+            "provider/main.js",
+            "provider/construct.js",
+            "provider/schema.json",
+            "components/index.js",
+        ]) {
             expect(fs.existsSync(path.join(dir, f)), f).to.equal(true);
         }
         const files = fs.readdirSync(dir, { recursive: true, encoding: "utf8" });
-        expect(files.filter((f) => f.endsWith(".ts") && !f.startsWith("node_modules")), "no TypeScript left").to.deep.equal([]);
+        expect(
+            files.filter((f) => f.endsWith(".ts") && !f.startsWith("node_modules")),
+            "no TypeScript left",
+        ).to.deep.equal([]);
         expect(fs.readdirSync(path.join(dir, "host")).sort()).to.include.members(["etcd-member.sh", "lib", "time-sync.sh"]);
         expect(fs.readdirSync(path.join(dir, "host", "lib"))).to.include("step.sh");
         expect(fs.existsSync(path.join(dir, "node_modules", "@pulumi", "pulumi")), "@pulumi/pulumi").to.equal(true);
@@ -44,7 +53,9 @@ describe("the plugin's package (npm run pack)", function () {
 
     it("the plugin starts from the unpacked package alone (reads outside it refused) and serves on a port", async () => {
         // The engine starts the executable and reads the port it prints; here, node itself with the permission model.
-        const p = cp.spawn(process.execPath, ["--permission", `--allow-fs-read=${dir}`, path.join(dir, "provider", "main.js")], { cwd: os.tmpdir() });
+        const p = cp.spawn(process.execPath, ["--permission", `--allow-fs-read=${dir}`, path.join(dir, "provider", "main.js")], {
+            cwd: os.tmpdir(),
+        });
         try {
             const port = await new Promise<string>((resolve, reject) => {
                 let out = "";

@@ -18,13 +18,27 @@ const members = requests.filter((r) => r.id.startsWith("etcd-member/")).map((r) 
 const cert = (p: PkiOutputs, id: string) => ({ cert: p.issued[id], key: p.keys[id] });
 
 /** A TLS server with `server`'s certificate; a client that trusts `ca`, shows `client` and asks for `host`. */
-async function handshake(ca: string, server: { cert: string; key: string }, client: { cert: string; key: string } | undefined, host: string): Promise<string> {
-    const srv = tls.createServer({ cert: server.cert, key: server.key, ca, requestCert: true, rejectUnauthorized: true }, (s) => s.end("ok"));
+async function handshake(
+    ca: string,
+    server: { cert: string; key: string },
+    client: { cert: string; key: string } | undefined,
+    host: string,
+): Promise<string> {
+    const srv = tls.createServer({ cert: server.cert, key: server.key, ca, requestCert: true, rejectUnauthorized: true }, (s) =>
+        s.end("ok"),
+    );
     await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
     const port = (srv.address() as AddressInfo).port;
     try {
         return await new Promise<string>((resolve, reject) => {
-            const c = tls.connect({ host: "127.0.0.1", port, ca, servername: host.startsWith("IP:") ? undefined : host, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(host.replace(/^IP:/, ""), cert), ...(client ?? {}) });
+            const c = tls.connect({
+                host: "127.0.0.1",
+                port,
+                ca,
+                servername: host.startsWith("IP:") ? undefined : host,
+                checkServerIdentity: (_h, cert) => tls.checkServerIdentity(host.replace(/^IP:/, ""), cert),
+                ...(client ?? {}),
+            });
             let got = "";
             c.on("data", (d) => (got += d));
             c.on("end", () => resolve(got));
@@ -43,7 +57,14 @@ describe("etcd PKI (openssl)", function () {
     });
 
     it("member SANs: member name, host name and FQDN, address, localhost", () => {
-        expect(members[1].sans).to.deep.equal(["DNS:etcd2", "DNS:localhost", "DNS:node1", "DNS:node1.danran.com", "IP:127.0.0.1", "IP:192.168.100.3"]);
+        expect(members[1].sans).to.deep.equal([
+            "DNS:etcd2",
+            "DNS:localhost",
+            "DNS:node1",
+            "DNS:node1.danran.com",
+            "IP:127.0.0.1",
+            "IP:192.168.100.3",
+        ]);
     });
 
     it("a CA that signed every member certificate, the client certificate and the registry's, with the right usages", () => {
@@ -114,7 +135,8 @@ describe("etcd PKI (openssl)", function () {
         expect(new crypto.X509Certificate(next.issued[id3]).verify(new crypto.X509Certificate(pki.caCert).publicKey)).to.equal(true);
         expect(next.certs).to.deep.equal(changed);
         // A request that is gone takes its certificate with it.
-        const fewer = (await pkiOps.update!("id", next, { ...inputs, certs: changed.filter((r) => r.id !== "registry") })).outs as PkiOutputs;
+        const fewer = (await pkiOps.update!("id", next, { ...inputs, certs: changed.filter((r) => r.id !== "registry") }))
+            .outs as PkiOutputs;
         expect(Object.keys(fewer.issued)).not.to.include("registry");
         expect(Object.keys(fewer.keys)).not.to.include("registry");
     });

@@ -51,7 +51,12 @@ describe("preview summary (tools/previewSummary.ts)", () => {
                 steps: [
                     base("master"),
                     base("node1"),
-                    run("TimeSync", "node1-time-run", { IMPL: "chrony", CONFIG: CHRONY }, { IMPL: "chrony", CONFIG: CHRONY.replace("0.pool.ntp.org", "ntp.example.org") }),
+                    run(
+                        "TimeSync",
+                        "node1-time-run",
+                        { IMPL: "chrony", CONFIG: CHRONY },
+                        { IMPL: "chrony", CONFIG: CHRONY.replace("0.pool.ntp.org", "ntp.example.org") },
+                    ),
                     { op: "same", urn: urn("host-topology:index:TimeSync$command:remote:Command", "master-time-run") },
                 ],
                 changeSummary: { same: 40, update: 1 },
@@ -66,9 +71,25 @@ describe("preview summary (tools/previewSummary.ts)", () => {
             {
                 steps: [
                     base("master"),
-                    run("PrivateRegistry", "master-registry-run", { NGINX_CONF: "server_name a;\n", SECRETS_DIGEST: "0ld0d1gest" }, { NGINX_CONF: "server_name b;\n", SECRETS_DIGEST: "n3wd1gest" }),
-                    { op: "update", urn: urn("host-topology:index:PrivateRegistry$command:remote:Command", "master-registry-secrets"), oldState: { inputs: { stdin: "[secret]" } }, newState: { inputs: { stdin: "[secret]" } }, diffReasons: ["stdin"] },
-                    { op: "update", urn: urn("host-topology:index:EtcdMember$command:remote:Command", "master-etcd1-run"), oldState: { inputs: { stdin: "[secret]" } }, newState: { inputs: { stdin: "[secret]" } } },
+                    run(
+                        "PrivateRegistry",
+                        "master-registry-run",
+                        { NGINX_CONF: "server_name a;\n", SECRETS_DIGEST: "0ld0d1gest" },
+                        { NGINX_CONF: "server_name b;\n", SECRETS_DIGEST: "n3wd1gest" },
+                    ),
+                    {
+                        op: "update",
+                        urn: urn("host-topology:index:PrivateRegistry$command:remote:Command", "master-registry-secrets"),
+                        oldState: { inputs: { stdin: "[secret]" } },
+                        newState: { inputs: { stdin: "[secret]" } },
+                        diffReasons: ["stdin"],
+                    },
+                    {
+                        op: "update",
+                        urn: urn("host-topology:index:EtcdMember$command:remote:Command", "master-etcd1-run"),
+                        oldState: { inputs: { stdin: "[secret]" } },
+                        newState: { inputs: { stdin: "[secret]" } },
+                    },
                 ],
             },
             "dev",
@@ -111,7 +132,15 @@ describe("preview summary (tools/previewSummary.ts)", () => {
                     {
                         op: "update",
                         urn: urn("host-topology:index:TimeSync$host-topology:index:HostCheck", "node1-time-check"),
-                        oldState: { outputs: { drift: { "/etc/chrony/chrony.conf": "content differs:\n--- a (on the host)\n+++ a (wanted)\n@@ -1 +1 @@\n-server x\n+server y\n", "service:chrony": "disabled,inactive (want enabled,active)" } } },
+                        oldState: {
+                            outputs: {
+                                drift: {
+                                    "/etc/chrony/chrony.conf":
+                                        "content differs:\n--- a (on the host)\n+++ a (wanted)\n@@ -1 +1 @@\n-server x\n+server y\n",
+                                    "service:chrony": "disabled,inactive (want enabled,active)",
+                                },
+                            },
+                        },
                         newState: { outputs: { drift: {} } },
                     },
                 ],
@@ -166,7 +195,9 @@ describe("preview summary (tools/previewSummary.ts)", () => {
 
         it("two hosts: theirs, in the preview's order; the other host's and the stack's own are left out", () => {
             const md = summarize(preview, "dev", ["node2", "master"]);
-            expect(md.split("\n")[0]).to.equal("### `pulumi preview` of stack `dev` (filtered to hosts: node2, master): 1 to update, 1 to replace");
+            expect(md.split("\n")[0]).to.equal(
+                "### `pulumi preview` of stack `dev` (filtered to hosts: node2, master): 1 to update, 1 to replace",
+            );
             expect(md).to.contain("#### master\n\n- **update** `master-time-run` (time sync)\n");
             expect(md).to.contain("#### node2\n\n- **replace** `node2-hostkey` (pulumi-nodejs:dynamic/host-topology:HostKey): `address`\n");
             expect(md.indexOf("#### master")).to.be.lessThan(md.indexOf("#### node2"));
@@ -203,11 +234,19 @@ describe("preview summary (tools/previewSummary.ts)", () => {
             };
 
             it("a --host without a name, or with an empty one, is a usage error (status 2) before any preview", () => {
-                for (const args of [["dev", "--host"], ["dev", "--host", ""], ["dev", "--host="], ["dev", "--host", "--refresh"], ["--host"]]) {
+                for (const args of [
+                    ["dev", "--host"],
+                    ["dev", "--host", ""],
+                    ["dev", "--host="],
+                    ["dev", "--host", "--refresh"],
+                    ["--host"],
+                ]) {
                     const r = sh(...args);
                     const what = args.join(" ");
                     expect(r.code, what).to.equal(2);
-                    expect(r.stderr, what).to.match(/^preview-summary: --host.*\(usage: tools\/preview-summary\.sh \[STACK\] \[--host NAME\]/);
+                    expect(r.stderr, what).to.match(
+                        /^preview-summary: --host.*\(usage: tools\/preview-summary\.sh \[STACK\] \[--host NAME\]/,
+                    );
                     expect(r.stdout, what).to.equal("");
                 }
             });

@@ -68,7 +68,9 @@ function secretsApart(res: Recorded[], step: string, keys: string[]): Record<str
     expect(Object.keys(secret).sort()).to.deep.equal([...keys, "SECRETS_OF"].sort());
     const file = `/var/lib/host-topology/secrets/${step}`;
     expect(plain.SECRETS_FILE).to.equal(file);
-    expect(put.inputs.create).to.equal(`umask 077 && mkdir -p /var/lib/host-topology/secrets && cat > ${file}.tmp.$$ && mv -f ${file}.tmp.$$ ${file}`);
+    expect(put.inputs.create).to.equal(
+        `umask 077 && mkdir -p /var/lib/host-topology/secrets && cat > ${file}.tmp.$$ && mv -f ${file}.tmp.$$ ${file}`,
+    );
     expect(put.inputs.delete).to.equal(`rm -f ${file}`);
     // The digest: HMAC-SHA256 of the secrets' framing, keyed with the step's own random key (all zeros in the mocks).
     const key = byName(res, `${step}-digest-key`);
@@ -107,7 +109,9 @@ describe("program under mocks: the documented topology", function () {
 
     it("creates the five components with their type tokens", () => {
         // (HostCheck, HostKey, Pki and HostScripts are the provider plugin's custom resources, under the same package.)
-        const comps = res.filter((r) => r.type.startsWith("host-topology:") && !/:(HostCheck|HostKey|Pki|HostScripts)$/.test(r.type)).map((r) => `${r.type} ${r.name}`);
+        const comps = res
+            .filter((r) => r.type.startsWith("host-topology:") && !/:(HostCheck|HostKey|Pki|HostScripts)$/.test(r.type))
+            .map((r) => `${r.type} ${r.name}`);
         expect(comps.sort()).to.deep.equal(
             [
                 "host-topology:index:HostBase master",
@@ -126,7 +130,10 @@ describe("program under mocks: the documented topology", function () {
     });
 
     it("gives every host its scripts (the first contact, no readiness Command) and the hosts step, parented to its HostBase", () => {
-        expect(res.filter((r) => r.name.endsWith("-ready")).map((r) => r.name), "HostScripts waits for sshd itself").to.deep.equal([]);
+        expect(
+            res.filter((r) => r.name.endsWith("-ready")).map((r) => r.name),
+            "HostScripts waits for sshd itself",
+        ).to.deep.equal([]);
         for (const h of ["master", "node1", "node2"]) {
             const base = byName(res, h);
             for (const [child, type] of [
@@ -138,7 +145,10 @@ describe("program under mocks: the documented topology", function () {
                 expect(r.parent, child).to.equal(base.urn);
             }
         }
-        expect(res.filter((r) => r.type === "command:remote:CopyToRemote").map((r) => r.name), "no upload per step").to.deep.equal([]);
+        expect(
+            res.filter((r) => r.type === "command:remote:CopyToRemote").map((r) => r.name),
+            "no upload per step",
+        ).to.deep.equal([]);
     });
 
     it("puts every script on every host by one HostScripts: the hashes in the state, the key secret, after the host keys", () => {
@@ -146,13 +156,27 @@ describe("program under mocks: the documented topology", function () {
             .readdirSync(SCRIPTS_DIR, { recursive: true, encoding: "utf8" })
             .filter((f) => f.endsWith(".sh"))
             .sort();
-        expect(shipped).to.include.members(["lib/step.sh", "host-base.sh", "time-sync.sh", "firewall-off.sh", "private-registry.sh", "etcd-member.sh"]);
+        expect(shipped).to.include.members([
+            "lib/step.sh",
+            "host-base.sh",
+            "time-sync.sh",
+            "firewall-off.sh",
+            "private-registry.sh",
+            "etcd-member.sh",
+        ]);
         for (const h of ["master", "node1", "node2"]) {
             const scripts = byName(res, `${h}-scripts`);
             expect(scripts.inputs.dir).to.equal("/usr/local/lib/host-topology");
             expect(scripts.inputs.files).to.deep.equal(Object.fromEntries(shipped.map((f) => [f, scriptSha256(f)])));
-            expect(fs.existsSync(path.join(scripts.inputs.sourceDir, "lib", "step.sh")), "sourceDir relative to the project").to.equal(true);
-            expect(scripts.inputs.connection).to.include({ host: byName(res, `${h}-hosts-run`).inputs.connection.host, user: "root", port: 22, privateKey: KEY });
+            expect(fs.existsSync(path.join(scripts.inputs.sourceDir, "lib", "step.sh")), "sourceDir relative to the project").to.equal(
+                true,
+            );
+            expect(scripts.inputs.connection).to.include({
+                host: byName(res, `${h}-hosts-run`).inputs.connection.host,
+                user: "root",
+                port: 22,
+                privateKey: KEY,
+            });
             expect(scripts.inputs).not.to.have.property("sudo");
             expect(containsSecret(scripts.rawInputs.connection), "connection secret").to.equal(true);
             expect(scripts.dependencies).to.include(byName(res, `${h}-hostkey`).urn);
@@ -188,7 +212,11 @@ describe("program under mocks: the documented topology", function () {
     });
 
     it("connects to each host at its documented address as root, key secret, with a bounded dial retry", () => {
-        for (const [h, ip] of [["master", "192.168.100.2"], ["node1", "192.168.100.3"], ["node2", "192.168.100.4"]]) {
+        for (const [h, ip] of [
+            ["master", "192.168.100.2"],
+            ["node1", "192.168.100.3"],
+            ["node2", "192.168.100.4"],
+        ]) {
             for (const r of res.filter((x) => x.name.startsWith(`${h}-`) && x.type.startsWith("command:remote:"))) {
                 expect(r.inputs.connection.host, r.name).to.equal(ip);
                 expect(r.inputs.connection.user).to.equal("root");
@@ -258,7 +286,8 @@ describe("program under mocks: the documented topology", function () {
         for (const h of ["node1", "node2"]) {
             for (const step of ["scripts", "hosts-run", "firewall-run"]) {
                 const deps = dependsOnTransitively(res, byName(res, `${h}-${step}`));
-                for (const k of keys.filter((k) => k.name !== `${h}-hostkey`)) expect(deps.has(k.urn), `${h}-${step} must not wait for ${k.name}`).to.equal(false);
+                for (const k of keys.filter((k) => k.name !== `${h}-hostkey`))
+                    expect(deps.has(k.urn), `${h}-${step} must not wait for ${k.name}`).to.equal(false);
             }
         }
     });
@@ -317,11 +346,19 @@ describe("program under mocks: the documented topology", function () {
     });
 
     it("the inputs depend on what the config says, not on how it is written: key order in objects, role order", async () => {
-        const a = (await build({ etcdMembers: JSON.stringify([{ host: "master", name: "etcd1" }]) })).res.map((r) => [r.type, r.name, JSON.stringify(r.inputs)]);
+        const a = (await build({ etcdMembers: JSON.stringify([{ host: "master", name: "etcd1" }]) })).res.map((r) => [
+            r.type,
+            r.name,
+            JSON.stringify(r.inputs),
+        ]);
         // The same hosts and members, every object's keys in another order and the master's roles reordered.
-        const hosts = JSON.parse(documentedRaw().hosts!).map((h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).reverse()));
+        const hosts = JSON.parse(documentedRaw().hosts!).map((h: Record<string, unknown>) =>
+            Object.fromEntries(Object.entries(h).reverse()),
+        );
         hosts[0].roles = [...hosts[0].roles].reverse();
-        const b = (await build({ hosts: JSON.stringify(hosts), etcdMembers: JSON.stringify([{ name: "etcd1", host: "master" }]) })).res.map((r) => [r.type, r.name, JSON.stringify(r.inputs)]);
+        const b = (await build({ hosts: JSON.stringify(hosts), etcdMembers: JSON.stringify([{ name: "etcd1", host: "master" }]) })).res.map(
+            (r) => [r.type, r.name, JSON.stringify(r.inputs)],
+        );
         expect(b.sort()).to.deep.equal(a.sort());
         // And a change of substance shows: another domain changes the hosts block of every host.
         const c = (await build({ domain: "example.org" })).res;
@@ -331,7 +368,11 @@ describe("program under mocks: the documented topology", function () {
 
 describe("program under mocks: a sudo user and a bastion", () => {
     it("a non-root user: scripts to ~/.host-topology, install and run through sudo -n; the proxy on every connection", async () => {
-        const { res } = await build({ sshUser: "deploy", sshProxy: JSON.stringify({ host: "192.168.100.2", hostKey: HOST_KEYS.master }), packageListsMaxAge: "30m" });
+        const { res } = await build({
+            sshUser: "deploy",
+            sshProxy: JSON.stringify({ host: "192.168.100.2", hostKey: HOST_KEYS.master }),
+            packageListsMaxAge: "30m",
+        });
         // HostScripts, the first contact, checks sudo (provider/hostScripts.ts; its test runs a password-asking sudo).
         expect(byName(res, "node1-scripts").inputs.sudo).to.equal(true);
         expect(byName(res, "node1-scripts").inputs.dir).to.equal(".host-topology");
@@ -369,9 +410,11 @@ describe("program under mocks: SSH dial settings", () => {
         const def = (await build()).res;
         expect(byName(def, "node1-hosts-run").inputs.connection.perDialTimeout).to.equal(10);
         // The plugin's default is the same 10 s: the connections of earlier states stay as they were (no update).
-        for (const n of ["node1-scripts", "node1-hosts-check"]) expect(byName(def, n).inputs.connection, n).not.to.have.property("perDialTimeout");
+        for (const n of ["node1-scripts", "node1-hosts-check"])
+            expect(byName(def, n).inputs.connection, n).not.to.have.property("perDialTimeout");
         const slow = (await build({ sshPerDialTimeout: "45", sshDialErrorLimit: "4" })).res;
-        for (const n of ["node1-scripts", "node1-hosts-check", "node1-hosts-run"]) expect(byName(slow, n).inputs.connection, n).to.include({ perDialTimeout: 45, dialErrorLimit: 4 });
+        for (const n of ["node1-scripts", "node1-hosts-check", "node1-hosts-run"])
+            expect(byName(slow, n).inputs.connection, n).to.include({ perDialTimeout: 45, dialErrorLimit: 4 });
     });
 });
 
@@ -436,7 +479,12 @@ describe("program under mocks: drift checks", () => {
         const plugin = res.filter((r) => /:(HostCheck|HostScripts)$/.test(r.type));
         expect(plugin.length).to.equal(3 + 3 * 3 + 2);
         for (const r of plugin) {
-            expect(r.inputs.connection, r.name).to.include({ privateKey: "", privateKeyPath: ".lab/ssh/id_ed25519", user: "root", port: 22 });
+            expect(r.inputs.connection, r.name).to.include({
+                privateKey: "",
+                privateKeyPath: ".lab/ssh/id_ed25519",
+                user: "root",
+                port: 22,
+            });
             expect(JSON.stringify(r.rawInputs), `${r.name} holds no key`).not.to.contain("mock-key-material");
             expect(containsSecret(r.rawInputs.connection), `${r.name} connection plain`).to.equal(false);
             expect(r.additionalSecretOutputs, r.name).not.to.include("connection");
@@ -469,8 +517,18 @@ describe("program under mocks: etcd TLS (etcdTls)", () => {
             ["etcd-member/etcd3", "etcd3", "serverAuth,clientAuth"],
             ["etcd-client", "etcd-client", "clientAuth"],
         ]);
-        expect(pki.inputs.certs[1].sans).to.include.members(["DNS:etcd2", "DNS:node1", "DNS:node1.danran.com", "IP:192.168.100.3", "IP:127.0.0.1"]);
-        for (const [run, member] of [["master-etcd1-run", "etcd1"], ["node1-etcd2-run", "etcd2"], ["node2-etcd3-run", "etcd3"]]) {
+        expect(pki.inputs.certs[1].sans).to.include.members([
+            "DNS:etcd2",
+            "DNS:node1",
+            "DNS:node1.danran.com",
+            "IP:192.168.100.3",
+            "IP:127.0.0.1",
+        ]);
+        for (const [run, member] of [
+            ["master-etcd1-run", "etcd1"],
+            ["node1-etcd2-run", "etcd2"],
+            ["node2-etcd3-run", "etcd3"],
+        ]) {
             const r = byName(res, run);
             const p = params(r);
             const secret = secretsApart(res, run.replace(/-run$/, ""), ["TLS_CLIENT_KEY", "TLS_KEY"]);
@@ -485,9 +543,17 @@ describe("program under mocks: etcd TLS (etcdTls)", () => {
             expect(JSON.stringify(r.inputs)).not.to.contain("mock-ca-key");
             expect(JSON.stringify(r.inputs)).not.to.match(/mock-key etcd/);
         }
-        expect(topo.etcdClientEndpoints).to.deep.equal(["https://192.168.100.2:2379", "https://192.168.100.3:2379", "https://192.168.100.4:2379"]);
+        expect(topo.etcdClientEndpoints).to.deep.equal([
+            "https://192.168.100.2:2379",
+            "https://192.168.100.3:2379",
+            "https://192.168.100.4:2379",
+        ]);
         expect(await pulumi.isSecret(topo.etcdClientTls!)).to.equal(true);
-        expect(await valueOf(topo.etcdClientTls!)).to.deep.equal({ ca: "mock-ca-cert etcd-pki", cert: "mock-cert etcd-client", key: "mock-key etcd-client" });
+        expect(await valueOf(topo.etcdClientTls!)).to.deep.equal({
+            ca: "mock-ca-cert etcd-pki",
+            cert: "mock-cert etcd-client",
+            key: "mock-key etcd-client",
+        });
     });
 
     it("without etcdTls: no PKI, no TLS parameters, plain http as documented", async () => {
@@ -508,7 +574,12 @@ describe("program under mocks: registry TLS (registryTls)", () => {
         expect(pki.type).to.equal("host-topology:index:Pki");
         expect(pki.inputs.caName).to.equal("host-topology registry CA");
         expect(pki.inputs.certs).to.deep.equal([
-            { id: "registry", cn: "registry.danran.com", sans: ["DNS:master", "DNS:master.danran.com", "DNS:registry", "DNS:registry.danran.com", "IP:192.168.100.2"], usage: "serverAuth" },
+            {
+                id: "registry",
+                cn: "registry.danran.com",
+                sans: ["DNS:master", "DNS:master.danran.com", "DNS:registry", "DNS:registry.danran.com", "IP:192.168.100.2"],
+                usage: "serverAuth",
+            },
         ]);
         const run = byName(res, "master-registry-run");
         const p = params(run);

@@ -15,7 +15,10 @@ describe("provider plugin: the adapter", function () {
     this.timeout(30000);
 
     it("unwraps secrets at any depth and drops a dynamic resource's __provider", () => {
-        expect(unwrap({ a: secret({ b: [secret("k")] }), __provider: "exports.handler = ...", c: 1 })).to.deep.equal({ a: { b: ["k"] }, c: 1 });
+        expect(unwrap({ a: secret({ b: [secret("k")] }), __provider: "exports.handler = ...", c: 1 })).to.deep.equal({
+            a: { b: ["k"] },
+            c: 1,
+        });
     });
 
     it("create returns the type's secret outputs wrapped as secrets, the others plain (the real Pki, openssl)", async () => {
@@ -37,13 +40,20 @@ describe("provider plugin: the adapter", function () {
         const outs = (connection: object) => wire("host-topology:index:HostCheck", { connection, stdin: "", secretStdin: "S=1\n" });
         expect(outs({ ...conn, privateKey: "", privateKeyPath: ".lab/ssh/id_ed25519" }).connection).not.to.have.property(SIG);
         expect(outs({ ...conn, privateKey: "KEY" }).connection).to.have.property(SIG);
-        expect(outs({ ...conn, privateKey: "KEY", privateKeyPath: ".lab/ssh/id_ed25519" }).connection, "a key beside the file").to.have.property(SIG);
+        expect(
+            outs({ ...conn, privateKey: "KEY", privateKeyPath: ".lab/ssh/id_ed25519" }).connection,
+            "a key beside the file",
+        ).to.have.property(SIG);
         expect(outs({ ...conn, privateKey: "" }).connection, "neither: secret, to be safe").to.have.property(SIG);
-        expect(outs({ ...conn, privateKey: "", privateKeyPath: "k" }).secretStdin, "the other secret outputs stay secret").to.have.property(SIG);
+        expect(outs({ ...conn, privateKey: "", privateKeyPath: "k" }).secretStdin, "the other secret outputs stay secret").to.have.property(
+            SIG,
+        );
     });
 
     it("an unknown input (a preview) is a change; an unknown type is refused", async () => {
-        expect((await p.diff("id", urn("Pki"), inputs, { ...inputs, caName: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" })).changes).to.equal(true);
+        expect((await p.diff("id", urn("Pki"), inputs, { ...inputs, caName: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" })).changes).to.equal(
+            true,
+        );
         let err = "";
         await p.create("urn:pulumi:dev::host-topology::host-topology:index:Other::x", {}).catch((e) => (err = String(e)));
         expect(err).to.contain("unknown resource type host-topology:index:Other");
@@ -55,7 +65,9 @@ describe("provider plugin: the process", function () {
     it("ends when its engine is gone (pulumi killed): no plugin, no SSH connection left behind", async () => {
         // A stand-in parent (sh) starts the plugin as the engine does (launcher, the engine's address) and is killed.
         const cp = await import("child_process");
-        const parent = cp.spawn("sh", ["-c", 'provider/launcher/pulumi-resource-host-topology 127.0.0.1:1 & echo "pid $!"; wait'], { stdio: ["ignore", "pipe", "inherit"] });
+        const parent = cp.spawn("sh", ["-c", 'provider/launcher/pulumi-resource-host-topology 127.0.0.1:1 & echo "pid $!"; wait'], {
+            stdio: ["ignore", "pipe", "inherit"],
+        });
         let out = "";
         const pid = await new Promise<number>((resolve, reject) => {
             parent.stdout!.on("data", (d: Buffer) => {

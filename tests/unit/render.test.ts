@@ -40,7 +40,13 @@ describe("rendered files (golden)", () => {
     it("registry config.yml has the documented values", () => {
         const yml = renderRegistryConfig("/var/lib/registry");
         golden("registry-config.yml", yml);
-        for (const line of ["version: 0.1", "    service: registry", "    layerinfo: inmemory", "    rootdirectory: /var/lib/registry", "  addr: 127.0.0.1:5000"]) {
+        for (const line of [
+            "version: 0.1",
+            "    service: registry",
+            "    layerinfo: inmemory",
+            "    rootdirectory: /var/lib/registry",
+            "  addr: 127.0.0.1:5000",
+        ]) {
             expect(yml.split("\n")).to.include(line);
         }
     });
@@ -82,7 +88,9 @@ describe("rendered files (golden)", () => {
     it("nginx site with TLS (registryTls): https on 443 with the certificate, port 80 sends to https", () => {
         const conf = renderNginxSite("registry.danran.com", false, true);
         golden("nginx-registry-tls.conf", conf);
-        expect(conf).to.contain("    listen 443 ssl;\n    server_name registry.danran.com;\n    ssl_certificate /etc/nginx/tls/registry.crt;\n    ssl_certificate_key /etc/nginx/tls/registry.key;\n");
+        expect(conf).to.contain(
+            "    listen 443 ssl;\n    server_name registry.danran.com;\n    ssl_certificate /etc/nginx/tls/registry.crt;\n    ssl_certificate_key /etc/nginx/tls/registry.key;\n",
+        );
         expect(conf).to.contain("    listen 80;\n    server_name registry.danran.com;\n    return 301 https://$host$request_uri;\n");
         expect(conf.match(/proxy_pass http:\/\/127\.0\.0\.1:5000;/g)).to.have.length(1);
         expect(renderNginxSite("registry.danran.com", false)).not.to.match(/ssl|443/);

@@ -63,6 +63,7 @@ const FILES = [
     "components/etcdMember.ts",
     "components/config/types.ts",
     "components/step.ts",
+    "components/topology.ts",
 ].map((f) => path.join(ROOT, f));
 const config = ts.parseJsonConfigFileContent(ts.readConfigFile(path.join(ROOT, "tsconfig.json"), ts.sys.readFile).config, ts.sys, ROOT);
 const program = ts.createProgram(FILES, { ...config.options, noEmit: true });
@@ -148,7 +149,13 @@ function propType(t: ts.Type, prop: string): ts.Type {
  * The differences between the schema's properties and the TypeScript type's, one line each. `leftOut`: TypeScript
  * properties the schema leaves out on purpose; `compareRequired` false: kinds only (a custom resource's outputs).
  */
-function differences(props: Props, required: readonly string[] | undefined, t: ts.Type, leftOut: readonly string[] = [], compareRequired = true) {
+function differences(
+    props: Props,
+    required: readonly string[] | undefined,
+    t: ts.Type,
+    leftOut: readonly string[] = [],
+    compareRequired = true,
+) {
     const want = schemaShapes(props, required);
     const have = tsShapes(t);
     const out: string[] = [];
@@ -164,7 +171,8 @@ function differences(props: Props, required: readonly string[] | undefined, t: t
         if (h.kind !== w.kind) out.push(`${k}: ${w.kind} in the schema, ${h.kind} in TypeScript`);
         if (!compareRequired) continue;
         if (w.required && !h.required) out.push(`${k}: required in the schema, optional in TypeScript`);
-        if (!w.required && h.required && !hasDefault(props[k])) out.push(`${k}: optional in the schema without a default, required in TypeScript`);
+        if (!w.required && h.required && !hasDefault(props[k]))
+            out.push(`${k}: optional in the schema without a default, required in TypeScript`);
     }
     return out;
 }
@@ -181,6 +189,7 @@ const RESOURCE_INPUTS: Record<string, () => ts.Type> = {
     FirewallOff: () => declared("components/firewallOff.ts", "FirewallOffArgs"),
     PrivateRegistry: () => declared("components/privateRegistry.ts", "PrivateRegistryArgs"),
     EtcdMember: () => declared("components/etcdMember.ts", "EtcdMemberArgs"),
+    Topology: () => declared("components/topology.ts", "TopologyArgs"),
 };
 // HostScripts' outputs are what provider/hostScripts.ts makes of its inputs (outsOf), with no type of their own.
 const RESOURCE_OUTPUTS: Record<string, () => ts.Type> = {
@@ -192,6 +201,7 @@ const RESOURCE_OUTPUTS: Record<string, () => ts.Type> = {
     FirewallOff: () => declared("components/firewallOff.ts", "FirewallOff"),
     PrivateRegistry: () => declared("components/privateRegistry.ts", "PrivateRegistry"),
     EtcdMember: () => declared("components/etcdMember.ts", "EtcdMember"),
+    Topology: () => declared("components/topology.ts", "Topology"),
 };
 // The HostBase's connection is @pulumi/command's: the schema leaves out what the plugin's connections cannot use.
 const NOT_FOR_THE_PLUGIN = ["password", "privateKeyPassword", "agentSocketPath"];
@@ -210,6 +220,11 @@ const TYPES: Record<string, { ts: () => ts.Type; leftOut?: readonly string[] }> 
     EtcdTls: { ts: () => declared("components/etcdMember.ts", "EtcdMemberTls") },
     RegistryCredentials: { ts: () => propType(declared("components/privateRegistry.ts", "PrivateRegistry"), "credentials") },
     CertRequest: { ts: () => declared("contract/resources.ts", "CertRequest") },
+    Host: { ts: () => declared("components/topology.ts", "TopologyHost") },
+    TopologyEtcdMember: { ts: () => declared("components/topology.ts", "TopologyEtcdMember") },
+    TopologyProxy: { ts: () => declared("components/topology.ts", "TopologyProxy") },
+    InventoryEntry: { ts: () => declared("components/topology.ts", "HostInventoryEntry") },
+    EtcdClientTls: { ts: () => propType(declared("components/topology.ts", "BuiltTopology"), "etcdClientTls") },
 };
 
 interface SchemaResource {
@@ -259,7 +274,12 @@ describe("provider schema: the same inputs as the TypeScript types and construct
     }
 
     it("construct reads the components' inputProperties, and refuses to go without their requiredInputs", () => {
-        expect([...COMPONENTS].sort()).to.deep.equal(Object.keys(resources).filter((t) => resources[t].isComponent).map(nameOfToken).sort());
+        expect([...COMPONENTS].sort()).to.deep.equal(
+            Object.keys(resources)
+                .filter((t) => resources[t].isComponent)
+                .map(nameOfToken)
+                .sort(),
+        );
         for (const c of COMPONENTS) {
             const r = resources[TOKEN + c];
             expect([...INPUTS[c].required, ...INPUTS[c].optional].sort(), c).to.deep.equal(Object.keys(r.inputProperties).sort());
@@ -278,7 +298,12 @@ describe("provider schema: the same inputs as the TypeScript types and construct
         const watched = <T extends object>(what: string, v: T): T => {
             read.set(what, new Set());
             const probe = (k: string) => k === "then" || k.startsWith("__");
-            return new Proxy(v, { get: (o: any, k) => (typeof k === "string" && !probe(k) && read.get(what)!.add(k), o[k]) });
+            return new Proxy(v, {
+                get: (o: T, k) => (
+                    typeof k === "string" && !probe(k) && read.get(what)!.add(k),
+                    (o as Record<string | symbol, unknown>)[k]
+                ),
+            });
         };
         const built: Record<string, string[]> = {};
         const run = async (type: string, inputs: Record<string, unknown>) => {
@@ -301,9 +326,13 @@ describe("provider schema: the same inputs as the TypeScript types and construct
             after: [],
             driftCheck: true,
         });
-        const { deserializeProperty } = (await import("@pulumi/pulumi/runtime/rpc.js")) as any;
-        const urn = await (base.urn as any).promise();
-        const host = deserializeProperty({ "4dabf18193072939515e22adb298388d": "5cf8f73096256a8f31e491e813e4eb8e", urn, packageVersion: "0.2.0" });
+        const { deserializeProperty } = (await import("@pulumi/pulumi/runtime/rpc.js")) as { deserializeProperty: (v: unknown) => unknown };
+        const urn = await (base.urn as unknown as { promise(): Promise<string> }).promise();
+        const host = deserializeProperty({
+            "4dabf18193072939515e22adb298388d": "5cf8f73096256a8f31e491e813e4eb8e",
+            urn,
+            packageVersion: "0.2.0",
+        });
         const common = { host, after: [], driftCheck: true };
         await run("TimeSync", { ...common, implementation: "chrony", config: "server a iburst\n" });
         await run("FirewallOff", { ...common, units: ["ufw"] });
@@ -320,6 +349,34 @@ describe("provider schema: the same inputs as the TypeScript types and construct
         });
         const etcdTls = watched("EtcdMember.tls", { ca: "CA", cert: "C", key: "K", clientCert: "CC", clientKey: "CK" });
         await run("EtcdMember", { ...common, member, members: [member], clusterToken: "t", tls: etcdTls, healthTimeout: 300 });
+        // Every setting the stack config has (values as TopologyArgs takes them).
+        await run("Topology", {
+            hosts: [{ name: "master", address: "192.168.100.2", roles: ["master", "etcd", "registry"], hostKey }],
+            domain: "danran.com",
+            sshUser: "root",
+            sshPort: 22,
+            sshPrivateKey: "key",
+            sshPrivateKeyPath: "",
+            sshDialErrorLimit: 30,
+            sshPerDialTimeout: 10,
+            sshHostKeyPolicy: "strict",
+            sshKnownHostsPath: "",
+            sshProxy: { host: "192.168.100.2", hostKey },
+            packageListsMaxAge: "1h",
+            scriptDir: "/usr/local/lib/host-topology",
+            timeImplementation: "chrony",
+            timeServers: ["0.pool.ntp.org"],
+            timeServeFromMaster: true,
+            firewallUnits: ["ufw"],
+            registryServerName: "",
+            registryAuth: true,
+            registryTls: true,
+            registryUser: "registry",
+            registryStorageDir: "/var/lib/registry",
+            etcdMembers: [{ host: "master" }],
+            etcdTls: true,
+            driftChecks: true,
+        });
         await settle();
         expect(recorded.length).to.be.greaterThan(0);
 

@@ -68,7 +68,11 @@ function startServer(hostPriv: string, hostPub: string, clientPub: string, shell
                 stream.on("end", () => {
                     t.ran.push({ cmd: info.command, stdin });
                     if (shellDir) {
-                        const r = cp.spawnSync("sh", ["-c", info.command], { cwd: shellDir, env: { ...process.env, HOME: shellDir }, input: stdin });
+                        const r = cp.spawnSync("sh", ["-c", info.command], {
+                            cwd: shellDir,
+                            env: { ...process.env, HOME: shellDir },
+                            input: stdin,
+                        });
                         stream.write(r.stdout);
                         stream.stderr.write(r.stderr);
                         stream.exit(r.status ?? 1);
@@ -112,7 +116,14 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    const conn = (hostKey?: string) => ({ host: "127.0.0.1", port: srv.port, user: "root", privateKey: client.priv, dialErrorLimit: 2, ...(hostKey ? { hostKey } : {}) });
+    const conn = (hostKey?: string) => ({
+        host: "127.0.0.1",
+        port: srv.port,
+        user: "root",
+        privateKey: client.priv,
+        dialErrorLimit: 2,
+        ...(hostKey ? { hostKey } : {}),
+    });
 
     it("runs commands with their stdin; the checks of one host share one login", async () => {
         const before = srv.logins;
@@ -140,7 +151,11 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
             net.Socket.prototype.setNoDelay = orig;
         }
         // Set before the socket connects (Node applies it at connect): the key exchange's packets too.
-        expect(seen, "setNoDelay(true) on the client's socket before it connects").to.deep.include({ port: undefined, connected: false, enable: true });
+        expect(seen, "setNoDelay(true) on the client's socket before it connects").to.deep.include({
+            port: undefined,
+            connected: false,
+            enable: true,
+        });
     });
 
     it("a connection that names its key file logs in with the key read from it at each dial; an unreadable file fails at once, naming it", async () => {
@@ -148,7 +163,10 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         fs.writeFileSync(keyFile, other.priv, { mode: 0o600 });
         const byFile = { ...conn(host.pub), privateKey: "", privateKeyPath: keyFile, dialErrorLimit: 1 };
         // The server accepts only the client key: the file's other key is refused...
-        const refused = await sshRun(byFile, "true", "").then(() => undefined, (e: Error) => e);
+        const refused = await sshRun(byFile, "true", "").then(
+            () => undefined,
+            (e: Error) => e,
+        );
         expect(refused?.message).to.match(/^127\.0\.0\.1:\d+: ssh: .*authentication/i);
         // ... and once the file holds the accepted key (a rotation in place), the next dial logs in with it.
         fs.writeFileSync(keyFile, client.priv);
@@ -157,8 +175,13 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         expect(srv.logins - before).to.equal(1);
         const missing = { ...byFile, privateKeyPath: path.join(dir, "no-such-key") };
         const attempts = srv.attempts;
-        const err = await sshRun(missing, "true", "").then(() => undefined, (e: Error) => e);
-        expect(err?.message).to.equal(`127.0.0.1:${srv.port}: cannot read the SSH private key ${missing.privateKeyPath} (relative to ${process.cwd()}): ENOENT: no such file or directory, open '${missing.privateKeyPath}'`);
+        const err = await sshRun(missing, "true", "").then(
+            () => undefined,
+            (e: Error) => e,
+        );
+        expect(err?.message).to.equal(
+            `127.0.0.1:${srv.port}: cannot read the SSH private key ${missing.privateKeyPath} (relative to ${process.cwd()}): ENOENT: no such file or directory, open '${missing.privateKeyPath}'`,
+        );
         expect(srv.attempts, "no login attempted").to.equal(attempts);
     });
 
@@ -169,9 +192,21 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
         try {
             const t0 = Date.now();
-            const err = await sshRun({ ...conn(host.pub), port: (silent.address() as net.AddressInfo).port, perDialTimeout: 1 }, "true", "").then(() => undefined, (e: Error) => e);
+            const err = await sshRun(
+                { ...conn(host.pub), port: (silent.address() as net.AddressInfo).port, perDialTimeout: 1 },
+                "true",
+                "",
+            ).then(
+                () => undefined,
+                (e: Error) => e,
+            );
             const seconds = (Date.now() - t0) / 1000;
-            expect(err?.message).to.match(new RegExp(`^127\\.0\\.0\\.1:${(silent.address() as net.AddressInfo).port}: ssh: .*handshake.* \\(after 2 attempts\\)$`, "i"));
+            expect(err?.message).to.match(
+                new RegExp(
+                    `^127\\.0\\.0\\.1:${(silent.address() as net.AddressInfo).port}: ssh: .*handshake.* \\(after 2 attempts\\)$`,
+                    "i",
+                ),
+            );
             // Two attempts of 1 s and the second between them; with the ssh2 default (20 s) it would be over 40 s.
             expect(seconds).to.be.within(2, 8);
         } finally {
@@ -188,7 +223,10 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
     });
 
     it("a failing command names the host and its exit status; the connection stays usable", async () => {
-        const err = await sshRun(conn(host.pub), "fail", "").then(() => undefined, (e: Error) => e);
+        const err = await sshRun(conn(host.pub), "fail", "").then(
+            () => undefined,
+            (e: Error) => e,
+        );
         expect(err?.message).to.match(new RegExp(`^127\\.0\\.0\\.1:${srv.port}: "fail" exited 3:\\nran fail`));
         expect((await sshRun(conn(host.pub), "after", "")).trim()).to.equal("ran after");
     });
@@ -197,7 +235,10 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         const attempts = srv.attempts;
         const ran = srv.ran.length;
         const t0 = Date.now();
-        const err = await sshRun(conn(other.pub), "must-not-run", "").then(() => undefined, (e: Error) => e);
+        const err = await sshRun(conn(other.pub), "must-not-run", "").then(
+            () => undefined,
+            (e: Error) => e,
+        );
         expect(err?.message).to.contain("host key mismatch");
         expect(err?.message).to.contain(fingerprint(parsePublicKey(host.pub) as PublicKey));
         expect(err?.message).to.contain(fingerprint(parsePublicKey(other.pub) as PublicKey));
@@ -214,18 +255,32 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
         expect(created.outs.fingerprint).to.equal(`${fingerprint(parsePublicKey(host.pub) as PublicKey)} (ssh-ed25519)`);
         expect(srv.logins, "a key scan is no login").to.equal(logins);
         await hostKeyOps.read!("id", created.outs);
-        const pinnedWrong = await hostKeyOps.create!({ ...base, pinned: other.pub }).then(() => undefined, (e: Error) => e);
-        expect(pinnedWrong?.message).to.match(/^lab \(127\.0\.0\.1:\d+\): host key mismatch: the host presented SHA256:\S+ \(ssh-ed25519\), but SHA256:\S+ \(ssh-ed25519\) is expected/);
+        const pinnedWrong = await hostKeyOps.create!({ ...base, pinned: other.pub }).then(
+            () => undefined,
+            (e: Error) => e,
+        );
+        expect(pinnedWrong?.message).to.match(
+            /^lab \(127\.0\.0\.1:\d+\): host key mismatch: the host presented SHA256:\S+ \(ssh-ed25519\), but SHA256:\S+ \(ssh-ed25519\) is expected/,
+        );
         // In an `up`, diff never throws (an error there would end the whole deployment): another key is an update,
         // and the update fails naming both keys, so only this host's steps are stopped.
         const stale = { ...created.outs, publicKey: other.pub };
         expect((await hostKeyOps.diff!("id", stale, base)).changes).to.equal(true);
         expect((await hostKeyOps.diff!("id", created.outs, base)).changes, "the same key: no change").to.equal(false);
-        const updateWrong = await hostKeyOps.update!("id", stale, base).then(() => undefined, (e: Error) => e);
+        const updateWrong = await hostKeyOps.update!("id", stale, base).then(
+            () => undefined,
+            (e: Error) => e,
+        );
         expect(updateWrong?.message).to.contain("host key mismatch");
         const down = { ...base, port: 1 };
-        expect((await hostKeyOps.diff!("id", { ...created.outs, port: 1 }, down)).changes, "a host that is down: an update, which fails").to.equal(true);
-        const readWrong = await hostKeyOps.read!("id", { ...created.outs, publicKey: other.pub }).then(() => undefined, (e: Error) => e);
+        expect(
+            (await hostKeyOps.diff!("id", { ...created.outs, port: 1 }, down)).changes,
+            "a host that is down: an update, which fails",
+        ).to.equal(true);
+        const readWrong = await hostKeyOps.read!("id", { ...created.outs, publicKey: other.pub }).then(
+            () => undefined,
+            (e: Error) => e,
+        );
         expect(readWrong?.message).to.contain("host key mismatch");
     });
 });
@@ -245,7 +300,11 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         sourceDir: path.relative(process.cwd(), SCRIPTS_DIR),
     });
     const onHost = (f: string) => fs.readFileSync(path.join(home, f), "utf8");
-    const puts = (from: number) => srv.ran.slice(from).map((r) => /cat > (\S+)\.tmp/.exec(r.cmd)?.[1]).filter((f) => f !== undefined);
+    const puts = (from: number) =>
+        srv.ran
+            .slice(from)
+            .map((r) => /cat > (\S+)\.tmp/.exec(r.cmd)?.[1])
+            .filter((f) => f !== undefined);
 
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostscripts-"));
@@ -281,10 +340,21 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         // The OS as the shell itself reads it (the provider parses the file as data).
         const os = cp.execSync('. /etc/os-release && echo "$ID $VERSION_ID"', { shell: "/bin/sh" }).toString().trim();
         expect(os).to.match(/^\w+ /);
-        expect(created.outs).to.deep.equal({ dir: "scripts", files: files(), sourceDir: path.relative(process.cwd(), SCRIPTS_DIR), target: `root@127.0.0.1:${srv.port} ${host.pub}`, os });
-        for (const f of Object.keys(files()).filter((f) => f !== "install-packages.sh")) expect(onHost(`scripts/${f}`), f).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8"));
+        expect(created.outs).to.deep.equal({
+            dir: "scripts",
+            files: files(),
+            sourceDir: path.relative(process.cwd(), SCRIPTS_DIR),
+            target: `root@127.0.0.1:${srv.port} ${host.pub}`,
+            os,
+        });
+        for (const f of Object.keys(files()).filter((f) => f !== "install-packages.sh"))
+            expect(onHost(`scripts/${f}`), f).to.equal(fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8"));
         // install-packages.sh goes to a host only with packages to install, and only while it runs (see below).
-        expect(onHostFiles("scripts"), "no temp file left").to.deep.equal(Object.keys(files()).filter((f) => f !== "install-packages.sh").sort());
+        expect(onHostFiles("scripts"), "no temp file left").to.deep.equal(
+            Object.keys(files())
+                .filter((f) => f !== "install-packages.sh")
+                .sort(),
+        );
         expect(srv.logins - logins, "one login for all").to.equal(1);
     });
 
@@ -308,13 +378,27 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         expect(olds.target).to.equal(`root@127.0.0.1:${srv.port} ${host.pub}`);
         expect(JSON.stringify(olds)).not.to.contain("PRIVATE KEY");
         expect((await hostScriptsOps.diff("id", olds, news)).changes).to.equal(false);
-        expect((await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, privateKey: "other" } })).changes, "a rotated key").to.equal(false);
-        expect((await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, hostKey: "ssh-ed25519 AAAA" } })).changes, "a new host key").to.equal(true);
-        expect((await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, host: "127.0.0.2" } })).changes, "another address").to.equal(true);
-        expect((await hostScriptsOps.diff("id", olds, { ...news, files: { ...news.files, "etcd-member.sh": "0".repeat(64) } })).changes).to.equal(true);
+        expect(
+            (await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, privateKey: "other" } })).changes,
+            "a rotated key",
+        ).to.equal(false);
+        expect(
+            (await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, hostKey: "ssh-ed25519 AAAA" } })).changes,
+            "a new host key",
+        ).to.equal(true);
+        expect(
+            (await hostScriptsOps.diff("id", olds, { ...news, connection: { ...news.connection, host: "127.0.0.2" } })).changes,
+            "another address",
+        ).to.equal(true);
+        expect(
+            (await hostScriptsOps.diff("id", olds, { ...news, files: { ...news.files, "etcd-member.sh": "0".repeat(64) } })).changes,
+        ).to.equal(true);
         expect((await hostScriptsOps.diff("id", olds, props("elsewhere"))).changes).to.equal(true);
         const reordered = Object.fromEntries(Object.entries(files()).reverse());
-        expect((await hostScriptsOps.diff("id", olds, { ...news, files: reordered })).changes, "the order of the keys is no change").to.equal(false);
+        expect(
+            (await hostScriptsOps.diff("id", olds, { ...news, files: reordered })).changes,
+            "the order of the keys is no change",
+        ).to.equal(false);
         expect((await hostScriptsOps.diff("id", olds, { ...news, sudo: true })).changes, "a user that needs sudo now").to.equal(true);
         // A state from before HostScripts read the OS (the readiness gate did): an update reads it.
         // eslint-disable-next-line @typescript-eslint/no-unused-vars -- _os is destructured only to leave it out of withoutOs
@@ -330,8 +414,13 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         process.env.PATH = `${bin}:${PATH}`; // the server's shell inherits it
         try {
             const from = srv.ran.length;
-            const err = await hostScriptsOps.create({ ...props("staged"), sudo: true }).then(() => undefined, (e: Error) => e);
-            expect(err?.message).to.match(/127\.0\.0\.1:\d+: .* exited 1:\nhost-topology: \S+: user \S+ cannot run sudo without a password \(sudo -n true failed\)/);
+            const err = await hostScriptsOps.create({ ...props("staged"), sudo: true }).then(
+                () => undefined,
+                (e: Error) => e,
+            );
+            expect(err?.message).to.match(
+                /127\.0\.0\.1:\d+: .* exited 1:\nhost-topology: \S+: user \S+ cannot run sudo without a password \(sudo -n true failed\)/,
+            );
             expect(puts(from)).to.deep.equal([]);
             expect(fs.existsSync(path.join(home, "staged")), "nothing put").to.equal(false);
         } finally {
@@ -349,19 +438,34 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
             path.join(src, "install-packages.sh"),
             'd=$(dirname "$0"); cat > "$HOME/packages.stdin"; (cd "$d" && find . -type f | cut -c3-) > "$HOME/packages.ls"\n[ ! -e "$HOME/packages.fail" ] || { echo "E: Unable to locate package chrony" >&2; exit 100; }\n',
         );
-        const sha = (f: string) => crypto.createHash("sha256").update(fs.readFileSync(path.join(src, f))).digest("hex");
+        const sha = (f: string) =>
+            crypto
+                .createHash("sha256")
+                .update(fs.readFileSync(path.join(src, f)))
+                .digest("hex");
         const f = scriptFiles(src, sha);
         const p = { ...props("pkgs", f), sourceDir: path.relative(process.cwd(), src), packages: ["chrony", "etcd"] };
         const from = srv.ran.length;
         const created = await hostScriptsOps.create(p);
         expect(created.outs.packages).to.deep.equal(["chrony", "etcd"]);
         const runs = srv.ran.slice(from).filter((r) => r.cmd.includes("install-packages.sh apply"));
-        expect(runs.map((r) => r.cmd)).to.deep.equal(["bash pkgs/install-packages.sh apply; rc=$?; rm -f pkgs/install-packages.sh; exit $rc"]);
-        expect(onHost("packages.stdin")).to.equal(`# host-topology parameters, format 2\nLIB_SHA256=${libDigest(src)}\nPACKAGES=chrony etcd\nSCRIPT_SHA256=${f["install-packages.sh"]}\n`);
-        expect(onHost("packages.ls").split("\n").filter(Boolean).sort(), "every script in place when it ran").to.deep.equal(Object.keys(f).sort());
-        expect(onHostFiles("pkgs"), "install-packages.sh gone after it ran").to.deep.equal(Object.keys(f).filter((n) => n !== "install-packages.sh").sort());
+        expect(runs.map((r) => r.cmd)).to.deep.equal([
+            "bash pkgs/install-packages.sh apply; rc=$?; rm -f pkgs/install-packages.sh; exit $rc",
+        ]);
+        expect(onHost("packages.stdin")).to.equal(
+            `# host-topology parameters, format 2\nLIB_SHA256=${libDigest(src)}\nPACKAGES=chrony etcd\nSCRIPT_SHA256=${f["install-packages.sh"]}\n`,
+        );
+        expect(onHost("packages.ls").split("\n").filter(Boolean).sort(), "every script in place when it ran").to.deep.equal(
+            Object.keys(f).sort(),
+        );
+        expect(onHostFiles("pkgs"), "install-packages.sh gone after it ran").to.deep.equal(
+            Object.keys(f)
+                .filter((n) => n !== "install-packages.sh")
+                .sort(),
+        );
 
-        const diff = async (news: typeof p & { packageListsMaxAge?: number }) => (await hostScriptsOps.diff("id", created.outs, news)).changes;
+        const diff = async (news: typeof p & { packageListsMaxAge?: number }) =>
+            (await hostScriptsOps.diff("id", created.outs, news)).changes;
         expect(await diff(p)).to.equal(false);
         expect(await diff({ ...p, packages: ["chrony", "etcd", "registry"] }), "a role added").to.equal(true);
         expect(await diff({ ...p, packageListsMaxAge: 60 }), "another lists age").to.equal(true);
@@ -371,8 +475,13 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
         expect(onHost("packages.stdin")).to.contain("\nPKG_LISTS_MAX_AGE=60\n");
 
         fs.writeFileSync(path.join(home, "packages.fail"), "");
-        const err = await hostScriptsOps.update!("id", created.outs, { ...p, packages: ["chrony"] }).then(() => undefined, (e: Error) => e);
-        expect(err?.message).to.match(/127\.0\.0\.1:\d+: "bash pkgs\/install-packages\.sh apply.*" exited 100:\nE: Unable to locate package chrony/);
+        const err = await hostScriptsOps.update!("id", created.outs, { ...p, packages: ["chrony"] }).then(
+            () => undefined,
+            (e: Error) => e,
+        );
+        expect(err?.message).to.match(
+            /127\.0\.0\.1:\d+: "bash pkgs\/install-packages\.sh apply.*" exited 100:\nE: Unable to locate package chrony/,
+        );
         expect(fs.existsSync(path.join(home, "pkgs", "install-packages.sh")), "removed after a failure too").to.equal(false);
         fs.rmSync(path.join(home, "packages.fail"));
 
@@ -384,20 +493,27 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
     });
 
     it("reads the OS from os-release as data: quotes stripped, nothing run", () => {
-        expect(osOf('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n')).to.equal("debian 12");
+        expect(osOf('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n')).to.equal(
+            "debian 12",
+        );
         expect(osOf("ID='rocky'\nVERSION_ID=9.3\nID_LIKE=\"rhel centos fedora\"\n")).to.equal("rocky 9.3");
         expect(osOf('ID=debian\nVERSION_ID="$(touch /tmp/pwned)"\n')).to.equal("debian $(touch /tmp/pwned)");
     });
 
     it("refuses a program copy that is not the version the hash names, putting nothing", async () => {
         const from = srv.ran.length;
-        const err = await hostScriptsOps.create(props("other", { ...files(), "private-registry.sh": "0".repeat(64) })).then(() => undefined, (e: Error) => e);
+        const err = await hostScriptsOps.create(props("other", { ...files(), "private-registry.sh": "0".repeat(64) })).then(
+            () => undefined,
+            (e: Error) => e,
+        );
         expect(err?.message).to.match(/registry\.sh \(sha256 [0-9a-f]{64}\) is not the version this program applies \(0{64}\)/);
         expect(puts(from), "not the others either").to.deep.equal([]);
     });
 
     it("parses sha256sum output, text and binary mode", () => {
         const h = "a".repeat(64);
-        expect(parseSha256sum(`${h}  /x/lib.sh\n${h} */x/etcd-member.sh\nsha256sum: /x/gone.sh: No such file or directory\n`)).to.deep.equal({ "/x/lib.sh": h, "/x/etcd-member.sh": h });
+        expect(
+            parseSha256sum(`${h}  /x/lib.sh\n${h} */x/etcd-member.sh\nsha256sum: /x/gone.sh: No such file or directory\n`),
+        ).to.deep.equal({ "/x/lib.sh": h, "/x/etcd-member.sh": h });
     });
 });

@@ -23,7 +23,10 @@ describe("sshKeys: host keys and known_hosts", () => {
         for (const t of ["ed25519", "ecdsa", "rsa"]) {
             const k = parsePublicKey(keys[t]);
             expect(k, keys[t]).to.not.be.a("string");
-            const printed = cp.execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", path.join(dir, `${t}.pub`)]).toString().split(" ")[1];
+            const printed = cp
+                .execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", path.join(dir, `${t}.pub`)])
+                .toString()
+                .split(" ")[1];
             expect(fingerprint(k as PublicKey)).to.equal(printed);
         }
     });

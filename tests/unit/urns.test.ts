@@ -47,13 +47,23 @@ function replay(olds: string[], res: Recorded[]): { gone: string[]; created: str
         const own = r.aliases.map(({ urn: old, spec: s }) => {
             if (!s) return old;
             const p = s.parenturn ? (urnOf.get(s.parenturn) ?? s.parenturn) : parent;
-            return createUrn(s.name || r.name, s.type || r.type, s.noparent ? "" : (foundAs.get(p) ?? p), s.project || PROJECT, s.stack || STACK);
+            return createUrn(
+                s.name || r.name,
+                s.type || r.type,
+                s.noparent ? "" : (foundAs.get(p) ?? p),
+                s.project || PROJECT,
+                s.stack || STACK,
+            );
         });
         const parentOld = foundAs.get(parent);
-        const inherited = !parentOld ? [] : [urn, ...own].map((a) => {
-            const name = nameOf(a).startsWith(nameOf(parent)) ? nameOf(parentOld) + nameOf(a).slice(nameOf(parent).length) : nameOf(a);
-            return createUrn(name, typeOf(a), parentOld);
-        });
+        const inherited = !parentOld
+            ? []
+            : [urn, ...own].map((a) => {
+                  const name = nameOf(a).startsWith(nameOf(parent))
+                      ? nameOf(parentOld) + nameOf(a).slice(nameOf(parent).length)
+                      : nameOf(a);
+                  return createUrn(name, typeOf(a), parentOld);
+              });
         const old = [urn, ...own, ...inherited].find((u) => state.has(u));
         if (!old) {
             created.push(urn);
@@ -109,7 +119,10 @@ function devRaw(): RawConfig {
     delete raw.sshPrivateKeyPath;
     delete raw.sshKnownHostsPath;
     const hosts = [...yaml.matchAll(/^ {4}- name: (\S+)\n {6}address: (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`);
-    expect(JSON.parse(documentedRaw().hosts!).map((h: { name: string; address: string }) => `${h.name} ${h.address}`), "the fixtures' hosts are the dev stack's").to.deep.equal(hosts);
+    expect(
+        JSON.parse(documentedRaw().hosts!).map((h: { name: string; address: string }) => `${h.name} ${h.address}`),
+        "the fixtures' hosts are the dev stack's",
+    ).to.deep.equal(hosts);
     return documentedRaw(raw);
 }
 
@@ -125,7 +138,7 @@ async function devResources(): Promise<Recorded[]> {
     const before = { project: pulumi.getProject(), stack: pulumi.getStack(), preview: pulumi.runtime.isDryRun() };
     setupMocks({ project: PROJECT, stack: STACK });
     try {
-        return await registered(() => new Topology("topology", { ...devRaw(), sshPrivateKey: pulumi.secret("mock-key") }));
+        return await registered(() => new Topology("topology", { stackConfig: devRaw(), sshPrivateKey: pulumi.secret("mock-key") }));
     } finally {
         setupMocks(before);
     }
@@ -147,10 +160,17 @@ describe("URNs of the dev stack (tests/golden/dev-urns.txt)", () => {
 
     it("the check: a renamed component fails (it and its children), with an alias on it passes", async () => {
         /** A HostBase-like tree: the component and a child named after it. */
-        const tree = (name: string, opts: pulumi.ComponentResourceOptions = {}, child = `${name}-ready`, childOpts: pulumi.CustomResourceOptions = {}) => () => {
-            const base = new pulumi.ComponentResource("host-topology:index:HostBase", name, {}, opts);
-            new command.remote.Command(child, { connection: { host: "192.0.2.1" }, create: "true" }, { parent: base, ...childOpts });
-        };
+        const tree =
+            (
+                name: string,
+                opts: pulumi.ComponentResourceOptions = {},
+                child = `${name}-ready`,
+                childOpts: pulumi.CustomResourceOptions = {},
+            ) =>
+            () => {
+                const base = new pulumi.ComponentResource("host-topology:index:HostBase", name, {}, opts);
+                new command.remote.Command(child, { connection: { host: "192.0.2.1" }, create: "true" }, { parent: base, ...childOpts });
+            };
         const golden = urnsOf(await registered(tree("node2")));
         expect(golden).to.deep.equal([
             "urn:pulumi:dev::host-topology::host-topology:index:HostBase$command:remote:Command::node2-ready",
@@ -164,6 +184,8 @@ describe("URNs of the dev stack (tests/golden/dev-urns.txt)", () => {
         expect(urnReport(golden, await registered(tree("worker2", aliased)))).to.equal("");
         // A child renamed on its own needs its own alias (under the renamed parent, its old name is enough).
         expect(urnReport(golden, await registered(tree("worker2", aliased, "worker2-gate")))).to.contain("node2-ready");
-        expect(urnReport(golden, await registered(tree("worker2", aliased, "worker2-gate", { aliases: [{ name: "node2-ready" }] })))).to.equal("");
+        expect(
+            urnReport(golden, await registered(tree("worker2", aliased, "worker2-gate", { aliases: [{ name: "node2-ready" }] }))),
+        ).to.equal("");
     });
 });

@@ -44,7 +44,10 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(read(h, f.etcd.conf)).to.equal(ETCD.ETCD_ENV);
                 expect(mode(h, ETCD.DATA_DIR)).to.equal(0o700);
                 expect(calls(h)).to.contain(`chown etcd: ${h.root}${ETCD.DATA_DIR}`);
-                expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal(["systemctl enable -q etcd", "systemctl restart --no-block etcd"]);
+                expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal([
+                    "systemctl enable -q etcd",
+                    "systemctl restart --no-block etcd",
+                ]);
                 expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 .*endpoint health \(ETCDCTL_API=3\)$/m);
                 expect(out).to.contain("healthy etcd1 http://192.168.100.2:2379");
                 expect(out).to.contain("member 8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false");
@@ -110,17 +113,26 @@ describe("host scripts: services, health and failures", function () {
             PEER_CLIENT_URLS: "http://192.168.100.2:2379,http://192.168.100.4:2379",
         };
         const etcd1 = "8e9e05c52164694d, started, etcd1, http://etcd1:2380, http://192.168.100.2:2379, false";
-        fs.writeFileSync(`${h.state}/etcd-members`, `${etcd1}\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n`);
+        fs.writeFileSync(
+            `${h.state}/etcd-members`,
+            `${etcd1}\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n`,
+        );
         const out = ok(h, "etcd-member.sh", "apply", params);
         // against the started members other than itself only (etcd3 at .4 never ran)
-        expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 --command-timeout=10s member remove 91bc3c398fb3c146 /m);
-        expect(calls(h)).to.match(/^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 --command-timeout=10s member add etcd2 --peer-urls=http:\/\/etcd2:2380 --learner /m);
+        expect(calls(h)).to.match(
+            /^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 --command-timeout=10s member remove 91bc3c398fb3c146 /m,
+        );
+        expect(calls(h)).to.match(
+            /^etcdctl --endpoints=http:\/\/192\.168\.100\.2:2379 --command-timeout=10s member add etcd2 --peer-urls=http:\/\/etcd2:2380 --learner /m,
+        );
         const added = fs.readFileSync(`${h.state}/etcd-members`, "utf8").split("\n")[1];
         const id = added.split(", ")[0];
         expect(added).to.equal(`${id}, unstarted, , http://etcd2:2380, , false`);
         expect(read(h, ETCD_DROPIN)).to.equal(ETCD_DROPIN_CONTENT);
         expect(read(h, ETCD_JOIN_ENV)).to.equal(etcdJoinEnv("etcd2", "etcd1=http://etcd1:2380,etcd2=http://etcd2:2380", "existing"));
-        expect(calls(h)).to.match(new RegExp(`^etcdctl --endpoints=http://192\\.168\\.100\\.2:2379 --command-timeout=10s member promote ${id} `, "m"));
+        expect(calls(h)).to.match(
+            new RegExp(`^etcdctl --endpoints=http://192\\.168\\.100\\.2:2379 --command-timeout=10s member promote ${id} `, "m"),
+        );
         expect(out).to.contain("changed etcd member etcd2 removed (its data is gone)");
         expect(out).to.contain("changed etcd member etcd2 added to the running cluster as a learner");
         expect(out).to.contain("changed etcd member etcd2 promoted from learner");
@@ -143,7 +155,10 @@ describe("host scripts: services, health and failures", function () {
         expect(read(late, ETCD_JOIN_ENV)).to.equal(etcdJoinEnv("etcd2", "etcd1=http://etcd1:2380,etcd2=http://etcd2:2380", "existing"));
         // a member with its data in place is never touched
         fs.mkdirSync(path.join(fresh.root, ETCD.DATA_DIR, "member"));
-        fs.writeFileSync(`${fresh.state}/etcd-members`, `${etcd1}\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n`);
+        fs.writeFileSync(
+            `${fresh.state}/etcd-members`,
+            `${etcd1}\n91bc3c398fb3c146, started, etcd2, http://etcd2:2380, http://192.168.100.3:2379, false\n`,
+        );
         clearCalls(fresh);
         ok(fresh, "etcd-member.sh", "apply", params);
         expect(calls(fresh)).not.to.match(/member (remove|add|promote) /);
@@ -192,22 +207,34 @@ describe("host scripts: etcd membership (a fake cluster in the etcdctl stub)", f
         DATA_DIR: `/var/lib/etcd/etcd${i}.etcd`,
         CLIENT_URL: url(i),
         PEER_URL: `http://etcd${i}:2380`,
-        PEER_CLIENT_URLS: [1, 2, 3].filter((j) => j !== i).map(url).join(","),
+        PEER_CLIENT_URLS: [1, 2, 3]
+            .filter((j) => j !== i)
+            .map(url)
+            .join(","),
         HEALTH_TIMEOUT: "4",
         ...extra,
     });
     const cluster = (h: Host, ...members: string[]) => fs.writeFileSync(`${h.state}/etcd-members`, members.map((m) => `${m}\n`).join(""));
     const listed = (h: Host) => fs.readFileSync(`${h.state}/etcd-members`, "utf8");
     const down = (h: Host, ...urls: string[]) => fs.writeFileSync(`${h.state}/etcd-down`, urls.map((u) => `${u}\n`).join(""));
-    const leader = (h: Host, id?: string) => (id === undefined ? fs.readFileSync(`${h.state}/etcd-leader`, "utf8").trim() : fs.writeFileSync(`${h.state}/etcd-leader`, `${id}\n`));
+    const leader = (h: Host, id?: string) =>
+        id === undefined ? fs.readFileSync(`${h.state}/etcd-leader`, "utf8").trim() : fs.writeFileSync(`${h.state}/etcd-leader`, `${id}\n`);
     /** etcd ran here: its data dir has a member dir. */
-    const hasData = (h: Host, i: number) => fs.mkdirSync(path.join(h.root, `/var/lib/etcd/etcd${i}.etcd/member`), { recursive: true, mode: 0o700 });
-    const ctl = (h: Host) => calls(h).split("\n").filter((l) => l.startsWith("etcdctl "));
+    const hasData = (h: Host, i: number) =>
+        fs.mkdirSync(path.join(h.root, `/var/lib/etcd/etcd${i}.etcd/member`), { recursive: true, mode: 0o700 });
+    const ctl = (h: Host) =>
+        calls(h)
+            .split("\n")
+            .filter((l) => l.startsWith("etcdctl "));
     /** The calls that matter for the order of a membership change. */
     const steps = (h: Host) =>
         calls(h)
             .split("\n")
-            .filter((l) => / (member (add|remove|promote)|move-leader) (?!--help)/.test(l) || /^systemctl (daemon-reload|restart|start|stop|disable)\b/.test(l));
+            .filter(
+                (l) =>
+                    / (member (add|remove|promote)|move-leader) (?!--help)/.test(l) ||
+                    /^systemctl (daemon-reload|restart|start|stop|disable)\b/.test(l),
+            );
     const api = " (ETCDCTL_API=3)";
 
     it("the first member, no other member answering: bootstraps a new cluster of its own (join env STATE new, drop-in); idempotent; remove as the last member", () => {
@@ -260,10 +287,12 @@ describe("host scripts: etcd membership (a fake cluster in the etcdctl stub)", f
         expect(out).to.contain(`healthy etcd2 ${url(2)}`);
         // the health wait comes after the promotion
         const c = calls(h);
-        expect(c.lastIndexOf(`--endpoints=${url(2)} --command-timeout=3s endpoint health`)).to.be.greaterThan(c.lastIndexOf(" member promote "));
+        expect(c.lastIndexOf(`--endpoints=${url(2)} --command-timeout=3s endpoint health`)).to.be.greaterThan(
+            c.lastIndexOf(" member promote "),
+        );
     });
 
-    it("a member add that etcd refuses for now (\"unhealthy cluster\" right after another change) is tried again", () => {
+    it('a member add that etcd refuses for now ("unhealthy cluster" right after another change) is tried again', () => {
         const h = makeHost("debian12");
         cluster(h, started(1) + "\n" + started(2));
         fs.writeFileSync(`${h.state}/etcd-reconfig-refusals`, "2");
@@ -336,7 +365,10 @@ describe("host scripts: etcd membership (a fake cluster in the etcdctl stub)", f
         clearCalls(h);
         const out = ok(h, "etcd-member.sh", "apply", member(1, { ETCD_ENV: env(1, 'ETCD_HEARTBEAT_INTERVAL="200"\n') }));
         expect(ctl(h)).to.include(`etcdctl --endpoints=${url(1)} --command-timeout=3s endpoint status${api}`);
-        expect(steps(h)).to.deep.equal([`etcdctl --endpoints=${url(1)} --command-timeout=10s move-leader ${ids[3]}${api}`, "systemctl restart --no-block etcd"]);
+        expect(steps(h)).to.deep.equal([
+            `etcdctl --endpoints=${url(1)} --command-timeout=10s move-leader ${ids[3]}${api}`,
+            "systemctl restart --no-block etcd",
+        ]);
         expect(out).to.contain(`etcd member etcd1 handed leadership to ${ids[3]} before restarting`);
         expect(leader(h)).to.equal(ids[3]);
         clearCalls(h);
@@ -386,7 +418,9 @@ describe("host scripts: etcd membership (a fake cluster in the etcdctl stub)", f
         clearCalls(h);
         const r = run(h, "etcd-member.sh", "remove", member(1));
         expect(r.code).to.equal(1);
-        expect(r.stderr).to.contain(`etcd member etcd1 stays: member at ${url(3)} is not healthy, and the cluster would lose its quorum without etcd1`);
+        expect(r.stderr).to.contain(
+            `etcd member etcd1 stays: member at ${url(3)} is not healthy, and the cluster would lose its quorum without etcd1`,
+        );
         expect(steps(h)).to.deep.equal([]);
         expect(has(h, "etcd", "active") && has(h, "etcd", "enabled")).to.equal(true);
         expect(listed(h)).to.equal(`${started(1)}\n${started(2)}\n${started(3)}\n`);
@@ -448,7 +482,9 @@ describe("host scripts: etcd membership (a fake cluster in the etcdctl stub)", f
         expect(read(h, owners)).to.equal(b);
         clearCalls(h);
         const out = ok(h, "etcd-member.sh", "remove", { ...ETCD, OWNER: a });
-        expect(out).to.equal(`left alone: etcd on lab-host was applied by ${b}, not by this step (${a}): nothing removed\nok etcd family=debian12\n`);
+        expect(out).to.equal(
+            `left alone: etcd on lab-host was applied by ${b}, not by this step (${a}): nothing removed\nok etcd family=debian12\n`,
+        );
         expect(ctl(h)).to.deep.equal([]);
         expect(mutations(h)).to.deep.equal([]);
         expect(read(h, "/etc/default/etcd")).to.equal(ETCD.ETCD_ENV);
@@ -500,7 +536,10 @@ describe("host scripts: etcd TLS (etcdTls)", function () {
             expect(calls(h)).to.contain(`chown root:etcd ${h.root}/etc/etcd/pki/member.key`);
             const tlsArgs = `--cacert=${h.root}/etc/etcd/pki/ca.crt --cert=${h.root}/etc/etcd/pki/client.crt --key=${h.root}/etc/etcd/pki/client.key`;
             expect(calls(h)).to.contain(`etcdctl ${tlsArgs} --endpoints=https://192.168.100.2:2379 --command-timeout=3s endpoint health`);
-            expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal(["systemctl enable -q etcd", "systemctl restart --no-block etcd"]);
+            expect(mutations(h).filter((l) => l.startsWith("systemctl"))).to.deep.equal([
+                "systemctl enable -q etcd",
+                "systemctl restart --no-block etcd",
+            ]);
             for (const text of [out, calls(h)]) {
                 expect(text).not.to.contain("member-key-material");
                 expect(text).not.to.contain("client-key-material");
@@ -522,8 +561,13 @@ describe("host scripts: etcd TLS (etcdTls)", function () {
         expect(mutations(h)).to.deep.equal(["systemctl restart --no-block etcd"]);
 
         fs.writeFileSync(path.join(h.root, "/etc/etcd/pki/member.key"), "tampered\n");
-        const drift = ok(h, "etcd-member.sh", "check", TLS).split("\n").filter((l) => l.startsWith("drift"));
-        expect(drift).to.deep.equal(["drift /etc/etcd/pki/member.crt content differs:", "drift /etc/etcd/pki/member.key content differs (a secret: not shown)"]);
+        const drift = ok(h, "etcd-member.sh", "check", TLS)
+            .split("\n")
+            .filter((l) => l.startsWith("drift"));
+        expect(drift).to.deep.equal([
+            "drift /etc/etcd/pki/member.crt content differs:",
+            "drift /etc/etcd/pki/member.key content differs (a secret: not shown)",
+        ]);
 
         const plain = Object.fromEntries(Object.entries(TLS).filter(([k]) => !k.startsWith("TLS_") && k !== "PKI_DIR"));
         const off = ok(h, "etcd-member.sh", "apply", { ...plain, CLIENT_URL: "http://192.168.100.2:2379" });

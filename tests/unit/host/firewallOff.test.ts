@@ -1,19 +1,7 @@
 // host/firewall-off.sh (FirewallOff): the firewall units and ufw turned off (and back on by remove), and their drift.
 import { expect } from "chai";
 import * as fs from "fs";
-import {
-    FAMILIES,
-    makeHost,
-    setUnit,
-    run,
-    ok,
-    calls,
-    clearCalls,
-    exists,
-    has,
-    mutations,
-    expectNoChange,
-} from "./support.ts";
+import { FAMILIES, makeHost, setUnit, run, ok, calls, clearCalls, exists, has, mutations, expectNoChange } from "./support.ts";
 
 describe("host scripts on every OS family (stubbed package managers and systemd)", function () {
     this.timeout(30000);

@@ -41,7 +41,9 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(ok(h, "host-base.sh", "remove", HOSTBASE)).to.contain(`ok hostbase family=${family}`);
                 expect(read(h, "/etc/hosts")).to.equal("");
                 expect(mutations(h)).to.deep.equal([]);
-                expect(ok(h, "host-base.sh", "check", HOSTBASE)).to.equal(`drift /etc/hosts managed block or conflicting lines differ\nok hostbase family=${family}\n`);
+                expect(ok(h, "host-base.sh", "check", HOSTBASE)).to.equal(
+                    `drift /etc/hosts managed block or conflicting lines differ\nok hostbase family=${family}\n`,
+                );
             });
         });
     }
@@ -85,15 +87,26 @@ describe("host scripts: hostbase (/etc/hosts and hostname)", function () {
 
     it("replaces the block where it stands; a name that leaves the block gets its line back", () => {
         const h = makeHost("debian12");
-        const old = "127.0.0.1 localhost\n" + BEGIN + "192.168.100.9 old.danran.com old\n" + END + "10.0.0.8 node2-old node2\n# user line after the block\n";
+        const old =
+            "127.0.0.1 localhost\n" +
+            BEGIN +
+            "192.168.100.9 old.danran.com old\n" +
+            END +
+            "10.0.0.8 node2-old node2\n# user line after the block\n";
         fs.writeFileSync(path.join(h.root, "etc/hosts"), old);
         const withNode2 = BLOCK + "192.168.100.4 node2.danran.com node2\n";
         ok(h, "host-base.sh", "apply", { ...HOSTBASE, HOSTS_BLOCK: withNode2 });
         expect(read(h, "/etc/hosts")).to.equal(
-            "127.0.0.1 localhost\n" + BEGIN + withNode2 + END + "#host-topology-disabled# 10.0.0.8 node2-old node2\n# user line after the block\n",
+            "127.0.0.1 localhost\n" +
+                BEGIN +
+                withNode2 +
+                END +
+                "#host-topology-disabled# 10.0.0.8 node2-old node2\n# user line after the block\n",
         );
         ok(h, "host-base.sh", "apply", HOSTBASE);
-        expect(read(h, "/etc/hosts")).to.equal("127.0.0.1 localhost\n" + BEGIN + BLOCK + END + "10.0.0.8 node2-old node2\n# user line after the block\n");
+        expect(read(h, "/etc/hosts")).to.equal(
+            "127.0.0.1 localhost\n" + BEGIN + BLOCK + END + "10.0.0.8 node2-old node2\n# user line after the block\n",
+        );
         expect(read(h, "/etc/hosts").split(BEGIN).length).to.equal(2);
     });
 
@@ -168,7 +181,12 @@ describe("host scripts: hostbase (/etc/hosts and hostname)", function () {
         fs.mkdirSync(dir, { recursive: true });
         copyScripts(dir);
         ok(h, "host-base.sh", "remove", HOSTBASE, { dir });
-        expect(fs.readdirSync(dir, { recursive: true }).filter((f) => f !== "lib").sort()).to.deep.equal([...SCRIPTS].sort());
+        expect(
+            fs
+                .readdirSync(dir, { recursive: true })
+                .filter((f) => f !== "lib")
+                .sort(),
+        ).to.deep.equal([...SCRIPTS].sort());
     });
 });
 
@@ -188,7 +206,11 @@ describe("host scripts: registry TLS (registryTls)", function () {
             ok(h, "host-base.sh", "apply", { ...HOSTBASE, TRUSTED_CA: CA });
             expect(read(h, anchor)).to.equal(CA);
             expect(mode(h, anchor)).to.equal(0o644);
-            expect(calls(h).split("\n").filter((l) => l.startsWith("update-ca"))).to.deep.equal([update]);
+            expect(
+                calls(h)
+                    .split("\n")
+                    .filter((l) => l.startsWith("update-ca")),
+            ).to.deep.equal([update]);
             expect(ok(h, "host-base.sh", "check", { ...HOSTBASE, TRUSTED_CA: CA })).not.to.contain("drift");
             clearCalls(h);
             expectNoChange(ok(h, "host-base.sh", "apply", { ...HOSTBASE, TRUSTED_CA: CA }), family, "hostbase");
@@ -199,7 +221,11 @@ describe("host scripts: registry TLS (registryTls)", function () {
             clearCalls(h);
             expect(ok(h, "host-base.sh", "apply", HOSTBASE)).to.contain(`removed ${anchor}`);
             expect(exists(h, anchor)).to.equal(false);
-            expect(calls(h).split("\n").filter((l) => l.startsWith("update-ca"))).to.deep.equal([update]);
+            expect(
+                calls(h)
+                    .split("\n")
+                    .filter((l) => l.startsWith("update-ca")),
+            ).to.deep.equal([update]);
             ok(h, "host-base.sh", "apply", { ...HOSTBASE, TRUSTED_CA: CA });
             ok(h, "host-base.sh", "remove", { ...HOSTBASE, TRUSTED_CA: CA });
             expect(exists(h, anchor)).to.equal(false);

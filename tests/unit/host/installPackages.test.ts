@@ -2,20 +2,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import {
-    FAMILIES,
-    makeHost,
-    run,
-    ok,
-    calls,
-    clearCalls,
-    exists,
-    installed,
-    mutations,
-    expectNoChange,
-    CHRONY,
-    ETCD,
-} from "./support.ts";
+import { FAMILIES, makeHost, run, ok, calls, clearCalls, exists, installed, mutations, expectNoChange, CHRONY, ETCD } from "./support.ts";
 
 describe("host scripts: install-packages.sh (a host's packages in one transaction, before its steps)", function () {
     this.timeout(30000);
@@ -50,7 +37,10 @@ describe("host scripts: install-packages.sh (a host's packages in one transactio
         const configs = lines.filter((l) => l.startsWith("apt-get APT_CONFIG "));
         const runs = lines.filter((l) => /^apt-get -o .* (update|install)\b/.test(l));
         expect(runs.map((l) => l.split(" ").find((w) => w === "update" || w === "install"))).to.deep.equal(["update", "install"]);
-        for (const run of runs) expect(lines[lines.indexOf(run) + 1], `${run}: its configuration`).to.match(/^apt-get APT_CONFIG \/\S+\/host-topology-apt\.\w+: Acquire::Languages "none"; $/);
+        for (const run of runs)
+            expect(lines[lines.indexOf(run) + 1], `${run}: its configuration`).to.match(
+                /^apt-get APT_CONFIG \/\S+\/host-topology-apt\.\w+: Acquire::Languages "none"; $/,
+            );
         for (const c of configs) expect(fs.existsSync(c.split(" ")[2].replace(/:$/, "")), "removed after the run").to.equal(false);
         // A step installing for itself (here ntp, which install-packages.sh did not install) uses the host's configuration.
         clearCalls(h);
@@ -75,8 +65,14 @@ describe("host scripts: install-packages.sh (a host's packages in one transactio
         expect(run(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }).stderr).to.contain("dpkg was interrupted");
         clearCalls(h);
         const out = ok(h, "install-packages.sh", "apply", { PACKAGES: "chrony" });
-        expect(out).to.match(/^finishing an interrupted dpkg run \(dpkg --configure -a\)\nchanged packages: an interrupted dpkg run finished\n/m);
-        expect(calls(h).split("\n").filter((l) => l.startsWith("dpkg "))).to.deep.equal(["dpkg --force-confdef --force-confold --configure -a"]);
+        expect(out).to.match(
+            /^finishing an interrupted dpkg run \(dpkg --configure -a\)\nchanged packages: an interrupted dpkg run finished\n/m,
+        );
+        expect(
+            calls(h)
+                .split("\n")
+                .filter((l) => l.startsWith("dpkg ")),
+        ).to.deep.equal(["dpkg --force-confdef --force-confold --configure -a"]);
         expect(installed(h, "chrony")).to.equal(true);
         expect(exists(h, "/usr/sbin/policy-rc.d"), "policy-rc.d removed").to.equal(false);
         clearCalls(h);

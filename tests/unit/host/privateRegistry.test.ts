@@ -68,12 +68,21 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(mutations(h)).to.deep.equal(["systemctl reload nginx"]);
 
                 clearCalls(h);
-                ok(h, "private-registry.sh", "apply", { ...p, NGINX_CONF: NGINX_SITE + "# v2\n", REGISTRY_CONFIG: p.REGISTRY_CONFIG + "# v2\n" });
+                ok(h, "private-registry.sh", "apply", {
+                    ...p,
+                    NGINX_CONF: NGINX_SITE + "# v2\n",
+                    REGISTRY_CONFIG: p.REGISTRY_CONFIG + "# v2\n",
+                });
                 expect(mutations(h)).to.deep.equal([`systemctl restart ${f.registry.svc}`]);
 
                 // no basic auth: the htpasswd file goes, nginx reloads
                 clearCalls(h);
-                const noAuth = ok(h, "private-registry.sh", "apply", { ...p, NGINX_CONF: NGINX_SITE + "# v2\n", REGISTRY_CONFIG: p.REGISTRY_CONFIG + "# v2\n", HTPASSWD: "" });
+                const noAuth = ok(h, "private-registry.sh", "apply", {
+                    ...p,
+                    NGINX_CONF: NGINX_SITE + "# v2\n",
+                    REGISTRY_CONFIG: p.REGISTRY_CONFIG + "# v2\n",
+                    HTPASSWD: "",
+                });
                 expect(exists(h, "/etc/nginx/.ngxpasswd")).to.equal(false);
                 expect(noAuth).to.contain("removed /etc/nginx/.ngxpasswd");
                 expect(mutations(h)).to.deep.equal(["systemctl reload nginx"]);
@@ -107,7 +116,9 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 const r = run(h, "private-registry.sh", "apply", registryParams());
                 expect(r.code).to.equal(1);
                 expect(r.stderr).to.contain(`host-topology: master: unit ${f.registry.svc} failed to start`);
-                expect(r.stderr).to.contain(`--- journalctl -u ${f.registry.svc} (last 30 lines) ---\nstub journal line 1 for ${f.registry.svc}\n`);
+                expect(r.stderr).to.contain(
+                    `--- journalctl -u ${f.registry.svc} (last 30 lines) ---\nstub journal line 1 for ${f.registry.svc}\n`,
+                );
                 expect(calls(h)).to.contain(`journalctl -u ${f.registry.svc} -n 30 --no-pager`);
                 expect(r.stdout).not.to.contain("ok registry");
                 expect(exists(h, "/etc/nginx/conf.d/registry.conf")).to.equal(false);
@@ -124,7 +135,12 @@ describe("host scripts: services, health and failures", function () {
     it("registry not answering HTTP on /v2/: fails after HEALTH_TIMEOUT with the journal tail; nginx untouched", () => {
         const h = makeHost("ubuntu2204");
         const t0 = Date.now();
-        const r = run(h, "private-registry.sh", "apply", registryParams({ REGISTRY_CONFIG: registryConfig(closedPort), HEALTH_TIMEOUT: "1" }));
+        const r = run(
+            h,
+            "private-registry.sh",
+            "apply",
+            registryParams({ REGISTRY_CONFIG: registryConfig(closedPort), HEALTH_TIMEOUT: "1" }),
+        );
         expect(Date.now() - t0).to.be.lessThan(8000);
         expect(r.code).to.equal(1);
         expect(r.stderr).to.contain(`docker-registry does not answer HTTP on http://127.0.0.1:${closedPort}/v2/ after 1s`);
@@ -134,11 +150,21 @@ describe("host scripts: services, health and failures", function () {
 
     it("registry health: probes GET /v2/ at the configured address (quotes understood); a 404 is not healthy", () => {
         const h = makeHost("debian12");
-        const r = run(h, "private-registry.sh", "apply", registryParams({ REGISTRY_CONFIG: `http:\n  addr: "127.0.0.1:${registryPort}"\n`, HEALTH_TIMEOUT: "1" }));
+        const r = run(
+            h,
+            "private-registry.sh",
+            "apply",
+            registryParams({ REGISTRY_CONFIG: `http:\n  addr: "127.0.0.1:${registryPort}"\n`, HEALTH_TIMEOUT: "1" }),
+        );
         expect(r.code, r.stderr).to.equal(0);
         expect(r.stdout).to.contain(`healthy docker-registry http://127.0.0.1:${registryPort}/v2/`);
         const bad = makeHost("debian12");
-        const r404 = run(bad, "private-registry.sh", "apply", registryParams({ REGISTRY_CONFIG: registryConfig(notFoundPort), HEALTH_TIMEOUT: "1" }));
+        const r404 = run(
+            bad,
+            "private-registry.sh",
+            "apply",
+            registryParams({ REGISTRY_CONFIG: registryConfig(notFoundPort), HEALTH_TIMEOUT: "1" }),
+        );
         expect(r404.code).to.equal(1);
         expect(r404.stderr).to.contain(`does not answer HTTP on http://127.0.0.1:${notFoundPort}/v2/ after 1s`);
     });
@@ -148,7 +174,9 @@ describe("host scripts: services, health and failures", function () {
         fs.writeFileSync(`${first.state}/nginx-bad`, "");
         const r1 = run(first, "private-registry.sh", "apply", registryParams());
         expect(r1.code).to.equal(1);
-        expect(r1.stderr).to.contain('nginx rejected /etc/nginx/conf.d/registry.conf (previous version put back): nginx: [emerg] unknown directive "bad"');
+        expect(r1.stderr).to.contain(
+            'nginx rejected /etc/nginx/conf.d/registry.conf (previous version put back): nginx: [emerg] unknown directive "bad"',
+        );
         expect(exists(first, "/etc/nginx/conf.d/registry.conf")).to.equal(false);
         expect(mutations(first)).not.to.include("systemctl reload nginx");
 
@@ -207,7 +235,10 @@ describe("host scripts: services, health and failures", function () {
 
 describe("host scripts: registry TLS (registryTls)", function () {
     this.timeout(30000);
-    const TLS = { TLS_CERT: "-----BEGIN CERTIFICATE-----\nnginx\n-----END CERTIFICATE-----\n", TLS_KEY: "-----BEGIN EC PRIVATE KEY-----\nnginx-key-material\n-----END EC PRIVATE KEY-----\n" };
+    const TLS = {
+        TLS_CERT: "-----BEGIN CERTIFICATE-----\nnginx\n-----END CERTIFICATE-----\n",
+        TLS_KEY: "-----BEGIN EC PRIVATE KEY-----\nnginx-key-material\n-----END EC PRIVATE KEY-----\n",
+    };
 
     it("registry: nginx's certificate and key written (key 0600), nginx reloaded on a change, key never printed; off removes them", () => {
         const h = makeHost("debian12");
@@ -220,7 +251,12 @@ describe("host scripts: registry TLS (registryTls)", function () {
         clearCalls(h);
         expectNoChange(ok(h, "private-registry.sh", "apply", registryParams(TLS)), "debian12", "registry");
         clearCalls(h);
-        const renewed = ok(h, "private-registry.sh", "apply", registryParams({ ...TLS, TLS_CERT: TLS.TLS_CERT.replace("nginx", "nginx-renewed") }));
+        const renewed = ok(
+            h,
+            "private-registry.sh",
+            "apply",
+            registryParams({ ...TLS, TLS_CERT: TLS.TLS_CERT.replace("nginx", "nginx-renewed") }),
+        );
         expect(renewed).to.contain("changed /etc/nginx/tls/registry.crt");
         expect(mutations(h)).to.deep.equal(["systemctl reload nginx"]);
         fs.rmSync(path.join(h.root, "/etc/nginx/tls/registry.key"));

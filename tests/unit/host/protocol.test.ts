@@ -82,7 +82,10 @@ describe("host scripts: parameters and integrity (the protocol)", function () {
         ["its delimiter and the next one as lines, no final newline", "EOF\nEOF1\nEOF2"],
         ["exactly the delimiter", "EOF"],
         ["the delimiter without its newline at the end", "a\nEOF"],
-        ["record syntax inside", "IMPL=ntp\nCONFIG<<EOF\n# host-topology parameters, format 2\n# host-topology secret parameters, format 2\n"],
+        [
+            "record syntax inside",
+            "IMPL=ntp\nCONFIG<<EOF\n# host-topology parameters, format 2\n# host-topology secret parameters, format 2\n",
+        ],
         ["CRLF lines and trailing blanks", "a \r\nb\t\r\n  \n"],
         ["shell syntax (never evaluated)", "$(touch /tmp/pwned) `id` ${HOME} 'q' \"dq\" \\n é ✓"],
     ];
@@ -158,10 +161,14 @@ describe("host scripts: parameters and integrity (the protocol)", function () {
         const wrong = "0".repeat(64);
         const s = run(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY, SCRIPT_SHA256: wrong });
         expect(s.code).to.equal(3);
-        expect(s.stderr).to.equal(`host-topology: ${timesync} on lab-host differs from the program's version (expected ${wrong}, found ${sha256File(timesync)})\n`);
+        expect(s.stderr).to.equal(
+            `host-topology: ${timesync} on lab-host differs from the program's version (expected ${wrong}, found ${sha256File(timesync)})\n`,
+        );
         const l = run(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY, LIB_SHA256: wrong });
         expect(l.code).to.equal(3);
-        expect(l.stderr).to.contain(`${path.join(SCRIPTS_DIR, "lib")} on lab-host differs from the program's version (expected ${wrong}, found ${libSha256(SCRIPTS_DIR)})`);
+        expect(l.stderr).to.contain(
+            `${path.join(SCRIPTS_DIR, "lib")} on lab-host differs from the program's version (expected ${wrong}, found ${libSha256(SCRIPTS_DIR)})`,
+        );
         // check too (HostCheck reads exit 3 as "scripts differ")
         expect(run(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY, SCRIPT_SHA256: wrong }).code).to.equal(3);
         expect(mutations(h)).to.deep.equal([]);
@@ -212,7 +219,7 @@ describe("host scripts: OS detection", function () {
         ['ID=ubuntu\nVERSION_ID="20.04"', null],
         ['ID="centos"\nVERSION_ID="6"', null],
         ['ID="rocky"\nVERSION_ID="10.0"', null],
-        ['ID=fedora\nVERSION_ID=40', null],
+        ["ID=fedora\nVERSION_ID=40", null],
         ["ID=arch", null],
     ];
     for (const [release, family] of cases) {
@@ -236,7 +243,9 @@ describe("host scripts: OS detection", function () {
     it("HOST_TOPOLOGY_OS_RELEASE points elsewhere; an unreadable one is an error", () => {
         const h = makeHost("debian12");
         fs.writeFileSync(path.join(h.dir, "alt-os-release"), 'ID="rocky"\nVERSION_ID="9.3"\n');
-        expect(ok(h, "host-base.sh", "apply", HOSTBASE, { env: { HOST_TOPOLOGY_OS_RELEASE: path.join(h.dir, "alt-os-release") } })).to.contain("ok hostbase family=el9");
+        expect(
+            ok(h, "host-base.sh", "apply", HOSTBASE, { env: { HOST_TOPOLOGY_OS_RELEASE: path.join(h.dir, "alt-os-release") } }),
+        ).to.contain("ok hostbase family=el9");
         const r = run(h, "host-base.sh", "apply", HOSTBASE, { env: { HOST_TOPOLOGY_OS_RELEASE: path.join(h.dir, "nope") } });
         expect(r.code).to.equal(1);
         expect(r.stderr).to.contain(`cannot read ${path.join(h.dir, "nope")}`);
@@ -251,7 +260,9 @@ describe("host scripts: packages", function () {
     it("apt: updates first when the lists are empty (not after); DPkg::Lock::Timeout=600, noninteractive, no recommends; only missing packages", () => {
         const h = makeHost("debian12", { installed: ["nginx"] });
         ok(h, "private-registry.sh", "apply", registryParams());
-        const apt = calls(h).split("\n").filter((l) => l.startsWith("apt-get"));
+        const apt = calls(h)
+            .split("\n")
+            .filter((l) => l.startsWith("apt-get"));
         expect(apt).to.deep.equal([
             "apt-get -o DPkg::Lock::Timeout=600 -q -o APT::Update::Error-Mode=any update",
             "apt-get -o DPkg::Lock::Timeout=600 -q install -y --no-install-recommends docker-registry",
@@ -267,9 +278,16 @@ describe("host scripts: packages", function () {
         const h = makeHost("ubuntu2404");
         fs.writeFileSync(`${h.state}/apt-fail-once`, "");
         ok(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY }, { env: { APT_LOCK_TIMEOUT: "7" } });
-        const apt = calls(h).split("\n").filter((l) => /^apt-get -o/.test(l));
+        const apt = calls(h)
+            .split("\n")
+            .filter((l) => /^apt-get -o/.test(l));
         expect(apt.every((l) => l.startsWith("apt-get -o DPkg::Lock::Timeout=7 "))).to.equal(true);
-        expect(apt.map((l) => l.split(" ").find((w) => w === "update" || w === "install"))).to.deep.equal(["update", "install", "update", "install"]);
+        expect(apt.map((l) => l.split(" ").find((w) => w === "update" || w === "install"))).to.deep.equal([
+            "update",
+            "install",
+            "update",
+            "install",
+        ]);
         expect(installed(h, "chrony")).to.equal(true);
     });
 
@@ -278,7 +296,9 @@ describe("host scripts: packages", function () {
         fs.writeFileSync(`${h.state}/apt-fail-always`, "");
         const r = run(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
         expect(r.code).to.equal(1);
-        expect(r.stderr).to.contain("host-topology: lab-host: could not install chrony with apt-get: E: Could not get lock /var/lib/dpkg/lock-frontend");
+        expect(r.stderr).to.contain(
+            "host-topology: lab-host: could not install chrony with apt-get: E: Could not get lock /var/lib/dpkg/lock-frontend",
+        );
         expect(exists(h, "/etc/chrony/chrony.conf") || exists(h, "/usr/sbin/policy-rc.d")).to.equal(false);
     });
 
@@ -335,7 +355,10 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
     /** apt lists as `apt-get update` leaves them, their mtime `seconds` ago (apt dates them with the mirror's Last-Modified). */
     const aptLists = (h: Host, seconds: number) => {
         fs.mkdirSync(path.join(h.root, LISTS), { recursive: true });
-        for (const f of ["deb.debian.org_debian_dists_bookworm_InRelease", "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"]) {
+        for (const f of [
+            "deb.debian.org_debian_dists_bookworm_InRelease",
+            "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages",
+        ]) {
             fs.writeFileSync(path.join(h.root, LISTS, f), "");
             ago(h, `${LISTS}/${f}`, seconds);
         }
@@ -393,7 +416,11 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
         aptLists(h, 7200);
         const out = ok(h, "time-sync.sh", "apply", chrony("3600"));
         expect(pmCalls(h)).to.deep.equal(["update", "install"]);
-        expect(calls(h).split("\n").filter((l) => l.startsWith("apt-get -o"))[0]).to.equal(UPDATE);
+        expect(
+            calls(h)
+                .split("\n")
+                .filter((l) => l.startsWith("apt-get -o"))[0],
+        ).to.equal(UPDATE);
         expect(installed(h, "chrony")).to.equal(true);
         expect(refreshLines(out)).to.deep.equal(["refreshed package lists (older than 3600s)"]);
         expect(out).to.not.match(/^changed .*(refresh|lists)/m);
@@ -476,7 +503,12 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
         // a component added to a suite whose Release file is there (and names it), no list for it yet: 1 source
         const contrib = makeHost("debian13");
         sourcesList(contrib, "deb http://deb.debian.org/debian bookworm main contrib\n");
-        aptList(contrib, "deb.debian.org_debian_dists_bookworm_InRelease", 0, " 0a 1 main/binary-amd64/Packages.xz\n 0b 2 contrib/binary-amd64/Packages.xz\n");
+        aptList(
+            contrib,
+            "deb.debian.org_debian_dists_bookworm_InRelease",
+            0,
+            " 0a 1 main/binary-amd64/Packages.xz\n 0b 2 contrib/binary-amd64/Packages.xz\n",
+        );
         aptList(contrib, "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages", 0);
         const more = ok(contrib, "time-sync.sh", "apply", chrony("3600"));
         expect(pmCalls(contrib)).to.deep.equal(["update", "install"]);
@@ -501,9 +533,11 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
         // the same lists, stale: their age counts as before
         for (const f of fs.readdirSync(path.join(h.root, LISTS))) ago(h, `${LISTS}/${f}`, 7200);
         clearCalls(h);
-        expect(refreshLines(ok(h, "time-sync.sh", "apply", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n", PKG_LISTS_MAX_AGE: "3600" }))).to.deep.equal([
-            "refreshed package lists (older than 3600s)",
-        ]);
+        expect(
+            refreshLines(
+                ok(h, "time-sync.sh", "apply", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n", PKG_LISTS_MAX_AGE: "3600" }),
+            ),
+        ).to.deep.equal(["refreshed package lists (older than 3600s)"]);
     });
 
     it("apt without `apt-get indextargets` (older than 1.1): only the lists' age counts, as before", () => {
@@ -515,7 +549,6 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
         expect(pmCalls(h)).to.deep.equal(["install"]);
         expect(refreshLines(out)).to.deep.equal([]);
     });
-
 
     // apt-get indextargets builds apt's cache from the lists first (0.4 s of a host's CPU on a fresh Debian 12), and the
     // refresh that follows builds it again: install-packages.sh (a host's first install) asks only when the lists' age alone
@@ -606,7 +639,9 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
         fs.writeFileSync(`${held.state}/apt-update-locked`, "");
         const r = run(held, "time-sync.sh", "apply", chrony(), { env: { APT_LOCK_TIMEOUT: "7" } });
         expect(r.code).to.equal(1);
-        expect(r.stderr).to.contain("host-topology: lab-host: could not refresh the package lists with apt-get update: E: Could not get lock");
+        expect(r.stderr).to.contain(
+            "host-topology: lab-host: could not refresh the package lists with apt-get update: E: Could not get lock",
+        );
         expect(pmCalls(held)).to.deep.equal(["update", "update", "update"]); // at 0s, 5s and 10s: 7s waited
     });
 
@@ -650,7 +685,9 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
 
             // the same repositories: the lists are fresh
             clearCalls(h);
-            expect(refreshLines(ok(h, "private-registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" }))).to.deep.equal([]);
+            expect(refreshLines(ok(h, "private-registry.sh", "apply", { ...registryParams(), PKG_LISTS_MAX_AGE: "3600" }))).to.deep.equal(
+                [],
+            );
             expect(pmCalls(h)).to.deep.equal([`${pm} -y install docker-distribution nginx`]);
 
             // crb enabled since (and epel, with a metalink: yum marks its id with a *)
@@ -711,7 +748,9 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
                 const h = makeHost("debian12", { installed: installedAlready ? ["chrony"] : [] });
                 const r = run(h, "time-sync.sh", "apply", chrony(bad));
                 expect(r.code, JSON.stringify(bad)).to.equal(1);
-                expect(r.stderr, JSON.stringify(bad)).to.equal("host-topology: lab-host: parameter PKG_LISTS_MAX_AGE must be a whole number of seconds\n");
+                expect(r.stderr, JSON.stringify(bad)).to.equal(
+                    "host-topology: lab-host: parameter PKG_LISTS_MAX_AGE must be a whole number of seconds\n",
+                );
                 expect(pmCalls(h), JSON.stringify(bad)).to.deep.equal([]);
                 expect(mutations(h), JSON.stringify(bad)).to.deep.equal([]);
                 if (installedAlready) expect(read(h, "/etc/chrony/chrony.conf")).to.equal(pkgDefault("chrony", "/etc/chrony/chrony.conf"));
@@ -725,7 +764,9 @@ describe("host scripts: package lists freshness (PKG_LISTS_MAX_AGE)", function (
             if (age !== undefined) aptLists(h, age);
             const r = run(h, "install-packages.sh", "apply", { PACKAGES: "chrony", PKG_LISTS_MAX_AGE: "1h" });
             expect(r.code, `lists ${age}`).to.equal(1);
-            expect(r.stderr, `lists ${age}`).to.equal("host-topology: lab-host: parameter PKG_LISTS_MAX_AGE must be a whole number of seconds\n");
+            expect(r.stderr, `lists ${age}`).to.equal(
+                "host-topology: lab-host: parameter PKG_LISTS_MAX_AGE must be a whole number of seconds\n",
+            );
             expect(pmCalls(h), `lists ${age}`).to.deep.equal([]);
             expect(mutations(h), `lists ${age}`).to.deep.equal([]);
         }
@@ -784,7 +825,10 @@ describe("host scripts: drift check", function () {
         const drift = ok(h, "private-registry.sh", "check", registryParams())
             .split("\n")
             .filter((l) => l.startsWith("drift"));
-        expect(drift).to.deep.equal(["drift /etc/docker/registry/config.yml content differs:", "drift service:nginx disabled,inactive (want enabled,active)"]);
+        expect(drift).to.deep.equal([
+            "drift /etc/docker/registry/config.yml content differs:",
+            "drift service:nginx disabled,inactive (want enabled,active)",
+        ]);
         expect(mutations(h)).to.deep.equal([]);
         clearCalls(h);
         const repair = ok(h, "private-registry.sh", "apply", registryParams());
@@ -798,7 +842,9 @@ describe("host scripts: drift check", function () {
         const h = makeHost("debian12");
         ok(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
         fs.chmodSync(path.join(h.root, "/etc/chrony/chrony.conf"), 0o600);
-        expect(ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal("drift /etc/chrony/chrony.conf mode 600 (want 644)\nok timesync family=debian12\n");
+        expect(ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal(
+            "drift /etc/chrony/chrony.conf mode 600 (want 644)\nok timesync family=debian12\n",
+        );
         clearCalls(h);
         const out = ok(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
         expect(out).to.contain("changed /etc/chrony/chrony.conf");
@@ -817,6 +863,7 @@ describe("host scripts: drift shown (diffs, packages) and secret parameters kept
     const FILE = "/var/lib/host-topology/secrets/master-registry";
     /** The registry's plain stdin (HTPASSWD apart) and its secrets' framing, as the program sends them. */
     const split = (htpasswd: string, digest = "d1") => {
+        // eslint-disable-next-line @typescript-eslint/no-unused-vars -- HTPASSWD is left out of the plain parameters
         const { HTPASSWD: _, ...plain } = registryParams();
         return {
             plain: encodeParams({ ...hashesOf(registry), ...plain, SECRETS_FILE: FILE, SECRETS_DIGEST: digest }),
@@ -827,7 +874,10 @@ describe("host scripts: drift shown (diffs, packages) and secret parameters kept
     it("a managed file's drift comes with the unified diff of the host's file against the wanted one", () => {
         const h = makeHost("debian12");
         ok(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
-        fs.writeFileSync(path.join(h.root, "/etc/chrony/chrony.conf"), CHRONY.replace("server 192.168.100.2 iburst", "server 10.0.0.9 iburst"));
+        fs.writeFileSync(
+            path.join(h.root, "/etc/chrony/chrony.conf"),
+            CHRONY.replace("server 192.168.100.2 iburst", "server 10.0.0.9 iburst"),
+        );
         expect(ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal(
             [
                 "drift /etc/chrony/chrony.conf content differs:",
@@ -844,7 +894,9 @@ describe("host scripts: drift shown (diffs, packages) and secret parameters kept
         );
         // A long diff is cut at 200 lines, saying how many more there were.
         fs.writeFileSync(path.join(h.root, "/etc/chrony/chrony.conf"), Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join(""));
-        const long = ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY }).split("\n").filter((l) => l.startsWith("| "));
+        const long = ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })
+            .split("\n")
+            .filter((l) => l.startsWith("| "));
         expect(long.length).to.equal(201);
         expect(long[200]).to.equal("| ... 106 more lines");
     });
@@ -854,7 +906,9 @@ describe("host scripts: drift shown (diffs, packages) and secret parameters kept
         ok(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY });
         expect(ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).not.to.contain("drift");
         fs.rmSync(`${h.state}/pkgs/chrony`);
-        expect(ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal("drift package:chrony missing\nok timesync family=debian12\n");
+        expect(ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal(
+            "drift package:chrony missing\nok timesync family=debian12\n",
+        );
         clearCalls(h);
         expect(ok(h, "time-sync.sh", "apply", { IMPL: "chrony", CONFIG: CHRONY })).to.contain("changed packages chrony");
         expect(ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).not.to.contain("drift");
@@ -897,7 +951,9 @@ describe("host scripts: drift shown (diffs, packages) and secret parameters kept
         expect(check().stdout).to.contain(`drift ${FILE} missing`);
         fs.writeFileSync(path.join(h.root, FILE), "tampered\n");
         fs.writeFileSync(path.join(h.root, "/etc/nginx/.ngxpasswd"), "tampered too\n");
-        const drift = check().stdout.split("\n").filter((l) => l.startsWith("drift") || l.startsWith("|"));
+        const drift = check()
+            .stdout.split("\n")
+            .filter((l) => l.startsWith("drift") || l.startsWith("|"));
         expect(drift).to.deep.equal([
             "drift /etc/nginx/.ngxpasswd content differs (a secret: not shown)",
             `drift ${FILE} content differs (a secret: not shown)`,

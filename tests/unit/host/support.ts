@@ -48,13 +48,22 @@ export interface Family {
 }
 
 export const EL_REGISTRY = { pkg: "docker-distribution", svc: "docker-distribution", conf: "/etc/docker-distribution/registry/config.yml" };
-export const APT_REGISTRY = { pkg: "docker-registry", svc: "docker-registry", conf: "/etc/docker/registry/config.yml", user: "docker-registry" };
+export const APT_REGISTRY = {
+    pkg: "docker-registry",
+    svc: "docker-registry",
+    conf: "/etc/docker/registry/config.yml",
+    user: "docker-registry",
+};
 export const EL_ETCD = { pkgs: ["etcd"], svc: "etcd", conf: "/etc/etcd/etcd.conf" };
 export const APT_ETCD = { pkgs: ["etcd-server", "etcd-client"], svc: "etcd", conf: "/etc/default/etcd" };
 export const EL_CHRONY = { pkg: "chrony", svc: "chronyd", conf: "/etc/chrony.conf" };
 export const APT_CHRONY = { pkg: "chrony", svc: "chrony", conf: "/etc/chrony/chrony.conf" };
 export const NTPSEC = { pkg: "ntpsec", svc: "ntpsec", conf: "/etc/ntpsec/ntp.conf" };
-export const EL_FIREWALL = { units: "firewalld iptables ip6tables", present: { firewalld: "enabled", iptables: "disabled" } as const, ufw: false };
+export const EL_FIREWALL = {
+    units: "firewalld iptables ip6tables",
+    present: { firewalld: "enabled", iptables: "disabled" } as const,
+    ufw: false,
+};
 
 export const FAMILIES: Record<string, Family> = {
     el7: {
@@ -67,8 +76,24 @@ export const FAMILIES: Record<string, Family> = {
         nginxGroup: "nginx",
         firewall: EL_FIREWALL,
     },
-    el8: { osRelease: 'NAME="Rocky Linux"\nID="rocky"\nVERSION_ID="8.9"\n', pm: "dnf", chrony: EL_CHRONY, registry: EL_REGISTRY, etcd: EL_ETCD, nginxGroup: "nginx", firewall: EL_FIREWALL },
-    el9: { osRelease: 'NAME="AlmaLinux"\nID="almalinux"\nVERSION_ID="9.3"\n', pm: "dnf", chrony: EL_CHRONY, registry: EL_REGISTRY, etcd: EL_ETCD, nginxGroup: "nginx", firewall: EL_FIREWALL },
+    el8: {
+        osRelease: 'NAME="Rocky Linux"\nID="rocky"\nVERSION_ID="8.9"\n',
+        pm: "dnf",
+        chrony: EL_CHRONY,
+        registry: EL_REGISTRY,
+        etcd: EL_ETCD,
+        nginxGroup: "nginx",
+        firewall: EL_FIREWALL,
+    },
+    el9: {
+        osRelease: 'NAME="AlmaLinux"\nID="almalinux"\nVERSION_ID="9.3"\n',
+        pm: "dnf",
+        chrony: EL_CHRONY,
+        registry: EL_REGISTRY,
+        etcd: EL_ETCD,
+        nginxGroup: "nginx",
+        firewall: EL_FIREWALL,
+    },
     debian12: {
         osRelease: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\nID=debian\n',
         pm: "apt-get",
@@ -139,13 +164,19 @@ export function encodeParams(params: Record<string, string>, header = PARAMS_HEA
 
 /** The framing before format 2 (`KEY=<base64>` lines): what a stack deployed by an older version holds. */
 export function encodeBase64Params(params: Record<string, string>): string {
-    return Object.entries(params)
-        .map(([k, v]) => `${k}=${Buffer.from(v, "utf8").toString("base64")}`)
-        .join("\n") + "\n";
+    return (
+        Object.entries(params)
+            .map(([k, v]) => `${k}=${Buffer.from(v, "utf8").toString("base64")}`)
+            .join("\n") + "\n"
+    );
 }
 
 /** The check output without the `| ` detail lines (the diffs). */
-export const withoutDetail = (out: string) => out.split("\n").filter((l) => !l.startsWith("| ")).join("\n");
+export const withoutDetail = (out: string) =>
+    out
+        .split("\n")
+        .filter((l) => !l.startsWith("| "))
+        .join("\n");
 
 export const sha256File = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
@@ -207,12 +238,20 @@ export function makeHost(family: string, opts: HostOptions = {}): Host {
     fs.writeFileSync(`${state}/package-users`, lines(users));
     for (const name of fs.readdirSync(`${FIXTURES}/stubs`)) {
         if (name === "ufw" && !f.firewall.ufw) continue; // the ufw command exists on Ubuntu only
-        fs.writeFileSync(path.join(bin, name), `#!/usr/bin/env bash\n. '${FIXTURES}/stub-lib.sh'\n. '${FIXTURES}/stubs/${name}'\n`, { mode: 0o755 });
+        fs.writeFileSync(path.join(bin, name), `#!/usr/bin/env bash\n. '${FIXTURES}/stub-lib.sh'\n. '${FIXTURES}/stubs/${name}'\n`, {
+            mode: 0o755,
+        });
     }
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith("HOSTINFRA_") || k === "APT_LOCK_TIMEOUT" || k === "SERVICE_WAIT") delete env[k];
     // No sbin on PATH: a real ufw, getsebool, ... of the test machine must never answer.
-    Object.assign(env, { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, HOST_TOPOLOGY_ROOT: root, STUB_STATE: state, SERVICE_WAIT: "3", LC_ALL: "C" });
+    Object.assign(env, {
+        PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`,
+        HOST_TOPOLOGY_ROOT: root,
+        STUB_STATE: state,
+        SERVICE_WAIT: "3",
+        LC_ALL: "C",
+    });
     const h = { family, dir, root, state, env };
     for (const p of opts.installed ?? []) stubInstall(h, p);
     return h;
@@ -241,13 +280,25 @@ export function runRaw(h: Host, scriptPath: string, action: string, stdin: strin
 }
 
 /** Runs a script with the protocol's parameters (the hashes of the script and its library added unless given). */
-export function run(h: Host, script: string, action: string, params: Record<string, string>, opts: { dir?: string; env?: Record<string, string> } = {}): Run {
+export function run(
+    h: Host,
+    script: string,
+    action: string,
+    params: Record<string, string>,
+    opts: { dir?: string; env?: Record<string, string> } = {},
+): Run {
     const dir = opts.dir ?? SCRIPTS_DIR;
     const all = { SCRIPT_SHA256: sha256File(path.join(dir, script)), LIB_SHA256: libSha256(dir), ...params };
     return runRaw(h, path.join(dir, script), action, encodeParams(all), opts.env);
 }
 
-export function ok(h: Host, script: string, action: string, params: Record<string, string>, opts: { dir?: string; env?: Record<string, string> } = {}): string {
+export function ok(
+    h: Host,
+    script: string,
+    action: string,
+    params: Record<string, string>,
+    opts: { dir?: string; env?: Record<string, string> } = {},
+): string {
     const r = run(h, script, action, params, opts);
     expect(r.code, `${script} ${action} on ${h.family} exited ${r.code}:\n${r.stdout}\n${r.stderr}`).to.equal(0);
     return r.stdout;
@@ -328,8 +379,10 @@ after(() => {
     for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-export const registryConfig = (port: number) => `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: 127.0.0.1:${port}\n`;
-export const NGINX_SITE = "server {\n    listen 80;\n    server_name registry.danran.com;\n    location / { proxy_pass http://127.0.0.1:5000; }\n}\n";
+export const registryConfig = (port: number) =>
+    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: 127.0.0.1:${port}\n`;
+export const NGINX_SITE =
+    "server {\n    listen 80;\n    server_name registry.danran.com;\n    location / { proxy_pass http://127.0.0.1:5000; }\n}\n";
 export const HTPASSWD = "registry:$2y$10$S3cr3tBcryptHashThatMustNeverBePrinted0123456789abcdefgh\n";
 export const registryParams = (extra: Record<string, string> = {}) => ({
     REGISTRY_CONFIG: registryConfig(registryPort),

@@ -40,7 +40,9 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                 expect(mode(h, f.chrony.conf)).to.equal(0o644);
                 expect(has(h, f.chrony.svc, "enabled") && has(h, f.chrony.svc, "active")).to.equal(true);
                 // the package's own config is kept for remove
-                expect(fs.readFileSync(`${h.root}/var/lib/host-topology/backup${f.chrony.conf}`, "utf8")).to.equal(pkgDefault("chrony", f.chrony.conf));
+                expect(fs.readFileSync(`${h.root}/var/lib/host-topology/backup${f.chrony.conf}`, "utf8")).to.equal(
+                    pkgDefault("chrony", f.chrony.conf),
+                );
                 expect(ok(h, "time-sync.sh", "check", { IMPL: "chrony", CONFIG: CHRONY })).to.equal(`ok timesync family=${family}\n`);
 
                 clearCalls(h);
@@ -80,7 +82,9 @@ describe("host scripts on every OS family (stubbed package managers and systemd)
                     expect(has(h, f.chrony.svc, "enabled") || has(h, f.chrony.svc, "active")).to.equal(false);
                     expect(out).to.contain(`changed service:${f.chrony.svc} disabled,stopped`);
                     expect(out).to.contain(`ok timesync family=${family}`);
-                    expect(ok(h, "time-sync.sh", "check", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" })).to.equal(`ok timesync family=${family}\n`);
+                    expect(ok(h, "time-sync.sh", "check", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" })).to.equal(
+                        `ok timesync family=${family}\n`,
+                    );
                     ok(h, "time-sync.sh", "remove", { IMPL: "ntp", CONFIG: "server pool.ntp.org iburst\n" });
                     expect(read(h, ntp.conf)).to.equal(pkgDefault(ntp.pkg, ntp.conf));
                     expect(has(h, ntp.svc, "enabled") || has(h, ntp.svc, "active")).to.equal(false);
