@@ -16,6 +16,8 @@ export default tseslint.config(
             "provider/sdk/",
             "provider/node_modules/",
             "bench/floor/node_modules/",
+            // npm run pack: the compiled plugin and the generated SDKs.
+            "dist/",
         ],
     },
     {

@@ -5,6 +5,7 @@
 #   pulumi                         a `pulumi` already on PATH (outside .tools) is used; else the CLI v3.259.0 is
 #                                  built from github.com/pulumi/pulumi/pkg/v3 on the Go module proxy (~5 min cold)
 #   pulumi-language-nodejs         the one next to an installed CLI; else v3.259.0 from the plugin mirror
+#   pulumi-language-python         the same, with its exec shim: Python programs, and gen-sdk --language python
 #   pulumi-resource-pulumi-nodejs  the one next to an installed CLI; else the same launcher the CLI ships:
 #                                  a stack deployed before the provider plugin (Node dynamic resources) needs it once, for its upgrade
 #   pulumi-language-yaml           v1.25.0 built from github.com/pulumi/pulumi-yaml on the Go module proxy (~1 min
@@ -157,11 +158,18 @@ install_cli() {
   log "pulumi: built"
 }
 
-# ---- 2. the Node.js language host ------------------------------------------------------
+# ---- 2. the Node.js and Python language hosts --------------------------------------------
+# install_language_host LANG [FILE...]: pulumi-language-LANG (and the archive's other FILEs, e.g. Python's exec shim)
+# next to pulumi.
 install_language_host() {
-  local name=pulumi-language-nodejs amb
+  local lang=$1 name=pulumi-language-$1 amb f
+  shift
+  local files=("$name" "$@")
   if [[ "$(cat "$STAMPS/pulumi")" == ambient:* ]] && amb="$(ambient $name)"; then
-    if ! stamp_ok $name "ambient:$amb" || [[ ! -e "$BIN/$name" ]]; then ln -sfn "$amb" "$BIN/$name"; stamp_set $name "ambient:$amb"; fi
+    if ! stamp_ok $name "ambient:$amb" || [[ ! -e "$BIN/$name" ]]; then
+      for f in "${files[@]}"; do ln -sfn "$(dirname "$amb")/$f" "$BIN/$f"; done
+      stamp_set $name "ambient:$amb"
+    fi
     return
   fi
   [[ -n "$MIRROR" ]] || fail "no $name: install the Pulumi CLI (it ships with it) or set PULUMI_PLUGIN_MIRROR"
@@ -170,10 +178,10 @@ install_language_host() {
   if [[ -x "$BIN/$name" ]] && stamp_ok $name "$want"; then return; fi
   local tgz
   tgz="$(mirror_file "$prefix")"
-  rm -f "$BIN/$name"
-  tar -xzf "$tgz" -C "$BIN" "$name" || fail "cannot unpack $tgz"
+  for f in "${files[@]}"; do rm -f "$BIN/$f"; done
+  tar -xzf "$tgz" -C "$BIN" "${files[@]}" || fail "cannot unpack $tgz"
   stamp_set $name "$want"
-  log "$name: v$PULUMI_VERSION from the mirror"
+  log "$name: v$PULUMI_VERSION from the mirror ($lang programs)"
 }
 
 # ---- 3. the dynamic-provider launcher -----------------------------------------------------
@@ -234,7 +242,8 @@ install_providers() {
 # ---- main ------------------------------------------------------------------------------------
 T0=$SECONDS
 install_cli
-install_language_host
+install_language_host nodejs
+install_language_host python pulumi-language-python-exec
 install_dynamic_launcher
 install_yaml_language_host
 install_providers

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run pack: the provider plugin as a package of its own, for `pulumi plugin install resource host-topology
 # VERSION --file TARBALL` on any machine with Node.js >= 22.18, and programs in any directory and language:
-#   dist/pulumi-resource-host-topology-v<version>-linux-amd64.tar.gz
+#   dist/pulumi-resource-host-topology-v<version>-linux-amd64.tar.gz, and the SDKs: dist/sdk/nodejs, dist/sdk/python
 # It holds the plugin and the components it constructs, compiled to JavaScript; its production npm packages; the
 # host scripts (host/); the schema; and the executable the engine starts. Nothing outside it is read at run time.
 set -euo pipefail
@@ -41,3 +41,10 @@ chmod +x "$pkg/pulumi-resource-host-topology"
 mkdir -p "$(dirname "$out")"
 tar -C "$pkg" -czf "$out" .
 echo "[pack] $out ($(du -h "$out" | cut -f1))"
+# The SDKs of the schema: a Python program installs dist/sdk/python (pip), a Node.js one dist/sdk/nodejs.
+command -v pulumi >/dev/null || "$REPO/scripts/engine.sh" --quiet
+for lang in nodejs python; do
+    rm -rf "$REPO/dist/sdk/$lang"
+    pulumi package gen-sdk provider/schema.json --language "$lang" --out "$REPO/dist/sdk" >/dev/null
+done
+echo "[pack] $REPO/dist/sdk/nodejs, $REPO/dist/sdk/python (pulumi package gen-sdk, version $version)"

@@ -41,9 +41,9 @@ const DEV_HOSTS = [
 /** The `sh` blocks of the README's "Your own hosts" section (up to its "Hosts from another stack"), as one script. */
 export function ownHostsScript(readme: string): string {
     const start = readme.indexOf("\n## Your own hosts\n");
-    const end = readme.indexOf("\n### Hosts from another stack\n", start);
+    const end = readme.indexOf("\n## Configuration\n", start);
     expect(start, "README: ## Your own hosts").to.be.greaterThan(0);
-    expect(end, "README: ### Hosts from another stack").to.be.greaterThan(start);
+    expect(end, "README: ## Configuration").to.be.greaterThan(start);
     const blocks = [...readme.slice(start, end).matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
     expect(blocks.length, "the section's sh blocks").to.be.greaterThan(4);
     return blocks.join("\n");

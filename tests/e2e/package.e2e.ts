@@ -1,8 +1,10 @@
 // The plugin as a package, as the README's "From another project" section uses it: `npm run pack`, `pulumi plugin
-// install --file` of the tarball, then a Pulumi YAML program of 22 lines (tests/fixtures/yaml-topology) in a
-// directory outside the checkout deploys the documented topology on the lab through the Topology component, with
-// nothing of this repo but the installed plugin. The section's sh blocks run as written; only the program's
-// directory, the key file and PULUMI_HOME (a fresh one, with the mirror's random and command) are this test's.
+// install --file` of the tarball, then, each in a directory outside the checkout and each destroyed before the next,
+// a Pulumi YAML program of 22 lines (tests/fixtures/yaml-topology) and a Python program with the generated SDK in its
+// own virtualenv (tests/fixtures/python-topology) deploy the documented topology on the lab through the Topology
+// component, with nothing of this repo but the installed plugin. The section's sh blocks run as written; only the
+// programs' directories, the key file and PULUMI_HOME (a fresh one, with the mirror's random and command) are this
+// test's.
 import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
@@ -11,55 +13,41 @@ import { HOSTS, REPO, type StackSpec, engine, onHost, phase, printTimings, sh } 
 
 const MIRROR = path.resolve(REPO, "..", "shared", "pulumi-plugins");
 
-/** The sh blocks of the README's section "From another project". */
-export function packageScript(readme: string): string {
+/** The sh blocks of the README's section "From another project", in order. */
+export function packageBlocks(readme: string): string[] {
     const start = readme.indexOf("\n## From another project\n");
     const end = readme.indexOf("\n## ", start + 5);
     expect(start, "README: ## From another project").to.be.greaterThan(0);
     const blocks = [...readme.slice(start, end).matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
-    expect(blocks.length, "the section's sh blocks").to.be.greaterThan(1);
-    return blocks.join("\n");
+    expect(blocks.length, "the section's sh blocks: pack, configure, YAML, Python").to.equal(4);
+    return blocks;
 }
 
-describe("end-to-end on the lab: the packed plugin from a YAML program outside the checkout", function () {
+describe("end-to-end on the lab: the packed plugin from YAML and Python programs outside the checkout", function () {
     this.timeout(0);
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "host-topology-package-"));
     const home = path.join(work, "pulumi-home");
-    const program = path.join(work, "lab-hosts");
     const env = { PULUMI_HOME: home, PULUMI_BACKEND_URL: `file://${work}/state`, PULUMI_CONFIG_PASSPHRASE: "package-lab" };
-    const spec: StackSpec = { stack: "lab", workDir: program, env };
-    after(() => {
-        if (fs.existsSync(path.join(program, "Pulumi.yaml"))) engine(spec, "destroy --yes --skip-preview", { allowFail: true });
-        fs.rmSync(work, { recursive: true, force: true });
-        printTimings();
-    });
-
-    it("README: pack, install the tarball, a YAML program of its own deploys the topology; refresh finds no drift", () => {
-        phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
-        fs.mkdirSync(path.join(work, "state"), { recursive: true });
-        // A fresh PULUMI_HOME: the engine's other plugins from the offline mirror (pulumi would download them).
-        for (const [name, version] of [
-            ["random", "4.21.1"],
-            ["command", "1.2.1"],
-        ]) {
-            sh(
-                `pulumi plugin install resource ${name} v${version} --file ${MIRROR}/pulumi-resource-${name}-v${version}-linux-amd64.tar.gz`,
-                { env },
-            );
-        }
-        fs.mkdirSync(program);
-        fs.copyFileSync(path.join(REPO, "tests/fixtures/yaml-topology/Pulumi.yaml"), path.join(program, "Pulumi.yaml"));
-        const script = packageScript(fs.readFileSync(path.join(REPO, "README.md"), "utf8"))
+    const deployed: StackSpec[] = [];
+    let blocks: string[] = [];
+    const asWritten = (script: string) =>
+        script
+            .split("~/lab-hosts-python")
+            .join(path.join(work, "lab-hosts-python"))
             .split("~/lab-hosts")
-            .join(program)
+            .join(path.join(work, "lab-hosts"))
             .split("~/.ssh/id_ed25519")
             .join(path.join(REPO, ".lab/ssh/id_ed25519"))
             .split("<this checkout>")
             .join(REPO);
-        const r = phase("README: From another project", () => sh(script, { env, cwd: REPO }));
-        expect(r.out).to.match(/Resources:\s+\+ \d+ created/);
-        expect(fs.readdirSync(path.join(home, "plugins"))).to.include("resource-host-topology-v0.3.0");
-        // The seed's checks: every name on every host, etcd healthy, the registry through nginx.
+    after(() => {
+        for (const spec of deployed) engine(spec, "destroy --yes --skip-preview", { allowFail: true });
+        fs.rmSync(work, { recursive: true, force: true });
+        printTimings();
+    });
+
+    /** The seed's checks: every name on every host, time served, etcd healthy, the registry through nginx. */
+    function seedChecks(spec: StackSpec): void {
         for (const h of ["master", "node1", "node2"] as const) {
             for (const [name, address] of Object.entries({
                 "master.danran.com": HOSTS.master,
@@ -83,6 +71,43 @@ describe("end-to-end on the lab: the packed plugin from a YAML program outside t
         phase("preview --refresh --expect-no-changes", () => engine(spec, "preview --refresh --expect-no-changes"));
         // Nothing of the checkout in the state: the scripts came from the installed plugin.
         expect(engine(spec, "stack export").stdout).to.not.include(REPO);
+    }
+
+    /** Runs README blocks in a program's directory (a copy of its fixture), then checks and destroys its stack. */
+    function deploy(dir: string, fixture: string, script: string): void {
+        phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
+        sh(`mkdir -p ${dir} && cp -r ${path.join(REPO, "tests/fixtures", fixture)}/. ${dir}/`);
+        const spec: StackSpec = { stack: "lab", workDir: dir, env };
+        deployed.push(spec);
+        const r = phase(`README: ${fixture}`, () => sh(asWritten(script), { env, cwd: REPO }));
+        expect(r.out).to.match(/Resources:\s+\+ \d+ created/);
+        seedChecks(spec);
         phase("destroy", () => engine(spec, "destroy --yes --skip-preview"));
+        deployed.pop();
+    }
+
+    it("README: npm run pack, then the tarball installed into an empty PULUMI_HOME", () => {
+        blocks = packageBlocks(fs.readFileSync(path.join(REPO, "README.md"), "utf8"));
+        fs.mkdirSync(path.join(work, "state"), { recursive: true });
+        // The engine's other plugins from the offline mirror (with internet, pulumi would download them).
+        for (const [name, version] of [
+            ["random", "4.21.1"],
+            ["command", "1.2.1"],
+        ]) {
+            sh(
+                `pulumi plugin install resource ${name} v${version} --file ${MIRROR}/pulumi-resource-${name}-v${version}-linux-amd64.tar.gz`,
+                { env },
+            );
+        }
+        phase("README: pack and install", () => sh(asWritten(blocks[0]), { env, cwd: REPO }));
+        expect(fs.readdirSync(path.join(home, "plugins"))).to.include("resource-host-topology-v0.3.0");
+    });
+
+    it("README: a YAML program of 22 lines deploys the topology; the seed's checks pass; refresh finds no drift", () => {
+        deploy(path.join(work, "lab-hosts"), "yaml-topology", blocks[1] + blocks[2]);
+    });
+
+    it("README: the Python program, with the generated SDK in its own virtualenv, deploys the same topology", () => {
+        deploy(path.join(work, "lab-hosts-python"), "python-topology", blocks[1] + blocks[3]);
     });
 });
