@@ -19,7 +19,7 @@ describe("end-to-end: the Pki on its own (etcdTls/registryTls certificates)", fu
             `import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { parseConfig } from "${REPO}/components/config/index.ts";
-import { ETCD_CLIENT_CERT_ID, Pki, etcdCertRequests } from "${REPO}/components/pki.ts";
+import { ETCD_CLIENT_CERT_ID, Pki, etcdCertRequests } from "${REPO}/components/resources/pki.ts";
 const hosts = [
     { name: "master", address: "192.168.100.2", roles: ["master", "etcd", "registry"] },
     { name: "node1", address: "192.168.100.3", roles: ["node"] },
