@@ -18,13 +18,18 @@ import {
     Topology,
     type TopologyArgs,
 } from "../components/index.ts";
-import { ConfigError, etcdMemberDefaults } from "../components/config/index.ts";
+import { CONFIG_KEYS, ConfigError, etcdMemberDefaults } from "../components/config/index.ts";
 
 export const COMPONENTS = ["HostBase", "TimeSync", "FirewallOff", "PrivateRegistry", "EtcdMember", "Topology"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
 /** What every component takes besides its own inputs. */
 const COMMON = ["after", "driftCheck"] as const;
+
+/** The Topology's settings besides its hosts: the stack config's keys (hostsFrom is the TypeScript program's own). */
+const TOPOLOGY_SETTINGS = CONFIG_KEYS.filter(
+    (k): k is Exclude<(typeof CONFIG_KEYS)[number], "hosts" | "hostsFrom"> => k !== "hosts" && k !== "hostsFrom",
+);
 
 /**
  * The inputs construct reads, by component: the names `build` can read (inputsOf), and those it refuses to go
@@ -40,35 +45,7 @@ export const INPUTS = {
     PrivateRegistry: { required: ["host", "serverName"], optional: ["auth", "tls", "user", "storageDir", ...COMMON] },
     EtcdMember: { required: ["host", "member", "members", "clusterToken"], optional: ["tls", "healthTimeout", ...COMMON] },
     // The settings of the program's stack config, by the same names (TopologyArgs); hostsFrom is the program's own.
-    Topology: {
-        required: ["hosts"],
-        optional: [
-            "domain",
-            "sshUser",
-            "sshPort",
-            "sshPrivateKey",
-            "sshPrivateKeyPath",
-            "sshDialErrorLimit",
-            "sshPerDialTimeout",
-            "sshHostKeyPolicy",
-            "sshKnownHostsPath",
-            "sshProxy",
-            "packageListsMaxAge",
-            "scriptDir",
-            "timeImplementation",
-            "timeServers",
-            "timeServeFromMaster",
-            "firewallUnits",
-            "registryServerName",
-            "registryAuth",
-            "registryTls",
-            "registryUser",
-            "registryStorageDir",
-            "etcdMembers",
-            "etcdTls",
-            "driftChecks",
-        ],
-    },
+    Topology: { required: ["hosts"], optional: TOPOLOGY_SETTINGS },
 } as const satisfies Record<ComponentName, { required: readonly string[]; optional: readonly string[] }>;
 
 type InputName<T extends ComponentName> = (typeof INPUTS)[T]["required"][number] | (typeof INPUTS)[T]["optional"][number];

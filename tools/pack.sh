@@ -45,6 +45,21 @@ echo "[pack] $out ($(du -h "$out" | cut -f1))"
 command -v pulumi >/dev/null || "$REPO/scripts/engine.sh" --quiet
 for lang in nodejs python; do
     rm -rf "$REPO/dist/sdk/$lang"
-    pulumi package gen-sdk provider/schema.json --language "$lang" --out "$REPO/dist/sdk" >/dev/null
+    # --version: the SDK names the plugin of this version, which pulumi plugin install --file put in place.
+    pulumi package gen-sdk provider/schema.json --language "$lang" --version "$version" --out "$REPO/dist/sdk" >/dev/null
 done
+# gen-sdk leaves the package versions as placeholders (a release pipeline's step): the plugin's version, so that each
+# SDK asks the engine for the plugin this pack holds.
+node -e '
+const fs = require("fs");
+const [dir, v] = process.argv.slice(1);
+const edit = (f, fn) => fs.writeFileSync(f, fn(fs.readFileSync(f, "utf8")));
+edit(dir + "/nodejs/package.json", (t) => t.replace("\"${VERSION}\"", JSON.stringify(v)));
+edit(dir + "/python/setup.py", (t) => t.replace("VERSION = \"0.0.0\"", "VERSION = " + JSON.stringify(v)));
+for (const f of [dir + "/python/pulumi_host_topology/pulumi-plugin.json", dir + "/nodejs/package.json"]) {
+    const j = JSON.parse(fs.readFileSync(f, "utf8"));
+    if (f.endsWith("pulumi-plugin.json")) j.version = v; else j.pulumi = { ...j.pulumi, version: v };
+    fs.writeFileSync(f, JSON.stringify(j, null, 2) + "\n");
+}
+' "$REPO/dist/sdk" "$version"
 echo "[pack] $REPO/dist/sdk/nodejs, $REPO/dist/sdk/python (pulumi package gen-sdk, version $version)"

@@ -49,6 +49,13 @@ describe("the plugin's package (npm run pack)", function () {
         expect(pkg).to.include({ version, type: "module" });
         expect(pkg).not.to.have.property("devDependencies");
         expect(fs.statSync(path.join(dir, "pulumi-resource-host-topology")).mode & 0o111, "executable").to.not.equal(0);
+        // The SDKs name the plugin of this version (gen-sdk leaves placeholders, which the pack fills in).
+        const sdk = path.join(REPO, "dist", "sdk");
+        expect(JSON.parse(fs.readFileSync(path.join(sdk, "python/pulumi_host_topology/pulumi-plugin.json"), "utf8"))).to.include({
+            version,
+        });
+        expect(fs.readFileSync(path.join(sdk, "python/setup.py"), "utf8")).to.contain(`VERSION = "${version}"`);
+        expect(JSON.parse(fs.readFileSync(path.join(sdk, "nodejs/package.json"), "utf8"))).to.include({ version });
     });
 
     it("the plugin starts from the unpacked package alone (reads outside it refused) and serves on a port", async () => {
