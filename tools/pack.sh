@@ -62,4 +62,6 @@ for (const f of [dir + "/python/pulumi_host_topology/pulumi-plugin.json", dir + 
     fs.writeFileSync(f, JSON.stringify(j, null, 2) + "\n");
 }
 ' "$REPO/dist/sdk" "$version"
-echo "[pack] $REPO/dist/sdk/nodejs, $REPO/dist/sdk/python (pulumi package gen-sdk, version $version)"
+# The Node.js SDK compiled, as a package a program installs: dist/sdk/nodejs/bin (npm install <that dir>).
+(cd "$REPO/dist/sdk/nodejs" && npm install --no-audit --no-fund --loglevel=error >/dev/null && npx tsc && cp package.json bin/)
+echo "[pack] $REPO/dist/sdk/nodejs/bin, $REPO/dist/sdk/python (pulumi package gen-sdk, version $version)"

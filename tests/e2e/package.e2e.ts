@@ -1,7 +1,8 @@
 // The plugin as a package, as the README's "From another project" section uses it: `npm run pack`, `pulumi plugin
 // install --file` of the tarball, then, each in a directory outside the checkout and each destroyed before the next,
-// a Pulumi YAML program of 22 lines (tests/fixtures/yaml-topology) and a Python program with the generated SDK in its
-// own virtualenv (tests/fixtures/python-topology) deploy the documented topology on the lab through the Topology
+// a Pulumi YAML program of 22 lines (tests/fixtures/yaml-topology), a Python program with the generated SDK in its
+// own virtualenv (tests/fixtures/python-topology) and a TypeScript one with the generated Node.js SDK
+// (tests/fixtures/typescript-topology) deploy the documented topology on the lab through the Topology
 // component, with nothing of this repo but the installed plugin. The section's sh blocks run as written; only the
 // programs' directories, the key file and PULUMI_HOME (a fresh one, with the mirror's random and command) are this
 // test's.
@@ -19,11 +20,11 @@ export function packageBlocks(readme: string): string[] {
     const end = readme.indexOf("\n## ", start + 5);
     expect(start, "README: ## From another project").to.be.greaterThan(0);
     const blocks = [...readme.slice(start, end).matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
-    expect(blocks.length, "the section's sh blocks: pack, configure, YAML, Python").to.equal(4);
+    expect(blocks.length, "the section's sh blocks: pack, configure, YAML, Python, TypeScript").to.equal(5);
     return blocks;
 }
 
-describe("end-to-end on the lab: the packed plugin from YAML and Python programs outside the checkout", function () {
+describe("end-to-end on the lab: the packed plugin from YAML, Python and TypeScript programs outside the checkout", function () {
     this.timeout(0);
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "host-topology-package-"));
     const home = path.join(work, "pulumi-home");
@@ -34,6 +35,8 @@ describe("end-to-end on the lab: the packed plugin from YAML and Python programs
         script
             .split("~/lab-hosts-python")
             .join(path.join(work, "lab-hosts-python"))
+            .split("~/lab-hosts-typescript")
+            .join(path.join(work, "lab-hosts-typescript"))
             .split("~/lab-hosts")
             .join(path.join(work, "lab-hosts"))
             .split("~/.ssh/id_ed25519")
@@ -112,5 +115,9 @@ describe("end-to-end on the lab: the packed plugin from YAML and Python programs
 
     it("README: the Python program, with the generated SDK in its own virtualenv, deploys the same topology", () => {
         deploy(path.join(work, "lab-hosts-python"), "python-topology", blocks[1] + blocks[3]);
+    });
+
+    it("README: the TypeScript program, with the generated Node.js SDK, deploys the same topology", () => {
+        deploy(path.join(work, "lab-hosts-typescript"), "typescript-topology", blocks[1] + blocks[4]);
     });
 });
