@@ -19,6 +19,19 @@ export interface HostEntry {
 /** A stack's host-topology config: key -> value (written as JSON, which YAML reads as is). */
 export type StackConfig = Record<string, unknown>;
 
+/** The dev stack's config on the lab (Pulumi.dev.yaml): the documented topology, the lab's key and known_hosts. */
+export const LAB_DEV_CONFIG: Readonly<StackConfig> = {
+    domain: "danran.com",
+    hosts: [
+        { name: "master", address: HOSTS.master, roles: ["master", "etcd", "registry"] },
+        { name: "node1", address: HOSTS.node1, roles: ["node"] },
+        { name: "node2", address: HOSTS.node2, roles: ["node"] },
+    ] satisfies HostEntry[],
+    sshPrivateKeyPath: ".lab/ssh/id_ed25519",
+    sshKnownHostsPath: ".lab/ssh/known_hosts",
+    timeServeFromMaster: true,
+};
+
 /** Writes Pulumi.<stack>.yaml from `cfg` (the file a user edits; `pulumi config set` writes the same file). */
 export function writeConfig(stack: string, cfg: StackConfig): void {
     const lines = Object.entries(cfg)

@@ -3,26 +3,15 @@
 // of that main (a CopyToRemote per step) give way to one HostScripts per host on the way. A stack of the last main
 // with a readiness Command per host (b706328) loses those three: its HostScripts reads the OS instead.
 import { expect } from "chai";
-import { HOSTS, type HostName, type Json, engine, onHost, phase, printTimings, sh } from "./util.ts";
-import { deployedBy, namesWith, preview, up } from "./auto.ts";
+import { type HostName, type Json, engine, onHost, phase, printTimings, sh } from "./util.ts";
+import { LAB_DEV_CONFIG, deployedBy, namesWith, preview, up } from "./auto.ts";
 
 const STACK = "e2e-plugin-upgrade";
 /** The last main with the Node dynamic resources. */
 const DYNAMIC_MAIN = "64c1b6f";
 /** The last main with a readiness Command (`<host>-ready`) beside each HostScripts. */
 const READY_MAIN = "b706328";
-const CFG = {
-    domain: "danran.com",
-    hosts: [
-        { name: "master", address: HOSTS.master, roles: ["master", "etcd", "registry"] },
-        { name: "node1", address: HOSTS.node1, roles: ["node"] },
-        { name: "node2", address: HOSTS.node2, roles: ["node"] },
-    ],
-    sshPrivateKeyPath: ".lab/ssh/id_ed25519",
-    sshKnownHostsPath: ".lab/ssh/known_hosts",
-    timeServeFromMaster: true,
-    etcdTls: true,
-};
+const CFG = { ...LAB_DEV_CONFIG, etcdTls: true };
 
 const exported = () => engine(STACK, "stack export").stdout;
 const providerCode = (state: string) => (state.match(/"__provider"/g) ?? []).length;

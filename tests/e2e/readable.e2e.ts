@@ -3,24 +3,13 @@
 // differs, secrets stay apart, and tools/preview-summary.sh prints the Markdown of a pull request comment.
 import { expect } from "chai";
 import { Stack } from "@pulumi/pulumi/automation/index.js";
-import { HOSTS, engine, onHost, phase, printTimings, sh } from "./util.ts";
-import { type HostEntry, type StackConfig, changedLines, deployedBy, namesWith, preview, resources, up } from "./auto.ts";
+import { engine, onHost, phase, printTimings, sh } from "./util.ts";
+import { LAB_DEV_CONFIG, type StackConfig, changedLines, deployedBy, namesWith, preview, resources, up } from "./auto.ts";
 
 const STACK = "e2e-readable";
 /** The last commit of main before the parameters became plain text (its steps' stdin is `KEY=<base64>` lines). */
 const PREVIOUS_MAIN = "5744b28";
-const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });
-const BASE: StackConfig = {
-    domain: "danran.com",
-    hosts: [
-        host("master", HOSTS.master, ["master", "etcd", "registry"]),
-        host("node1", HOSTS.node1, ["node"]),
-        host("node2", HOSTS.node2, ["node"]),
-    ],
-    sshPrivateKeyPath: ".lab/ssh/id_ed25519",
-    sshKnownHostsPath: ".lab/ssh/known_hosts",
-    timeServeFromMaster: true,
-};
+const BASE: StackConfig = { ...LAB_DEV_CONFIG };
 
 /** The `-`/`+` lines of a `--diff` display's property diffs (resource headers and their URNs left out), trimmed. */
 function diffLines(out: string): string[] {

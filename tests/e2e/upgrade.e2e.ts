@@ -7,24 +7,13 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOSTS, REPO, engine, onHost, phase, printTimings, removeStack, sh } from "./util.ts";
-import { type HostEntry, type StackConfig, changedLines, deployedBy, resources, namesWith, preview, seedChecks, up } from "./auto.ts";
+import { REPO, engine, onHost, phase, printTimings, removeStack, sh } from "./util.ts";
+import { LAB_DEV_CONFIG, type StackConfig, changedLines, deployedBy, resources, namesWith, preview, seedChecks, up } from "./auto.ts";
 
 /** The last main on Node.js 20 and @pulumi/pulumi 3.248, with entry.js compiling the program. */
 const PREVIOUS_MAIN = "2330300";
 const STACK = "e2e-runtime";
-const host = (name: string, address: string, roles: string[]): HostEntry => ({ name, address, roles });
-const CFG: StackConfig = {
-    domain: "danran.com",
-    hosts: [
-        host("master", HOSTS.master, ["master", "etcd", "registry"]),
-        host("node1", HOSTS.node1, ["node"]),
-        host("node2", HOSTS.node2, ["node"]),
-    ],
-    sshPrivateKeyPath: ".lab/ssh/id_ed25519",
-    sshKnownHostsPath: ".lab/ssh/known_hosts",
-    timeServeFromMaster: true,
-};
+const CFG: StackConfig = { ...LAB_DEV_CONFIG };
 
 /** The services the topology runs: main PID and when each last became active (a restart changes both). */
 const SERVICES = "chrony ntpsec etcd docker-registry nginx";

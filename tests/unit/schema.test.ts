@@ -390,6 +390,11 @@ describe("provider schema: the same inputs as the TypeScript types and construct
         expect(readOf("PrivateRegistry.tls")).to.deep.equal(Object.keys(types[`${TOKEN}RegistryTls`].properties).sort());
     });
 
+    it("no default the SDK generators cannot write: gen-sdk's Python emits a multi-line string as a broken literal", () => {
+        const multiLine = (JSON.stringify(schema).match(/"default":"(?:[^"\\]|\\.)*\\n(?:[^"\\]|\\.)*"/g) ?? []).map((d) => d.slice(0, 60));
+        expect(multiLine).to.deep.equal([]);
+    });
+
     it("describes every resource, type and property; a default is said in the description too", () => {
         const missing: string[] = [];
         const check = (where: string, props: Props) => {
