@@ -235,4 +235,24 @@ describe("end-to-end: what the real engine shows (secret key config, StackRefere
         expect(state).to.not.contain(hash);
         expect(state).to.contain("ciphertext");
     });
+
+    it("every resource keeps in the state where the program made it, under Pulumi.yaml's --stack-trace-limit=0", async () => {
+        expect(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8")).to.match(/^\s*nodeargs: .*--stack-trace-limit=0 /m);
+        const resources: { type: string; urn: string; sourcePosition?: string; stackTrace?: { sourcePosition?: string }[] }[] = JSON.parse(
+            await exportedState(STACK),
+        ).deployment.resources;
+        const made = resources.filter((r) => !r.type.startsWith("pulumi:"));
+        expect(made.length).to.be.greaterThan(40);
+        for (const r of made) {
+            const frames = (r.stackTrace ?? []).map((f) => f.sourcePosition ?? "");
+            // The SDK takes these stacks with no limit: from the `new` through the components to index.ts and its runner.
+            expect(
+                frames.some((f) => /\/index\.ts#\d+,\d+$/.test(f)),
+                `${r.urn}: ${frames.join(" ")}`,
+            ).to.equal(true);
+            if (r.type.startsWith("command:") || r.type.startsWith("random:")) {
+                expect(r.sourcePosition, r.urn).to.match(/\/components\/[\w/]+\.ts#\d+,\d+$/);
+            }
+        }
+    });
 });
