@@ -65,7 +65,10 @@ for (const key of [...CONFIG_KEYS, ...Object.keys(raw)]) {
 }
 
 const from = configured(() => parseHostsFrom(raw as RawConfig));
-const hostsFrom = from ? await readHostsFrom(from) : undefined;
+// Awaited with or without hostsFrom, so that every resource is made after an await: the stack the SDK keeps with each
+// resource in the state then ends at this file instead of running on through the SDK's runner (5 frames a resource,
+// 6% of the stored state at 24 hosts, which the engine writes again after every step; docs/bench.md).
+const hostsFrom = await (from ? readHostsFrom(from) : undefined);
 // The stack config as it is (text; sshPrivateKey the secret itself): the Topology component validates all of it.
 const topology = configured(
     () => new Topology("topology", { stackConfig: raw as RawConfig, sshPrivateKey: config.getSecret("sshPrivateKey"), hostsFrom }),
