@@ -11,6 +11,7 @@ import type { CheckConnection } from "../contract/connection.ts";
 import { HostCheck, putFileCommand } from "./resources/hostCheck.ts";
 import { SECRET_PARAMS_HEADER, encodeParams, secretsDigest } from "../contract/params.ts";
 import { DEFAULT_PER_DIAL_TIMEOUT } from "../contract/checkFormat.ts";
+import { libraryDigest, libraryFiles } from "../contract/library.ts";
 
 export { encodeParams } from "../contract/params.ts";
 export { SUDO_CHECK } from "../contract/checkFormat.ts";
@@ -19,11 +20,7 @@ export { SUDO_CHECK } from "../contract/checkFormat.ts";
 export const SCRIPTS_DIR = path.join(import.meta.dirname, "..", "host");
 
 /** The library every script sources (host/lib/), by name: the order its one digest (LIB_SHA256) covers. */
-export const LIB_FILES = fs
-    .readdirSync(path.join(SCRIPTS_DIR, "lib"))
-    .filter((f) => f.endsWith(".sh"))
-    .sort()
-    .map((f) => `lib/${f}`);
+export const LIB_FILES = libraryFiles(path.join(SCRIPTS_DIR, "lib")).map((f) => `lib/${f}`);
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 
@@ -74,9 +71,7 @@ export function scriptSha256(file: string): string {
 export function libSha256(): string {
     let sha = shaCache.get("lib/");
     if (sha === undefined) {
-        const h = crypto.createHash("sha256");
-        for (const f of LIB_FILES) h.update(fs.readFileSync(path.join(SCRIPTS_DIR, f)));
-        sha = h.digest("hex");
+        sha = libraryDigest(LIB_FILES.map((f) => fs.readFileSync(path.join(SCRIPTS_DIR, f))));
         shaCache.set("lib/", sha);
     }
     return sha;
@@ -234,7 +229,8 @@ export function hostStep(parent: pulumi.Resource, name: string, args: HostStepAr
                 ...(args.host.privateKeyPath ? { plainConnection: true } : {}),
                 script: `${sudo ? "sudo -n " : ""}bash ${remotePath}`,
                 ...(sudo ? { sudo } : {}),
-                files: { [remotePath]: sha, ...Object.fromEntries(LIB_FILES.map((f) => [`${scriptDir}/${f}`, scriptSha256(f)])) },
+                // The library by its one digest (a key ending in "/"): the plugin reads its files from its copy.
+                files: { [remotePath]: sha, [`${scriptDir}/lib/`]: libSha256() },
                 sourceDir: scriptsSourceDir(),
                 stdin,
                 ...(secretStdin ? { secretStdin } : {}),

@@ -22,8 +22,9 @@ export interface CheckProps {
     /** The SSH user is not root: a repair writes the scripts through `sudo -n`. */
     sudo?: boolean;
     /**
-     * The step's script and lib.sh, remote path -> sha256 of the program's copy. A repair puts them back first (a
-     * reset host), read from `sourceDir` and checked against these hashes; the state keeps only the hashes.
+     * The step's script, remote path -> sha256 of the program's copy, and its library, the remote directory (ending in
+     * "/") -> the library's one digest (LIB_SHA256). A repair puts them back first (a reset host), read from
+     * `sourceDir` and checked against these; the state keeps only the hashes.
      */
     files: Record<string, string>;
     /** Where the program's copies are, relative to the project directory (the provider's working directory). */

@@ -11,6 +11,7 @@ import * as path from "path";
 import type { CheckConnection } from "../contract/connection.ts";
 import type { CheckProps } from "../contract/resources.ts";
 import { DEFAULT_PER_DIAL_TIMEOUT, NO_DRIFT, putFileCommand } from "../contract/checkFormat.ts";
+import { libraryDigest, libraryFiles } from "../contract/library.ts";
 import { type ResourceOps } from "./ops.ts";
 import type * as ssh2 from "ssh2";
 import { type SshSession, sshConnect, withDialRetries } from "./sshClient.ts";
@@ -170,7 +171,7 @@ async function sshRunOnce(c: CheckConnection, cmd: string, stdin: string, timeou
 
 /** Runs the step's `check`; missing or foreign scripts (a reinstalled host) are drift too, not an error. */
 async function check(p: CheckProps): Promise<Record<string, string>> {
-    const paths = Object.keys(p.files ?? {});
+    const paths = hostPaths(p);
     const present = paths.map((f) => `[ -f '${f}' ]`).join(" && ") || "true";
     const out = await sshRun(
         p.connection,
@@ -190,8 +191,7 @@ export const PLUGIN_SCRIPTS_DIR = path.join(import.meta.dirname, "..", "host");
  * checked against the hash the program applies: another version never puts its copy on a host.
  */
 export function verifiedScript(sourceDir: string, name: string, sha: string): string {
-    const given = path.join(sourceDir, name);
-    const local = fs.existsSync(given) ? given : path.join(PLUGIN_SCRIPTS_DIR, name);
+    const local = localCopy(sourceDir, name);
     const content = fs.readFileSync(local);
     const got = crypto.createHash("sha256").update(content).digest("hex");
     if (got !== sha)
@@ -201,6 +201,42 @@ export function verifiedScript(sourceDir: string, name: string, sha: string): st
     return content.toString("utf8");
 }
 
+/** Where to read a script or directory of host/ from: the program's copy, or when that is gone the plugin's own. */
+function localCopy(sourceDir: string, name: string): string {
+    const given = path.join(sourceDir, name);
+    return fs.existsSync(given) ? given : path.join(PLUGIN_SCRIPTS_DIR, name);
+}
+
+/**
+ * The library (`lib`) of the program's copy (or the plugin's, as verifiedScript), checked against its one digest:
+ * name -> content.
+ */
+export function verifiedLibrary(sourceDir: string, name: string, digest: string): Array<[string, string]> {
+    const local = localCopy(sourceDir, name);
+    const names = libraryFiles(local);
+    const contents = names.map((n) => fs.readFileSync(path.join(local, n)));
+    const got = libraryDigest(contents);
+    if (got !== digest)
+        throw new Error(
+            `${local}/ (library sha256 ${got}) is not the version this program applies (${digest}): run pulumi from the project that deployed the stack`,
+        );
+    return names.map((n, i) => [n, contents[i].toString("utf8")]);
+}
+
+/** A key of a check's `files` that ends in "/" is the library, recorded by its one digest (the steps' LIB_SHA256). */
+const isLibrary = (remote: string) => remote.endsWith("/");
+
+/**
+ * Every file a check's `files` names on the host: the library's are those of the local copy (a state written before
+ * the library was recorded by its digest names each file, with its hash).
+ */
+function hostPaths(p: CheckProps): string[] {
+    const dir = scriptDirOf(p.script);
+    return Object.keys(p.files ?? {}).flatMap((f) =>
+        isLibrary(f) ? libraryFiles(localCopy(p.sourceDir, path.posix.relative(dir, f))).map((n) => f + n) : [f],
+    );
+}
+
 /** The directory of the script a check runs, from its command (`[sudo -n ]bash <dir>/<script>.sh`). */
 export function scriptDirOf(script: string): string {
     return path.posix.dirname(script.split(" ").pop() ?? "");
@@ -208,9 +244,15 @@ export function scriptDirOf(script: string): string {
 
 /** Puts the step's scripts back (atomically) and runs its idempotent apply. */
 async function repair(p: CheckProps): Promise<void> {
-    for (const [f, sha] of Object.entries(p.files ?? {})) {
-        // The file's path under the script dir (the script's own directory): `etcd-member.sh`, `lib/step.sh`.
-        const content = verifiedScript(p.sourceDir, path.posix.relative(scriptDirOf(p.script), f), sha);
+    const dir = scriptDirOf(p.script);
+    // Every copy is checked before anything is put. A path under the script dir: `etcd-member.sh`, `lib`.
+    const puts = Object.entries(p.files ?? {}).flatMap(([f, sha]): Array<[string, string]> => {
+        const name = path.posix.relative(dir, f);
+        return isLibrary(f)
+            ? verifiedLibrary(p.sourceDir, name, sha).map(([n, c]) => [f + n, c])
+            : [[f, verifiedScript(p.sourceDir, name, sha)]];
+    });
+    for (const [f, content] of puts) {
         const put = putFileCommand(f);
         await sshRun(p.connection, p.sudo ? `sudo -n sh -c '${put}'` : put, content);
     }

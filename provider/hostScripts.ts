@@ -4,10 +4,10 @@
 // (connection.dialErrorLimit), so a host whose sshd is not up yet is waited for. The host's steps check the hashes
 // again before they run (SCRIPT_SHA256, LIB_SHA256), and its HostChecks find a script that changed or went missing
 // later and put it back (provider/hostCheck.ts).
-import * as crypto from "crypto";
 import type { ScriptsProps } from "../contract/resources.ts";
 import { SUDO_CHECK, putFileCommand } from "../contract/checkFormat.ts";
 import { encodeParams } from "../contract/params.ts";
+import { libraryDigest } from "../contract/library.ts";
 import { type ResourceOps } from "./ops.ts";
 import { sshRun, verifiedScript } from "./hostCheck.ts";
 
@@ -64,9 +64,7 @@ async function inBatches(n: number, width: number, task: (i: number) => Promise<
 
 /** The library's one digest (lib/step.sh's lib_sha256): its files one after another, each checked against its hash. */
 function libDigest(sourceDir: string, lib: string[], files: Record<string, string>): string {
-    const h = crypto.createHash("sha256");
-    for (const f of lib) h.update(verifiedScript(sourceDir, f, files[f]));
-    return h.digest("hex");
+    return libraryDigest(lib.map((f) => verifiedScript(sourceDir, f, files[f])));
 }
 
 /**

@@ -2,7 +2,8 @@
 // SDK 3.248, compiled JavaScript, the host scripts in components/scripts/ with one lib.sh) is taken over by this
 // checkout, whose `pulumi up` replaces nothing. Its host steps run again, because the scripts' names and their
 // library's digest are in each step's command and stdin (CHANGELOG.md, 0.3.0), and that run changes nothing on the
-// hosts: no configuration file written, no service restarted.
+// hosts: no configuration file written, no service restarted. One deployed by the last main before the checks
+// recorded the library by its one digest is taken over with an update of its checks only: no host step runs.
 import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
@@ -13,6 +14,9 @@ import { LAB_DEV_CONFIG, type StackConfig, changedLines, deployedBy, resources, 
 /** The last main on Node.js 20 and @pulumi/pulumi 3.248, with entry.js compiling the program. */
 const PREVIOUS_MAIN = "2330300";
 const STACK = "e2e-runtime";
+/** The last main whose checks named each library file with its hash (now: the library by its one digest). */
+const LAST_MAIN = "743b675";
+const CHECKS_STACK = "e2e-checks";
 const CFG: StackConfig = { ...LAB_DEV_CONFIG };
 
 /** The services the topology runs: main PID and when each last became active (a restart changes both). */
@@ -60,6 +64,35 @@ describe("end-to-end on the lab: a stack of the previous main upgrades in place"
         } finally {
             deployed.cleanup();
             removeStack(STACK);
+        }
+    });
+
+    it(`deployed by ${LAST_MAIN} (a check named each library file), then up here: only the checks update, no host step runs`, async () => {
+        phase("lab reset to pristine", () => sh("lab/lab.sh reset"));
+        const deployed = await phase(`up with ${LAST_MAIN}`, () => deployedBy(LAST_MAIN, CHECKS_STACK, CFG));
+        try {
+            const stack = await deployed.here();
+            // This checkout reads the checks the old one wrote (a hash per library file): no drift, nothing missing.
+            await phase("refresh here", () => stack.refresh({ onOutput: () => undefined }));
+            const checks = (await resources(stack)).filter((x) => x.type === "host-topology:index:HostCheck");
+            expect(checks.length).to.be.greaterThan(10);
+            for (const c of checks) expect(c.outputs.drift, `${c.name} after the refresh`).to.deep.equal({});
+            const r = await phase("up with this checkout", () => up(stack));
+            for (const op of ["create", "replace", "create-replacement", "delete", "delete-replaced"]) {
+                expect(namesWith(r.events, op), `${op}`).to.deep.equal([]);
+            }
+            expect(namesWith(r.events, "update"), "only the checks, no host step").to.deep.equal(checks.map((c) => c.name).sort());
+            for (const c of (await resources(stack)).filter((x) => x.type === "host-topology:index:HostCheck")) {
+                // The step's script and the library by its one digest.
+                const files = c.outputs.files as Record<string, string>;
+                expect(Object.keys(files).length, c.name).to.equal(2);
+                expect(files["/usr/local/lib/host-topology/lib/"], c.name).to.match(/^[0-9a-f]{64}$/);
+            }
+            await phase("preview --refresh --expect-no-changes", () => preview(stack, { refresh: true, expectNoChanges: true }));
+            await stack.destroy({ onOutput: () => undefined });
+        } finally {
+            deployed.cleanup();
+            removeStack(CHECKS_STACK);
         }
     });
 

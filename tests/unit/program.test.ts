@@ -8,7 +8,7 @@ import { containsSecret, recorded, resetRecorded, settle, setupMocks, type Recor
 setupMocks();
 import * as pulumi from "@pulumi/pulumi";
 import { buildTopology, parseConfig, scriptSha256, type BuiltTopology as Topology } from "../../components/index.ts";
-import { LIB_FILES, SCRIPTS_DIR } from "../../components/step.ts";
+import { LIB_FILES, SCRIPTS_DIR, libSha256 } from "../../components/step.ts";
 import { HOST_KEYS, documentedRaw } from "./fixtures.ts";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-key-material\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -455,11 +455,13 @@ describe("program under mocks: drift checks", () => {
             expect(check.inputs.script).to.equal(run.inputs.create.replace(/ apply$/, ""));
             expect(check.inputs.drift).to.deep.equal({});
             const remotePath = run.inputs.create.split(" ")[1];
-            const libPaths = LIB_FILES.map((f) => `/usr/local/lib/host-topology/${f}`);
-            expect(Object.keys(check.inputs.files).sort()).to.deep.equal([remotePath, ...libPaths].sort());
-            // The state keeps the scripts' hashes; a repair reads the scripts from sourceDir.
-            expect(check.inputs.files[remotePath]).to.equal(scriptSha256(path.basename(remotePath)));
-            for (const f of LIB_FILES) expect(check.inputs.files[`/usr/local/lib/host-topology/${f}`]).to.equal(scriptSha256(f));
+            // The state keeps the script's hash and the library's one digest (the steps' LIB_SHA256), not one hash per
+            // library file; a repair reads the scripts from sourceDir.
+            expect(check.inputs.files).to.deep.equal({
+                [remotePath]: scriptSha256(path.basename(remotePath)),
+                "/usr/local/lib/host-topology/lib/": libSha256(),
+            });
+            expect(decodeParams(check.inputs.stdin).LIB_SHA256).to.equal(libSha256());
             expect(fs.existsSync(path.join(check.inputs.sourceDir, path.basename(remotePath)))).to.equal(true);
             // A reset host is repaired base first: the hosts step's check restores the scripts.
             const host = run.name.split("-")[0];
