@@ -285,7 +285,7 @@ describe("SSH client of HostCheck and HostKey (against an SSH server on 127.0.0.
     });
 });
 
-describe("HostScripts: every script of a host over the pooled connection (a shell behind an SSH server on 127.0.0.1)", function () {
+describe("HostScripts and HostCheck over the pooled connection (a shell behind an SSH server on 127.0.0.1)", function () {
     this.timeout(30000);
     let dir = "";
     let home = "";
@@ -516,112 +516,99 @@ describe("HostScripts: every script of a host over the pooled connection (a shel
             parseSha256sum(`${h}  /x/lib.sh\n${h} */x/etcd-member.sh\nsha256sum: /x/gone.sh: No such file or directory\n`),
         ).to.deep.equal({ "/x/lib.sh": h, "/x/etcd-member.sh": h });
     });
-});
 
-describe("HostCheck: check and repair of a step's scripts (a shell behind an SSH server on 127.0.0.1)", function () {
-    this.timeout(30000);
-    let dir = "";
-    let home = "";
-    let src = "";
-    let srv: TestServer;
-    let client: { priv: string; pub: string };
-    let host: { priv: string; pub: string };
-    const sha = (f: string) =>
-        crypto
-            .createHash("sha256")
-            .update(fs.readFileSync(path.join(src, f)))
-            .digest("hex");
-    /** The library's one digest, as lib/step.sh's lib_sha256 computes it: its *.sh (sorted by name) one after another. */
-    const libDigest = () => {
-        const h = crypto.createHash("sha256");
-        for (const f of ["a.sh", "b.sh"]) h.update(fs.readFileSync(path.join(src, "lib", f)));
-        return h.digest("hex");
-    };
-    const remote = () => path.join(home, "scripts");
-    const props = (files: Record<string, string>, drift: Record<string, string> = {}) => ({
-        connection: { host: "127.0.0.1", port: srv.port, user: "root", privateKey: client.priv, hostKey: host.pub, dialErrorLimit: 2 },
-        script: `bash ${remote()}/step.sh`,
-        files,
-        sourceDir: path.relative(process.cwd(), src),
-        stdin: "# host-topology parameters, format 2\n",
-        drift,
-    });
-    const byDigest = () => ({ [`${remote()}/step.sh`]: sha("step.sh"), [`${remote()}/lib/`]: libDigest() });
-    const onHost = (f: string) => fs.readFileSync(path.join(remote(), f), "utf8");
-    const puts = (from: number) =>
-        srv.ran
-            .slice(from)
-            .map((r) => /cat > (\S+)\.tmp/.exec(r.cmd)?.[1])
-            .filter((f) => f !== undefined)
-            .map((f) => path.relative(remote(), f))
-            .sort();
-
-    before(async () => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostcheck-"));
-        home = path.join(dir, "home");
-        fs.mkdirSync(home);
-        // The program's copy of host/: a step whose check reports a flag file, and whose apply removes it; a library
-        // of two files (the step sources both), and a file beside them that is not part of the library.
-        src = path.join(dir, "src");
-        fs.mkdirSync(path.join(src, "lib"), { recursive: true });
-        fs.writeFileSync(path.join(src, "lib", "a.sh"), 'report() { echo "drift $1 $2"; }\n');
-        fs.writeFileSync(path.join(src, "lib", "b.sh"), 'FLAG="$HOME/flag"\n');
-        fs.writeFileSync(path.join(src, "lib", "README"), "not part of the library\n");
-        fs.writeFileSync(
-            path.join(src, "step.sh"),
-            'd=$(dirname "$0"); . "$d/lib/a.sh"; . "$d/lib/b.sh"\n' +
-                'case "$1" in apply) rm -f "$FLAG" ;; check) if [ -f "$FLAG" ]; then report flag present; fi ;; esac\n',
-        );
-        host = keygen(dir, "host");
-        client = keygen(dir, "client");
-        srv = await startServer(host.priv, host.pub, client.pub, home);
-    });
-    after(async () => {
-        await closeSshPool();
-        await srv.close();
-        fs.rmSync(dir, { recursive: true, force: true });
-    });
-
-    it("the library recorded by its one digest: each of its files missing is drift; a repair puts the script and every library file back", async () => {
-        expect((await hostCheckOps.read!("id", props(byDigest()))).props.drift).to.deep.equal({ scripts: "missing" });
-        const from = srv.ran.length;
-        const repaired = await hostCheckOps.update!("id", props(byDigest(), { scripts: "missing" }), props(byDigest()));
-        expect(repaired.outs.drift).to.deep.equal({});
-        expect(puts(from)).to.deep.equal(["lib/a.sh", "lib/b.sh", "step.sh"]);
-        for (const f of ["step.sh", "lib/a.sh", "lib/b.sh"]) expect(onHost(f), f).to.equal(fs.readFileSync(path.join(src, f), "utf8"));
-        expect(fs.readdirSync(path.join(remote(), "lib")).sort(), "only the library's *.sh").to.deep.equal(["a.sh", "b.sh"]);
-
-        // The check runs the step's script: what it reports is the drift.
-        fs.writeFileSync(path.join(home, "flag"), "");
-        expect((await hostCheckOps.read!("id", props(byDigest()))).props.drift).to.deep.equal({ flag: "present" });
-        expect((await hostCheckOps.update!("id", props(byDigest(), { flag: "present" }), props(byDigest()))).outs.drift).to.deep.equal({});
-        expect(fs.existsSync(path.join(home, "flag")), "apply ran").to.equal(false);
-
-        // Every library file is looked for, though the state names only the directory.
-        fs.rmSync(path.join(remote(), "lib", "b.sh"));
-        expect((await hostCheckOps.read!("id", props(byDigest()))).props.drift).to.deep.equal({ scripts: "missing" });
-        // A state written before (one hash per library file) is read the same way, and repaired.
-        const perFile = {
-            [`${remote()}/step.sh`]: sha("step.sh"),
-            [`${remote()}/lib/a.sh`]: sha("lib/a.sh"),
-            [`${remote()}/lib/b.sh`]: sha("lib/b.sh"),
+    describe("HostCheck: check and repair of a step's scripts", () => {
+        let src = "";
+        const sha = (f: string) =>
+            crypto
+                .createHash("sha256")
+                .update(fs.readFileSync(path.join(src, f)))
+                .digest("hex");
+        /** The library's one digest, as lib/step.sh's lib_sha256 computes it: its *.sh (sorted by name) one after another. */
+        const libDigest = () => {
+            const h = crypto.createHash("sha256");
+            for (const f of ["a.sh", "b.sh"]) h.update(fs.readFileSync(path.join(src, "lib", f)));
+            return h.digest("hex");
         };
-        expect((await hostCheckOps.read!("id", props(perFile))).props.drift).to.deep.equal({ scripts: "missing" });
-        expect((await hostCheckOps.update!("id", props(perFile, { scripts: "missing" }), props(perFile))).outs.drift).to.deep.equal({});
-        expect(onHost("lib/b.sh")).to.equal(fs.readFileSync(path.join(src, "lib", "b.sh"), "utf8"));
-    });
+        const remote = () => path.join(home, "checked");
+        const checkProps = (files: Record<string, string>, drift: Record<string, string> = {}) => ({
+            connection: { host: "127.0.0.1", port: srv.port, user: "root", privateKey: client.priv, hostKey: host.pub, dialErrorLimit: 2 },
+            script: `bash ${remote()}/step.sh`,
+            files,
+            sourceDir: path.relative(process.cwd(), src),
+            stdin: "# host-topology parameters, format 2\n",
+            drift,
+        });
+        const byDigest = () => ({ [`${remote()}/step.sh`]: sha("step.sh"), [`${remote()}/lib/`]: libDigest() });
+        const onHost = (f: string) => fs.readFileSync(path.join(remote(), f), "utf8");
+        const putsThere = (from: number) =>
+            srv.ran
+                .slice(from)
+                .map((r) => /cat > (\S+)\.tmp/.exec(r.cmd)?.[1])
+                .filter((f) => f !== undefined)
+                .map((f) => path.relative(remote(), f))
+                .sort();
 
-    it("a repair refuses a library copy that is not the version the digest names, putting nothing", async () => {
-        const recorded = byDigest();
-        fs.rmSync(path.join(remote(), "step.sh"));
-        fs.appendFileSync(path.join(src, "lib", "b.sh"), "# another version\n");
-        const from = srv.ran.length;
-        const err = await hostCheckOps.update!("id", props(recorded, { scripts: "missing" }), props(recorded)).then(
-            () => undefined,
-            (e: Error) => e,
-        );
-        expect(err?.message).to.match(/lib\/ \(library sha256 [0-9a-f]{64}\) is not the version this program applies \([0-9a-f]{64}\)/);
-        expect(puts(from), "not the script either").to.deep.equal([]);
-        expect(fs.existsSync(path.join(remote(), "step.sh"))).to.equal(false);
+        before(() => {
+            // The program's copy of host/: a step whose check reports a flag file, and whose apply removes it; a library
+            // of two files (the step sources both), and a file beside them that is not part of the library.
+            src = path.join(dir, "src");
+            fs.mkdirSync(path.join(src, "lib"), { recursive: true });
+            fs.writeFileSync(path.join(src, "lib", "a.sh"), 'report() { echo "drift $1 $2"; }\n');
+            fs.writeFileSync(path.join(src, "lib", "b.sh"), 'FLAG="$HOME/flag"\n');
+            fs.writeFileSync(path.join(src, "lib", "README"), "not part of the library\n");
+            fs.writeFileSync(
+                path.join(src, "step.sh"),
+                'd=$(dirname "$0"); . "$d/lib/a.sh"; . "$d/lib/b.sh"\n' +
+                    'case "$1" in apply) rm -f "$FLAG" ;; check) if [ -f "$FLAG" ]; then report flag present; fi ;; esac\n',
+            );
+        });
+
+        it("the library recorded by its one digest: each of its files missing is drift; a repair puts the script and every library file back", async () => {
+            expect((await hostCheckOps.read!("id", checkProps(byDigest()))).props.drift).to.deep.equal({ scripts: "missing" });
+            const from = srv.ran.length;
+            const repaired = await hostCheckOps.update!("id", checkProps(byDigest(), { scripts: "missing" }), checkProps(byDigest()));
+            expect(repaired.outs.drift).to.deep.equal({});
+            expect(putsThere(from)).to.deep.equal(["lib/a.sh", "lib/b.sh", "step.sh"]);
+            for (const f of ["step.sh", "lib/a.sh", "lib/b.sh"]) expect(onHost(f), f).to.equal(fs.readFileSync(path.join(src, f), "utf8"));
+            expect(fs.readdirSync(path.join(remote(), "lib")).sort(), "only the library's *.sh").to.deep.equal(["a.sh", "b.sh"]);
+
+            // The check runs the step's script: what it reports is the drift.
+            fs.writeFileSync(path.join(home, "flag"), "");
+            expect((await hostCheckOps.read!("id", checkProps(byDigest()))).props.drift).to.deep.equal({ flag: "present" });
+            expect(
+                (await hostCheckOps.update!("id", checkProps(byDigest(), { flag: "present" }), checkProps(byDigest()))).outs.drift,
+            ).to.deep.equal({});
+            expect(fs.existsSync(path.join(home, "flag")), "apply ran").to.equal(false);
+
+            // Every library file is looked for, though the state names only the directory.
+            fs.rmSync(path.join(remote(), "lib", "b.sh"));
+            expect((await hostCheckOps.read!("id", checkProps(byDigest()))).props.drift).to.deep.equal({ scripts: "missing" });
+            // A state written before (one hash per library file) is read the same way, and repaired.
+            const perFile = {
+                [`${remote()}/step.sh`]: sha("step.sh"),
+                [`${remote()}/lib/a.sh`]: sha("lib/a.sh"),
+                [`${remote()}/lib/b.sh`]: sha("lib/b.sh"),
+            };
+            expect((await hostCheckOps.read!("id", checkProps(perFile))).props.drift).to.deep.equal({ scripts: "missing" });
+            expect(
+                (await hostCheckOps.update!("id", checkProps(perFile, { scripts: "missing" }), checkProps(perFile))).outs.drift,
+            ).to.deep.equal({});
+            expect(onHost("lib/b.sh")).to.equal(fs.readFileSync(path.join(src, "lib", "b.sh"), "utf8"));
+        });
+
+        it("a repair refuses a library copy that is not the version the digest names, putting nothing", async () => {
+            const recorded = byDigest();
+            fs.rmSync(path.join(remote(), "step.sh"));
+            fs.appendFileSync(path.join(src, "lib", "b.sh"), "# another version\n");
+            const from = srv.ran.length;
+            const err = await hostCheckOps.update!("id", checkProps(recorded, { scripts: "missing" }), checkProps(recorded)).then(
+                () => undefined,
+                (e: Error) => e,
+            );
+            expect(err?.message).to.match(/lib\/ \(library sha256 [0-9a-f]{64}\) is not the version this program applies \([0-9a-f]{64}\)/);
+            expect(putsThere(from), "not the script either").to.deep.equal([]);
+            expect(fs.existsSync(path.join(remote(), "step.sh"))).to.equal(false);
+        });
     });
 });
