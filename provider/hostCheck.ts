@@ -211,7 +211,7 @@ function localCopy(sourceDir: string, name: string): string {
  * The library (`lib`) of the program's copy (or the plugin's, as verifiedScript), checked against its one digest:
  * name -> content.
  */
-export function verifiedLibrary(sourceDir: string, name: string, digest: string): Array<[string, string]> {
+function verifiedLibrary(sourceDir: string, name: string, digest: string): Array<[string, string]> {
     const local = localCopy(sourceDir, name);
     const names = libraryFiles(local);
     const contents = names.map((n) => fs.readFileSync(path.join(local, n)));

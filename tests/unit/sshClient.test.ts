@@ -326,10 +326,11 @@ describe("HostScripts and HostCheck over the pooled connection (a shell behind a
             .readdirSync(path.join(home, d), { recursive: true, encoding: "utf8" })
             .filter((f) => f !== "lib")
             .sort();
-    /** The library's one digest, from the protocol: its files (sorted by name) one after another. */
+    /** The library's one digest, from the protocol: its *.sh files (sorted by name) one after another. */
     const libDigest = (src: string) => {
         const h = crypto.createHash("sha256");
-        for (const f of fs.readdirSync(path.join(src, "lib")).sort()) h.update(fs.readFileSync(path.join(src, "lib", f)));
+        const names = fs.readdirSync(path.join(src, "lib")).filter((f) => f.endsWith(".sh"));
+        for (const f of names.sort()) h.update(fs.readFileSync(path.join(src, "lib", f)));
         return h.digest("hex");
     };
 
@@ -524,12 +525,6 @@ describe("HostScripts and HostCheck over the pooled connection (a shell behind a
                 .createHash("sha256")
                 .update(fs.readFileSync(path.join(src, f)))
                 .digest("hex");
-        /** The library's one digest, as lib/step.sh's lib_sha256 computes it: its *.sh (sorted by name) one after another. */
-        const libDigest = () => {
-            const h = crypto.createHash("sha256");
-            for (const f of ["a.sh", "b.sh"]) h.update(fs.readFileSync(path.join(src, "lib", f)));
-            return h.digest("hex");
-        };
         const remote = () => path.join(home, "checked");
         const checkProps = (files: Record<string, string>, drift: Record<string, string> = {}) => ({
             connection: { host: "127.0.0.1", port: srv.port, user: "root", privateKey: client.priv, hostKey: host.pub, dialErrorLimit: 2 },
@@ -539,7 +534,7 @@ describe("HostScripts and HostCheck over the pooled connection (a shell behind a
             stdin: "# host-topology parameters, format 2\n",
             drift,
         });
-        const byDigest = () => ({ [`${remote()}/step.sh`]: sha("step.sh"), [`${remote()}/lib/`]: libDigest() });
+        const byDigest = () => ({ [`${remote()}/step.sh`]: sha("step.sh"), [`${remote()}/lib/`]: libDigest(src) });
         const onHost = (f: string) => fs.readFileSync(path.join(remote(), f), "utf8");
         const putsThere = (from: number) =>
             srv.ran
